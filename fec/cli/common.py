@@ -1,0 +1,35 @@
+"""What every command shares: one-line errors for user mistakes, --quiet."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from fec.errors import FecError
+
+USER_ERROR_EXIT = 2
+
+
+def user_errors(command):
+    """Turn FecError into `error: <message>` on stderr and exit code 2; other exceptions keep tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FecError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(USER_ERROR_EXIT)
+
+    return wrapper
+
+
+def quiet_option(command):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or chatter.")(command)
+
+
+def show_progress(quiet: bool) -> bool:
+    """Progress bars only on interactive terminals and never with --quiet."""
+    return not quiet and sys.stderr.isatty()

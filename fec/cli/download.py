@@ -1,0 +1,1 @@
+"""`fec-data download` (filled in by the download work; see issue 6)."""

@@ -1,0 +1,110 @@
+"""The face store: one cropped face image per (URL, box), named by a stable hash.
+
+Many triplets share a picture, so each face is cropped once and reused. Local paths (relative to the
+CSV's folder) and file:// URLs are read directly and cropped on first use; http(s) faces must already
+be in the store (put there by `fec-data download`). Triplets whose faces are missing are dropped and
+counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from tqdm import tqdm
+
+from fec.data.triplets import FaceRef, Triplet
+from fec.io import atomic_path
+from fec.preprocessing import crop_box, open_image
+
+DEFAULT_FACE_SIZE = 224
+JPEG_QUALITY = 95
+
+
+@dataclass
+class ResolvedTriplets:
+    """Triplets whose three faces are in the store, and how many were dropped and why."""
+
+    triplets: list[Triplet] = field(default_factory=list)
+    face_paths: list[tuple[Path, Path, Path]] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+    missing_examples: list[str] = field(default_factory=list)
+
+    @property
+    def dropped_count(self) -> int:
+        return sum(self.dropped.values())
+
+
+class FaceStore:
+    """Cropped faces of `face_size` pixels (square) under `root`, keyed by URL, box, size and margin."""
+
+    def __init__(self, root: str | Path, face_size: int = DEFAULT_FACE_SIZE, margin: float = 0.0):
+        self.root = Path(root)
+        self.face_size = face_size
+        self.margin = margin
+
+    def key(self, face: FaceRef) -> str:
+        box = face.box
+        text = f"{face.url}|{box.left:.6f},{box.right:.6f},{box.top:.6f},{box.bottom:.6f}|{self.face_size}|{self.margin:.4f}"
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+    def path(self, face: FaceRef) -> Path:
+        key = self.key(face)
+        return self.root / key[:2] / f"{key}.jpg"
+
+    def resolve(self, face: FaceRef, base_dir: Path) -> tuple[Path | None, str]:
+        """Return (path, "") for a stored face, cropping local pictures on first use, else (None, reason)."""
+        target = self.path(face)
+        if target.exists():
+            return target, ""
+        source = local_source(face.url, base_dir)
+        if source is None:
+            return None, "remote image not in the store (fetch it with `fec-data download`)"
+        if not source.exists():
+            return None, f"image file not found: {source}"
+        self.add(face, source)
+        return target, ""
+
+    def add(self, face: FaceRef, picture: Path) -> Path:
+        """Crop `face` out of `picture`, resize it and write it to the store atomically."""
+        crop = crop_box(open_image(picture), face.box, self.margin)
+        crop = crop.resize((self.face_size, self.face_size), resample=3)  # bicubic
+        target = self.path(face)
+        with atomic_path(target) as tmp:
+            crop.save(tmp, format="JPEG", quality=JPEG_QUALITY)
+        return target
+
+    def resolve_triplets(self, triplets: list[Triplet], base_dir: Path, quiet: bool = True) -> ResolvedTriplets:
+        """Find (or crop) every face; keep triplets whose three faces exist."""
+        result = ResolvedTriplets()
+        cache: dict[FaceRef, tuple[Path | None, str]] = {}
+        for triplet in tqdm(triplets, desc="faces", unit="triplet", disable=quiet, leave=False):
+            paths = []
+            for face in triplet.faces:
+                if face not in cache:
+                    cache[face] = self.resolve(face, base_dir)
+                path, reason = cache[face]
+                if path is None:
+                    result.dropped[reason.split(":")[0]] += 1
+                    if len(result.missing_examples) < 5:
+                        result.missing_examples.append(f"{triplet.location}: {reason}")
+                    break
+                paths.append(path)
+            else:
+                result.triplets.append(triplet)
+                result.face_paths.append(tuple(paths))
+        return result
+
+
+def local_source(url: str, base_dir: Path) -> Path | None:
+    """The local file a URL names (file:// or a plain path, relative to `base_dir`), None for http(s)."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("http", "https"):
+        return None
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    path = Path(url)
+    return path if path.is_absolute() else base_dir / path

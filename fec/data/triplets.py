@@ -1,0 +1,99 @@
+"""Triplet records: three face references, a type and the raters' annotations.
+
+An annotation k in {1, 2, 3} names the odd face; the other two are the most similar pair.
+The majority label is the annotation chosen most often. Ties are broken in favour of the tied label
+that appears first in the row (the earliest rater among the tied labels), so the result never
+depends on label numbering. Agreement is the share of raters who chose the majority label.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass
+
+HIGH_AGREEMENT = 2 / 3
+
+
+class TripletType(str, enum.Enum):
+    ONE_CLASS = "ONE_CLASS_TRIPLET"
+    TWO_CLASS = "TWO_CLASS_TRIPLET"
+    THREE_CLASS = "THREE_CLASS_TRIPLET"
+
+    @classmethod
+    def parse(cls, text: str) -> "TripletType":
+        """Accept the official names and the short forms (ONE_CLASS, one_class)."""
+        key = text.strip().upper()
+        for member in cls:
+            if key in (member.value, member.name):
+                return member
+        raise ValueError(f"unknown triplet type {text!r} (expected one of {', '.join(m.value for m in cls)})")
+
+
+TRIPLET_TYPES = tuple(TripletType)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face box normalised to [0, 1]: columns by the image width, rows by its height."""
+
+    left: float
+    right: float
+    top: float
+    bottom: float
+
+    def problem(self) -> str | None:
+        """Say what is wrong with the box, or None when it is valid."""
+        for name in ("left", "right", "top", "bottom"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                return f"box {name} {value} is outside [0, 1]"
+        if self.right <= self.left or self.bottom <= self.top:
+            return f"box is empty (left {self.left}, right {self.right}, top {self.top}, bottom {self.bottom})"
+        return None
+
+
+@dataclass(frozen=True)
+class FaceRef:
+    """One face: where its picture lives and the box around the face."""
+
+    url: str
+    box: FaceBox
+
+
+@dataclass(frozen=True)
+class Triplet:
+    faces: tuple[FaceRef, FaceRef, FaceRef]
+    type: TripletType
+    annotations: tuple[tuple[str, int], ...]
+    source: str = ""
+    line: int = 0
+
+    @property
+    def odd(self) -> int:
+        """The majority label, 1..3 (the face the raters chose as the odd one out)."""
+        return majority_label(self.annotations)[0]
+
+    @property
+    def agreement(self) -> float:
+        """Share of raters who chose the majority label."""
+        return majority_label(self.annotations)[1]
+
+    @property
+    def location(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+def majority_label(annotations: tuple[tuple[str, int], ...]) -> tuple[int, float]:
+    """Return (label, agreement); ties go to the tied label that appears first in the row."""
+    if not annotations:
+        raise ValueError("a triplet needs at least one annotation")
+    votes = Counter(label for _, label in annotations)
+    best = max(votes.values())
+    label = next(label for _, label in annotations if votes[label] == best)
+    return label, best / len(annotations)
+
+
+def high_agreement(triplets: list[Triplet], threshold: float = HIGH_AGREEMENT) -> list[Triplet]:
+    """The subset where at least `threshold` of the raters agree (two thirds by default)."""
+    return [t for t in triplets if t.agreement >= threshold - 1e-9]

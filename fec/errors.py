@@ -1,0 +1,26 @@
+"""Typed errors for user mistakes.
+
+Every error a user can cause (a bad CSV row, an unknown model, a foreign checkpoint) derives from
+`FecError`; the CLI turns it into one line and a non-zero exit. Anything else is our bug and keeps
+its traceback.
+"""
+
+
+class FecError(Exception):
+    """A mistake in the user's input, reported as one line without a traceback."""
+
+
+class DataError(FecError):
+    """A malformed dataset file, row or image."""
+
+
+class ModelError(FecError):
+    """An unknown model name or an unusable weights file."""
+
+
+class CheckpointError(FecError):
+    """A checkpoint that is missing, corrupt or from another model."""
+
+
+class ConfigError(FecError):
+    """A bad configuration file or override."""

@@ -1,0 +1,82 @@
+"""The model registry: one entry per backbone, each declaring its preprocessing.
+
+    @register_model("resnet18", Preprocessing(224))
+    def resnet18(embedding_dim: int = 16, **options) -> FECNet: ...
+
+`create_model(name, ...)` builds one; unknown names fail with the list of what exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from fec.errors import ModelError
+from fec.preprocessing import Preprocessing
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable[..., nn.Module]
+    preprocessing: Preprocessing
+    description: str
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, preprocessing: Preprocessing):
+    """Decorator registering a builder `fn(embedding_dim=16, **options) -> FECNet`."""
+
+    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        doc = (builder.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelSpec(name, builder, preprocessing, doc[0] if doc else "")
+        return builder
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+
+
+def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | None = None, **options) -> nn.Module:
+    """Build a registered model; `pretrained` is a local trunk weights file (nothing is downloaded)."""
+    spec = get_spec(name)
+    model = spec.builder(embedding_dim=embedding_dim, **options)
+    model.spec = spec
+    model.config = {"name": name, "embedding_dim": embedding_dim, **options}
+    if pretrained is not None:
+        load_trunk_weights(model, Path(pretrained))
+    return model
+
+
+def load_trunk_weights(model: nn.Module, path: Path) -> None:
+    """Load a local state dict (e.g. torchvision ImageNet weights) into the model's trunk."""
+    if not path.is_file():
+        raise ModelError(f"{path}: pretrained weights file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign files
+        raise ModelError(f"{path}: not a PyTorch weights file ({type(exc).__name__})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    trunk_state = model.trunk.state_dict()
+    matched = {k: v for k, v in state.items() if k in trunk_state and v.shape == trunk_state[k].shape}
+    if not matched:
+        raise ModelError(f"{path}: no tensor matches the {model.config['name']} trunk; is it for another model?")
+    model.trunk.load_state_dict(matched, strict=False)

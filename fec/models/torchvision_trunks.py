@@ -1,0 +1,25 @@
+"""Backbones taken from torchvision: ResNet18 and MobileNetV3-small (the cheap CPU model)."""
+
+from __future__ import annotations
+
+from torch import nn
+from torchvision import models as tv
+
+from fec.models.fecnet import EmbeddingHead, FECNet
+from fec.models.registry import register_model
+from fec.preprocessing import Preprocessing
+
+
+@register_model("resnet18", Preprocessing(224))
+def resnet18(embedding_dim: int = 16, dropout: float = 0.2) -> FECNet:
+    """ResNet18 trunk (512 x 7 x 7 at 224 px) with the FECNet head; the original's best backbone."""
+    backbone = tv.resnet18(weights=None)
+    trunk = nn.Sequential(*list(backbone.children())[:-2])  # drop global pool and classifier
+    return FECNet(trunk, EmbeddingHead(512, embedding_dim, dropout=dropout))
+
+
+@register_model("mobilenet_v3_small", Preprocessing(112))
+def mobilenet_v3_small(embedding_dim: int = 16, dropout: float = 0.2) -> FECNet:
+    """MobileNetV3-small trunk at 112 px with a narrow head: the cheap model for CPU deployment."""
+    trunk = tv.mobilenet_v3_small(weights=None).features  # 576 channels
+    return FECNet(trunk, EmbeddingHead(576, embedding_dim, width=256, dropout=dropout))

@@ -1,0 +1,96 @@
+"""Image preprocessing shared by training, evaluation, export, verification and serving.
+
+One code path from picture to model input: decode (EXIF orientation applied), crop the face box,
+resize to the model's square input, scale to [0, 1] and normalise by the model's RGB mean/std.
+The `Preprocessing` record travels inside every checkpoint and export manifest so that no stage can
+disagree on normalisation.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fec.errors import DataError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a model expects: a square RGB input of `input_size` pixels normalised by mean/std."""
+
+    input_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "Preprocessing":
+        return cls(int(payload["input_size"]), tuple(payload["mean"]), tuple(payload["std"]))
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Decode an image file fully as RGB, or raise DataError naming the file."""
+    try:
+        with Image.open(path) as image:
+            return _to_rgb(image)
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc}); re-create or remove it") from None
+
+
+def decode_image(payload: bytes, name: str = "<bytes>") -> Image.Image:
+    """Decode encoded image bytes (JPEG, PNG, ...) fully as RGB, or raise DataError."""
+    try:
+        with Image.open(io.BytesIO(payload)) as image:
+            return _to_rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{name}: not a readable image ({exc})") from None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    image.load()  # decode now so truncated files fail here, not later
+    return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def crop_box(image: Image.Image, box, margin: float = 0.0) -> Image.Image:
+    """Crop a normalised (left, right, top, bottom) box, grown by `margin` of its size on each side."""
+    width, height = image.size
+    box_w, box_h = box.right - box.left, box.bottom - box.top
+    left = max(0.0, box.left - margin * box_w) * width
+    right = min(1.0, box.right + margin * box_w) * width
+    top = max(0.0, box.top - margin * box_h) * height
+    bottom = min(1.0, box.bottom + margin * box_h) * height
+    pixels = (round(left), round(top), round(right), round(bottom))
+    if pixels[2] <= pixels[0] or pixels[3] <= pixels[1]:
+        raise DataError(f"face box {box} is empty after rounding on a {width}x{height} image")
+    return image.crop(pixels)
+
+
+def resize_uint8(image: Image.Image, size: int) -> np.ndarray:
+    """Resize to size x size (bilinear) and return HWC uint8 RGB."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def normalize_uint8(batch_nhwc: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """uint8 NHWC RGB -> float32 NCHW normalised by the model's mean/std."""
+    scaled = batch_nhwc.astype(np.float32) / 255.0
+    scaled = (scaled - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
+    return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
+
+
+def preprocess_images(images: list[Image.Image], prep: Preprocessing) -> np.ndarray:
+    """Decoded face crops -> the model's float32 NCHW input batch."""
+    batch = np.stack([resize_uint8(image, prep.input_size) for image in images])
+    return normalize_uint8(batch, prep)
