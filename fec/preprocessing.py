@@ -94,3 +94,12 @@ def preprocess_images(images: list[Image.Image], prep: Preprocessing) -> np.ndar
     """Decoded face crops -> the model's float32 NCHW input batch."""
     batch = np.stack([resize_uint8(image, prep.input_size) for image in images])
     return normalize_uint8(batch, prep)
+
+
+def normalize_tensor(images_uint8, prep: Preprocessing):
+    """torch uint8 (..., 3, H, W) -> float32 normalised by the model's mean/std, on the tensor's device."""
+    import torch
+
+    mean = torch.tensor(prep.mean, device=images_uint8.device).view(3, 1, 1)
+    std = torch.tensor(prep.std, device=images_uint8.device).view(3, 1, 1)
+    return (images_uint8.float() / 255.0 - mean) / std

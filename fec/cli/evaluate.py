@@ -1,0 +1,51 @@
+"""`fec-eval`: triplet prediction accuracy of a checkpoint on an FEC-format CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fec.cli.common import quiet_option, show_progress, user_errors
+
+
+@click.command(help="Score a checkpoint on triplets: accuracy per type, overall and high-agreement.")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Test CSV, or a folder with test.csv.")
+@click.option("--store", type=click.Path(path_type=Path), help="Face store (default: faces/ beside the CSV).")
+@click.option("--face-size", type=int, default=None, help="Stored face size (default: the checkpoint's training value).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the accuracy table as JSON.")
+@click.option("--embeddings", "embeddings_path", type=click.Path(path_type=Path),
+              help="Save a, b, c, odd, type, agreement, row arrays (.npz).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--skip-bad-rows", is_flag=True, help="Count malformed rows instead of stopping at the first.")
+@quiet_option
+@user_errors
+def main(checkpoint, data, store, face_size, json_path, embeddings_path, device, batch_size, skip_bad_rows, quiet):
+    from fec.data.dataset import load_triplets
+    from fec.evaluate import evaluate, torch_embedder
+    from fec.io import write_json
+    from fec.metrics import format_report
+    from fec.train.checkpoint import model_from_checkpoint
+    from fec.train.trainer import resolve_device
+
+    model, prep, payload = model_from_checkpoint(checkpoint)
+    training = payload.get("config", {})
+    csv_path = data / "test.csv" if data.is_dir() else data
+    loaded = load_triplets(csv_path, prep.input_size, store, face_size or training.get("face_size", 224),
+                           training.get("face_margin", 0.0), skip_bad_rows, quiet=not show_progress(quiet))
+    for line in loaded.warnings():
+        click.echo(f"warning: {line}", err=True)
+    target = resolve_device(device)
+    result = evaluate(torch_embedder(model.to(target), prep, target), loaded.dataset, batch_size, not show_progress(quiet))
+    if not quiet:
+        click.echo(format_report(result.to_json()))
+    if json_path:
+        write_json(json_path, result.to_json())
+    if embeddings_path:
+        result.save_embeddings(embeddings_path)
+
+
+if __name__ == "__main__":
+    main()

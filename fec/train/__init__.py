@@ -1,0 +1,1 @@
+"""Training: config, batch plans, checkpoints, the distributed trainer."""

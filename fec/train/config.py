@@ -1,0 +1,128 @@
+"""Training configuration: defaults, a YAML file on top, then `key=value` overrides on top of that.
+
+Unknown keys are errors that list the known ones: a misspelt option is never silently dropped.
+The resolved configuration is saved in the run folder and inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from fec.errors import ConfigError
+from fec.losses import DEFAULT_MARGINS
+
+AMP_MODES = ("auto", "off", "fp16", "bf16")
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""                     # folder with train.csv/test.csv, or a train CSV path
+    test_data: str = ""                # test CSV; default: test.csv beside the training CSV
+    store: str = ""                    # face store folder; default: faces/ beside the training CSV
+    face_size: int = 224               # size of the stored face crops
+    face_margin: float = 0.0
+    skip_bad_rows: bool = False
+    min_agreement: float = 0.0         # train only on triplets at least this agreed on
+    val_fraction: float = 0.1          # training triplets held out for checkpoint selection
+    model: str = "mobilenet_v3_small"
+    embedding_dim: int = 16
+    dropout: float = 0.2
+    pretrained: str = ""               # local trunk weights file
+    max_steps: int = 1000
+    batch_size: int = 64               # triplets per step, over all processes
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    schedule: str = "cosine"
+    grad_clip: float = 5.0             # max gradient norm; 0 disables
+    amp: str = "auto"
+    margins: dict = field(default_factory=lambda: {k.value: v for k, v in DEFAULT_MARGINS.items()})
+    balanced_types: bool = False
+    flip: bool = True
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    cache_images: str = "auto"
+    log_every: int = 20
+    eval_every: int = 200
+    checkpoint_every: int = 200
+    keep_last: int = 3
+    eval_batch_size: int = 256
+
+    def validate(self) -> "TrainConfig":
+        checks = [
+            (self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+            (self.max_steps > 0, "max_steps must be positive"),
+            (self.batch_size > 0, "batch_size must be positive"),
+            (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
+            (self.lr > 0, "lr must be positive"),
+            (self.keep_last >= 1, "keep_last must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
+    """Defaults <- YAML file <- overrides, validated."""
+    values: dict = {}
+    if path:
+        values.update(_read_yaml(Path(path)))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+    config = TrainConfig()
+    for key, value in values.items():
+        setattr(config, key, _coerce(key, value, getattr(config, key)))
+    return config.validate()
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict:
+    """`key=value` strings -> dict, values parsed as YAML (so 0.1, true, {a: 1} work)."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} is not key=value")
+        overrides[key.strip()] = yaml.safe_load(text)
+    return overrides
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys")
+    return values
+
+
+def _coerce(key: str, value, default):
+    """Convert `value` to the type of the default, or raise ConfigError naming the key."""
+    target = type(default)
+    try:
+        if target is bool and not isinstance(value, bool):
+            raise ValueError
+        if target is dict and not isinstance(value, dict):
+            raise ValueError
+        return target(value) if target in (int, float, str) else value
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key {key}: expected {target.__name__}, got {value!r}") from None

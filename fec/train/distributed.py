@@ -1,0 +1,98 @@
+"""Process-group set-up for torchrun, and batch norm over the global batch on any backend.
+
+torchrun (or `fec-train --nproc N`, which wraps it) sets RANK, WORLD_SIZE and LOCAL_RANK; NCCL is used
+on CUDA, gloo on CPU. PyTorch's SyncBatchNorm only runs on GPUs, so on CPU we use `GlobalBatchNorm2d`,
+which all-reduces the batch statistics with a differentiable collective: with either, N processes
+compute exactly what one process computes on the same global batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_type: str) -> DistributedContext:
+    """Join the process group torchrun describes in the environment; a single process needs none."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return DistributedContext()
+    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if device_type == "cuda":
+        torch.cuda.set_device(context.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    return context
+
+
+def shutdown_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def any_rank(flag: bool, context: DistributedContext) -> bool:
+    """True on every rank when `flag` is true on any rank (keeps stop decisions in step)."""
+    if not context.enabled:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics cover the batch of every process (works with gloo)."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(features)
+        channels = features.shape[1]
+        local_count = torch.tensor([features.numel() / channels], device=features.device, dtype=features.dtype)
+        sums = torch.cat([features.sum((0, 2, 3)), features.pow(2).sum((0, 2, 3)), local_count])
+        sums = dist_nn.all_reduce(sums)
+        count = sums[-1]
+        mean = sums[:channels] / count
+        var = sums[channels : 2 * channels] / count - mean.pow(2)
+        self._update_running_stats(mean.detach(), var.detach() * count / (count - 1))
+        shape = (1, channels, 1, 1)
+        normalized = (features - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        return normalized * self.weight.view(shape) + self.bias.view(shape)
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
+        self.num_batches_tracked += 1
+        self.running_mean.lerp_(mean, self.momentum)
+        self.running_var.lerp_(unbiased_var, self.momentum)
+
+
+def convert_batch_norm(model: nn.Module, device_type: str) -> nn.Module:
+    """Swap BatchNorm2d for its all-process variant: SyncBatchNorm on CUDA, GlobalBatchNorm2d on CPU."""
+    if device_type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, child in model.named_children():
+        if type(child) is nn.BatchNorm2d:
+            replacement = GlobalBatchNorm2d(child.num_features, child.eps, child.momentum)
+            replacement.load_state_dict(child.state_dict())
+            setattr(model, name, replacement)
+        else:
+            convert_batch_norm(child, device_type)
+    return model

@@ -1,0 +1,326 @@
+"""The training loop: one screen of `fit`, with set-up, checkpoints and evaluation beside it.
+
+Single process on CPU or one GPU; several processes under torchrun (DDP). Every rank computes the
+same global batch plan and trains on its own slice, so N processes reach the weights one process
+reaches on the same global batch. Checkpoints are atomic; `resume` continues bit-for-bit; SIGINT and
+SIGTERM save a checkpoint before the process exits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from fec.data.dataset import LoadedTriplets, load_triplets, subset
+from fec.errors import CheckpointError, ConfigError
+from fec.evaluate import Evaluation, evaluate, torch_embedder
+from fec.io import atomic_open, write_json
+from fec.losses import margin_vector, triplet_loss
+from fec.metrics import OVERALL
+from fec.models import create_model
+from fec.preprocessing import normalize_tensor
+from fec.train.checkpoint import load_weights, read_checkpoint, restore_rng_states, rng_states, save_checkpoint
+from fec.train.config import TrainConfig
+from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
+from fec.train.plots import plot_metrics
+from fec.train.sampling import StepBatchSampler, TripletBatchPlan
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a checkpoint was saved because SIGINT/SIGTERM arrived."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path):
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint {checkpoint}")
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
+def resolve_device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {setting!r} asked for, but no CUDA GPU is available")
+    return torch.device(setting)
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """auto: bf16 on GPUs that support it, else fp16; off on CPU (bf16 is slower than fp32 on AVX2)."""
+    if amp == "off" or (amp == "auto" and device.type == "cpu"):
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp == "fp16" and device.type == "cpu":
+        raise ConfigError("amp=fp16 needs a CUDA GPU; use amp=bf16 or amp=off on CPU")
+    return torch.float16 if amp == "fp16" else torch.bfloat16
+
+
+def data_paths(config: TrainConfig) -> tuple[Path, Path | None]:
+    """(train CSV, test CSV or None) from `data` (a folder or a CSV) and `test_data`."""
+    data = Path(config.data)
+    if not config.data:
+        raise ConfigError("no training data: pass --data DIR (with train.csv) or a CSV")
+    train_csv = data / "train.csv" if data.is_dir() else data
+    test_csv = Path(config.test_data) if config.test_data else train_csv.parent / "test.csv"
+    return train_csv, (test_csv if test_csv.exists() else None)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: str | Path, quiet: bool = False,
+                 context: DistributedContext | None = None, progress: bool = False):
+        self.config, self.run_dir, self.quiet = config, Path(run_dir), quiet
+        self.context = context or DistributedContext()
+        self.progress = progress and self.context.is_main
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda" and self.context.enabled:
+            self.device = torch.device("cuda", self.context.local_rank)
+        self.amp_dtype = autocast_dtype(config.amp, self.device)
+        self.step, self.best_accuracy, self.stop_signal = 0, -1.0, None
+        self._build()
+
+    # ---- set-up -------------------------------------------------------------------------
+    def _build(self) -> None:
+        config = self.config
+        if config.batch_size % self.context.world_size:
+            raise ConfigError(f"batch_size {config.batch_size} is not divisible by {self.context.world_size} processes")
+        torch.manual_seed(config.seed)
+        self.model = create_model(config.model, config.embedding_dim, config.pretrained or None, dropout=config.dropout)
+        self.prep = self.model.spec.preprocessing
+        self.model.to(self.device)
+        self.train_model = self._wrap_distributed(self.model)
+        self.train_csv, self.test_csv = data_paths(config)
+        self.data = self._load(self.train_csv, flip=config.flip, min_agreement=config.min_agreement)
+        self.train_items, self.val_set = self._split_validation(self.data)
+        try:
+            self.margins = margin_vector(config.margins).to(self.device)
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"margins: {exc}; give one for each of ONE_CLASS, TWO_CLASS, THREE_CLASS") from None
+        self.optimizer = self._build_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        types = self.data.dataset.type_index[self.train_items]
+        self.plan = TripletBatchPlan(self.train_items, types, config.batch_size, config.seed, config.balanced_types)
+
+    def _wrap_distributed(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.context.enabled:
+            return model
+        convert_batch_norm(model, self.device.type)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids)
+
+    def _load(self, csv_path: Path, flip: bool = False, min_agreement: float = 0.0) -> LoadedTriplets:
+        config = self.config
+        loaded = load_triplets(csv_path, self.prep.input_size, config.store or None, config.face_size, config.face_margin,
+                               config.skip_bad_rows, min_agreement, config.cache_images, flip, config.seed,
+                               quiet=not self.progress)
+        for line in loaded.warnings():
+            self.log(f"warning: {line}")
+        return loaded
+
+    def _split_validation(self, data: LoadedTriplets):
+        count = len(data.dataset)
+        order = np.random.default_rng([self.config.seed, 7]).permutation(count)
+        val_count = int(round(count * self.config.val_fraction))
+        if val_count == 0:
+            return np.sort(order), None
+        return np.sort(order[val_count:]), subset(data.dataset, np.sort(order[:val_count]))
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        optimizer = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
+        return optimizer(self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def _lr_factor(self, step: int) -> float:
+        warmup = self.config.warmup_steps
+        if step < warmup:
+            return (step + 1) / warmup
+        if self.config.schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, self.config.max_steps - warmup)
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    # ---- the loop -----------------------------------------------------------------------
+    def fit(self, resume: bool = False, stop_at: int | None = None) -> dict:
+        """Train to max_steps (or `stop_at`, for tests), evaluating and checkpointing on the way."""
+        self._start_run(resume)
+        end = min(self.config.max_steps, stop_at or self.config.max_steps)
+        bar = tqdm(total=end, initial=self.step, desc="train", unit="step", disable=not self.progress)
+        window_loss, window_start = [], time.perf_counter()
+        with self._signals_saved():
+            for batch in self._loader(end):
+                loss = self.train_step(batch)
+                self.step += 1
+                window_loss.append(loss)
+                bar.update(1)
+                if self.step % self.config.log_every == 0 or self.step == end:
+                    self._log_train(window_loss, time.perf_counter() - window_start, bar)
+                    window_loss, window_start = [], time.perf_counter()
+                self._after_step(end)
+        bar.close()
+        return self._finish() if self.step >= self.config.max_steps else {"step": self.step}
+
+    def train_step(self, batch: dict) -> float:
+        self.train_model.train()
+        images = batch["images"].to(self.device, non_blocking=True)
+        count = images.shape[0]
+        inputs = normalize_tensor(images.flatten(0, 1), self.prep)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            embeddings = self.train_model(inputs).view(count, 3, -1)
+        type_index = batch["type_index"].to(self.device)
+        losses = triplet_loss(embeddings, batch["odd_index"].to(self.device), self.margins[type_index])
+        loss = losses.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss.item()
+
+    def _after_step(self, end: int) -> None:
+        config = self.config
+        if self.step % config.eval_every == 0 or self.step == end:
+            self._validate()
+        if any_rank(self.stop_signal is not None, self.context):
+            path = self.save()
+            raise TrainingInterrupted(self.stop_signal or signal.SIGTERM, self.step, path)
+        if self.step % config.checkpoint_every == 0 or self.step == end:
+            self.save()
+
+    def _loader(self, end: int) -> DataLoader:
+        sampler = StepBatchSampler(self.plan, self.step, end, self.context.rank, self.context.world_size)
+        # A private generator: building the loader must not consume the global RNG (exact resume).
+        generator = torch.Generator().manual_seed(self.config.seed)
+        return DataLoader(self.data.dataset, batch_sampler=sampler, num_workers=self.config.num_workers,
+                          pin_memory=self.device.type == "cuda", generator=generator)
+
+    # ---- evaluation, logging, checkpoints -----------------------------------------------
+    def evaluate(self, dataset) -> Evaluation:
+        self.model.eval()
+        embed = torch_embedder(self.model, self.prep, self.device, self.amp_dtype)
+        return evaluate(embed, dataset, self.config.eval_batch_size)
+
+    def _validate(self) -> None:
+        if self.val_set is None:
+            return
+        result = self.evaluate(self.val_set)
+        accuracy = result.report[OVERALL].accuracy
+        self.record({"step": self.step, "split": "val", **{k: v["accuracy"] for k, v in result.to_json().items()}})
+        if accuracy > self.best_accuracy:
+            self.best_accuracy = accuracy
+            if self.context.is_main:
+                save_checkpoint(self.run_dir / "best.pt", self._checkpoint_payload(val_accuracy=accuracy))
+
+    def _log_train(self, losses: list[float], seconds: float, bar) -> None:
+        rate = len(losses) * self.config.batch_size * 3 / max(seconds, 1e-9)
+        record = {"step": self.step, "split": "train", "epoch": round(self.plan.epoch(self.step), 4),
+                  "loss": float(np.mean(losses)), "lr": self.scheduler.get_last_lr()[0], "images_per_s": rate}
+        self.record(record)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{rate:.0f}")
+
+    def record(self, entry: dict) -> None:
+        if self.context.is_main:
+            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+    def log(self, message: str) -> None:
+        if self.context.is_main and not self.quiet:
+            tqdm.write(message)
+
+    def _checkpoint_payload(self, **metrics) -> dict:
+        return {
+            "model": dict(self.model.config), "preprocessing": self.prep.to_dict(),
+            "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "step": self.step, "epoch": self.plan.epoch(self.step), "rng": rng_states(),
+            "best_accuracy": self.best_accuracy, "metrics": metrics, "config": self.config.to_dict(),
+        }
+
+    def save(self) -> Path:
+        """Write checkpoints/step-N.pt and last.pt (rank 0), keeping the newest `keep_last`."""
+        folder = self.run_dir / "checkpoints"
+        path = folder / f"step-{self.step:08d}.pt"
+        if self.context.is_main:
+            save_checkpoint(path, self._checkpoint_payload())
+            save_checkpoint(self.run_dir / "last.pt", self._checkpoint_payload())
+            for old in sorted(folder.glob("step-*.pt"))[: -self.config.keep_last]:
+                old.unlink()
+        return path
+
+    def _start_run(self, resume: bool) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        last = self.run_dir / "last.pt"
+        if resume and last.exists():
+            self._restore(read_checkpoint(last), last)
+            self._trim_metrics()
+            self.log(f"resumed from {last} at step {self.step}")
+        elif (self.run_dir / "metrics.jsonl").exists() and self.context.is_main:
+            (self.run_dir / "metrics.jsonl").unlink()
+        if self.context.is_main:
+            with atomic_open(self.run_dir / "config.yaml") as handle:
+                yaml.safe_dump(self.config.to_dict(), handle, sort_keys=False)
+
+    def _restore(self, payload: dict, path: Path) -> None:
+        if payload["model"]["name"] != self.config.model:
+            raise CheckpointError(f"{path}: run was trained with model {payload['model']['name']!r}, "
+                                  f"config asks for {self.config.model!r}")
+        load_weights(self.model, payload["state_dict"], path)
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.scaler.load_state_dict(payload["scaler"])
+        self.step, self.best_accuracy = payload["step"], payload["best_accuracy"]
+        restore_rng_states(payload["rng"])
+
+    def _trim_metrics(self) -> None:
+        """Forget metrics logged after the checkpoint we resume from (they will be logged again)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists() or not self.context.is_main:
+            return
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
+        with atomic_open(path) as handle:
+            handle.write("".join(line + "\n" for line in kept))
+
+    def _signals_saved(self):
+        """While training, SIGINT/SIGTERM only set a flag; the loop saves and stops after the step."""
+        if signal.getsignal(signal.SIGINT) is None:  # not the main thread's interpreter
+            return nullcontext()
+        trainer = self
+
+        class _Handlers:
+            def __enter__(self):
+                self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+                for signum in self.previous:
+                    signal.signal(signum, lambda number, frame: setattr(trainer, "stop_signal", number))
+
+            def __exit__(self, *exc):
+                for signum, handler in self.previous.items():
+                    signal.signal(signum, handler)
+
+        return _Handlers()
+
+    def _finish(self) -> dict:
+        """Plot the curves and score the best checkpoint on the held-out test CSV."""
+        results: dict = {"step": self.step, "best_val_accuracy": self.best_accuracy}
+        if self.context.is_main:
+            plot_metrics(self.run_dir / "metrics.jsonl", self.run_dir / "curves.png")
+        if self.test_csv is not None:
+            best = self.run_dir / "best.pt"
+            if best.exists():
+                load_weights(self.model, read_checkpoint(best)["state_dict"], best)
+            test = self._load(self.test_csv)
+            evaluation = self.evaluate(test.dataset)
+            results["test"] = evaluation.to_json()
+            results["test_csv"] = str(self.test_csv)
+            if self.context.is_main:
+                write_json(self.run_dir / "test_metrics.json", results["test"])
+        return results
