@@ -1,1 +1,107 @@
-"""`fec-data download` (filled in by the download work; see issue 6)."""
+"""`fec-data download`: turn the official FEC CSVs into a face store and say which subset survived.
+
+The work is in `fec.data.download`; this shell parses options, turns SIGTERM into a clean stop (the
+store is safe either way: every file is written atomically and the manifest is fsynced per line) and
+prints a short table. Also runnable as `python -m fec.cli.download`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.data.download import STATUSES, DownloadOptions, DownloadReport, RetryPolicy
+from fec.data.face_store import DEFAULT_FACE_SIZE
+
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+@click.command(help="Download the pictures of FEC CSVs into a face store (resumable; writes manifest, summary and kept CSVs).")
+@click.argument("csv_paths", metavar="CSV...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The face store folder.")
+@click.option("--workers", type=click.IntRange(1, 512), default=16, show_default=True, help="Concurrent downloads.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True, help="Seconds per request.")
+@click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True, help="Retries of transient failures.")
+@click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True, help="First retry delay in seconds (doubles, with jitter).")
+@click.option("--image-size", type=click.IntRange(8, 4096), default=DEFAULT_FACE_SIZE, show_default=True, help="Stored face size in pixels.")
+@click.option("--margin", type=click.FloatRange(0, 2), default=0.0, show_default=True, help="Box growth on each side, as a share of its size.")
+@click.option("--keep-raw/--discard-raw", default=False, show_default=True, help="Keep the downloaded pictures under STORE/raw.")
+@click.option("--from-dir", type=click.Path(path_type=Path), help="Build from pictures you have (named by sha1 of the URL, or --mapping); no network.")
+@click.option("--mapping", type=click.Path(path_type=Path), help="With --from-dir: a url,file CSV naming each URL's picture.")
+@click.option("--align", metavar="PLUGIN", help="Face alignment plug-in (mtcnn, an fec.aligners entry point, or module:factory).")
+@click.option("--skip-bad-rows", is_flag=True, help="Count malformed CSV rows and go on instead of stopping.")
+@click.option("--retry-permanent", is_flag=True, help="Also retry URLs that failed permanently before (404, not an image, ...).")
+@quiet_option
+@user_errors
+def download(csv_paths: tuple[Path, ...], out: Path, workers: int, timeout: float, retries: int, backoff: float,
+             image_size: int, margin: float, keep_raw: bool, from_dir: Path | None, mapping: Path | None,
+             align: str | None, skip_bad_rows: bool, retry_permanent: bool, quiet: bool) -> None:
+    from fec.data.download import download as run_download
+
+    options = DownloadOptions(
+        out=out, workers=workers, timeout=timeout, retry=RetryPolicy(retries, base_delay=backoff),
+        face_size=image_size, margin=margin, keep_raw=keep_raw, from_dir=from_dir, mapping=mapping, align=align,
+        skip_bad_rows=skip_bad_rows, retry_permanent=retry_permanent, progress=show_progress(quiet),
+    )
+    with sigterm_exits():
+        report = run_download(list(csv_paths), options)
+    if not quiet:
+        click.echo(format_report(report))
+
+
+@contextlib.contextmanager
+def sigterm_exits():
+    """SIGTERM raises SystemExit in the main thread, so the pool stops and the bar closes cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(SIGTERM_EXIT)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def format_report(report: DownloadReport) -> str:
+    summary, run = report.summary, report.run
+    urls = summary.urls
+    statuses = ", ".join(f"{s} {urls[s]}" for s in (*STATUSES, "not_attempted") if urls.get(s))
+    lines = [
+        f"urls: {urls['total']} ({statuses or 'none'}); faces stored {summary.faces['stored']} of {summary.faces['total']}",
+        f"this run: {run.processed} processed, {run.skipped} already done, {run.requests} requests, "
+        f"{run.downloaded_bytes / 1e6:.1f} MB in {run.seconds:.1f}s",
+        "",
+        f"{'csv':<40} {'triplets':>9} {'complete':>9} {'dropped':>8}  kept as",
+    ]
+    for csv_summary in summary.csvs:
+        lines.append(f"{_clip(csv_summary.csv, 40):<40} {csv_summary.triplets:>9} {csv_summary.complete:>9} {csv_summary.dropped:>8}  {csv_summary.kept_csv}")
+        for name, counts in csv_summary.by_type.items():
+            if counts.complete or counts.dropped:
+                lines.append(f"{'  ' + name:<40} {counts.complete + counts.dropped:>9} {counts.complete:>9} {counts.dropped:>8}")
+        if csv_summary.dropped_by_reason:
+            reasons = ", ".join(f"{k} {v}" for k, v in csv_summary.dropped_by_reason.items())
+            lines.append(f"  dropped because: {reasons}")
+        if csv_summary.bad_rows:
+            lines.append(f"  malformed rows skipped: {csv_summary.bad_rows}")
+    lines.append("")
+    if report.transient_failures:
+        lines.append(f"{report.transient_failures} URLs failed transiently: run the same command again to retry them.")
+    lines.append(f"wrote {report.manifest}, {report.summary_path} and the kept CSVs in {report.store}")
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+if __name__ == "__main__":
+    download(prog_name="python -m fec.cli.download")

@@ -16,7 +16,7 @@ from fec.errors import ConfigError
 from fec.losses import DEFAULT_MARGINS
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
-OPTIMIZERS = ("adamw", "adam")
+OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
 
 
@@ -36,7 +36,7 @@ class TrainConfig:
     pretrained: str = ""               # local trunk weights file
     max_steps: int = 1000
     batch_size: int = 64               # triplets per step, over all processes
-    optimizer: str = "adamw"
+    optimizer: str = "adamw"            # adamw | adam | sgd (momentum 0.9)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
@@ -93,13 +93,13 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
-    """`key=value` strings -> dict, values parsed as YAML (so 0.1, true, {a: 1} work)."""
+    """`key=value` strings -> dict of raw strings; `_coerce` parses each by its key's type."""
     overrides = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {pair!r} is not key=value")
-        overrides[key.strip()] = yaml.safe_load(text)
+        overrides[key.strip()] = text
     return overrides
 
 
@@ -118,11 +118,15 @@ def _read_yaml(path: Path) -> dict:
 def _coerce(key: str, value, default):
     """Convert `value` to the type of the default, or raise ConfigError naming the key."""
     target = type(default)
+    if target is str and isinstance(value, bool):
+        return "on" if value else "off"  # YAML 1.1 reads a bare off/on as a boolean
     try:
+        if isinstance(value, str) and target is not str:
+            value = yaml.safe_load(value)  # overrides arrive as text: 0.1, true, {ONE_CLASS: 0.3}
         if target is bool and not isinstance(value, bool):
             raise ValueError
         if target is dict and not isinstance(value, dict):
             raise ValueError
         return target(value) if target in (int, float, str) else value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, yaml.YAMLError):
         raise ConfigError(f"config key {key}: expected {target.__name__}, got {value!r}") from None

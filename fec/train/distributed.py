@@ -9,6 +9,7 @@ compute exactly what one process computes on the same global batch.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -66,22 +67,30 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         if not self.training:
             return super().forward(features)
         channels = features.shape[1]
-        local_count = torch.tensor([features.numel() / channels], device=features.device, dtype=features.dtype)
-        sums = torch.cat([features.sum((0, 2, 3)), features.pow(2).sum((0, 2, 3)), local_count])
-        sums = dist_nn.all_reduce(sums)
-        count = sums[-1]
-        mean = sums[:channels] / count
-        var = sums[channels : 2 * channels] / count - mean.pow(2)
+        local_count = torch.full((1,), features.numel() / channels, device=features.device, dtype=features.dtype)
+        # Two passes (mean, then squared deviations) like the native kernel: E[x^2] - E[x]^2 loses
+        # precision to cancellation, which small batches then amplify step after step.
+        totals = _sum_over_processes(torch.cat([features.sum((0, 2, 3)), local_count]))
+        count = totals[-1]
+        mean = totals[:channels] / count
+        centered = features - mean.view(1, channels, 1, 1)
+        var = _sum_over_processes(centered.pow(2).sum((0, 2, 3))) / count
         self._update_running_stats(mean.detach(), var.detach() * count / (count - 1))
-        shape = (1, channels, 1, 1)
-        normalized = (features - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
-        return normalized * self.weight.view(shape) + self.bias.view(shape)
+        normalized = centered / torch.sqrt(var.view(1, channels, 1, 1) + self.eps)
+        return normalized * self.weight.view(1, channels, 1, 1) + self.bias.view(1, channels, 1, 1)
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
         self.num_batches_tracked += 1
         self.running_mean.lerp_(mean, self.momentum)
         self.running_var.lerp_(unbiased_var, self.momentum)
+
+
+def _sum_over_processes(values: torch.Tensor) -> torch.Tensor:
+    """All-reduce (sum) whose backward all-reduces the gradient too."""
+    with warnings.catch_warnings():  # deprecated for a private module, but still the public autograd-aware op
+        warnings.simplefilter("ignore", FutureWarning)
+        return dist_nn.all_reduce(values)
 
 
 def convert_batch_norm(model: nn.Module, device_type: str) -> nn.Module:

@@ -135,8 +135,11 @@ class Trainer:
         return np.sort(order[val_count:]), subset(data.dataset, np.sort(order[:val_count]))
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
-        optimizer = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
-        return optimizer(self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        params, config = self.model.parameters(), self.config
+        if config.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        return optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
 
     def _lr_factor(self, step: int) -> float:
         warmup = self.config.warmup_steps

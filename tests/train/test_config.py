@@ -21,7 +21,7 @@ def test_yaml_then_overrides_on_top_of_defaults(tmp_path):
         ({"learning_rate": 0.1}, "unknown config key(s) learning_rate; known keys: data,"),
         ({"amp": "fp8"}, "amp must be one of"),
         ({"batch_size": "many"}, "config key batch_size: expected int, got 'many'"),
-        ({"flip": "yes"}, "config key flip: expected bool"),
+        ({"flip": "maybe"}, "config key flip: expected bool"),
         ({"max_steps": 0}, "max_steps must be positive"),
     ],
 )

@@ -1,0 +1,47 @@
+"""`fec-data`: make, inspect and fetch FEC-format datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.download import download
+
+
+@click.group(help="Make, inspect and fetch FEC-format triplet datasets.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Write a synthetic FEC-format dataset (train.csv, test.csv, images/).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--triplets", type=int, default=3000, show_default=True, help="Triplets in train + test.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--image-size", type=int, default=128, show_default=True, help="Face size in pixels.")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True)
+@quiet_option
+@user_errors
+def synth(out: Path, triplets: int, seed: int, image_size: int, test_fraction: float, quiet: bool) -> None:
+    from fec.data.synth import write_synthetic_dataset
+
+    summary = write_synthetic_dataset(out, triplets, seed, image_size, test_fraction, quiet=not show_progress(quiet))
+    if not quiet:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+        click.echo(f"wrote {out / 'train.csv'} and {out / 'test.csv'}")
+
+
+@main.command(help="Summarise a triplet CSV: types, raters, agreement, images, malformed rows.")
+@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@user_errors
+def inspect(csv_path: Path, as_json: bool) -> None:
+    from fec.data.inspect import format_summary, summarize
+
+    summary = summarize(csv_path)
+    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+main.add_command(download)

@@ -1,0 +1,9 @@
+"""Runners: one small interface over every way of computing embeddings (PyTorch, ONNX Runtime, TensorRT, Triton).
+
+Each backend is one module that registers a factory with `register_runner`; verification and
+benchmarking only ever talk to `Runner`.
+"""
+
+from fec.runtimes.base import Runner, create_runner, list_runners, register_runner
+
+__all__ = ["Runner", "create_runner", "list_runners", "register_runner"]

@@ -1,0 +1,104 @@
+"""The Runner interface and its registry.
+
+A runner turns a float32 NCHW batch, already normalised by the model's `Preprocessing`, into (N, D)
+float32 embeddings. `infer` validates the feed before `infer_impl` does the work, so every backend
+rejects a wrong dtype or shape the same way.
+
+    @register_runner("onnxruntime")
+    class OnnxRuntimeRunner(Runner): ...
+
+    runner = create_runner("onnxruntime", target=path, provider="cpu")
+    with runner:
+        embeddings = runner.infer(batch)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from fec.errors import FecError
+
+
+class RunnerError(FecError):
+    """A runner cannot be created or fed as asked (missing backend, bad input, incompatible engine)."""
+
+
+class Runner:
+    """activate() -> infer(batch) ... -> deactivate(); usable as a context manager."""
+
+    name: str = "runner"
+    input_size: int = 0          # expected square H = W, 0 when any size works
+    max_batch: int | None = None
+
+    def activate(self) -> None:
+        """Load the model / create sessions. Called once before the first infer."""
+
+    def deactivate(self) -> None:
+        """Release what activate() took."""
+
+    def describe(self) -> dict:
+        """What really ran: backend, device, provider, precision (for reports)."""
+        return {"runner": self.name}
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self._check_feed(batch)
+        return np.asarray(self.infer_impl(batch), dtype=np.float32)
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_feed(self, batch: np.ndarray) -> None:
+        if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
+            raise RunnerError(f"{self.name}: input must be a float32 numpy array, got {getattr(batch, 'dtype', type(batch))}")
+        if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[0] == 0:
+            raise RunnerError(f"{self.name}: input must have shape (N>0, 3, H, W), got {batch.shape}")
+        if self.input_size and batch.shape[2:] != (self.input_size, self.input_size):
+            raise RunnerError(f"{self.name}: input must be {self.input_size}x{self.input_size}, got {batch.shape[2]}x{batch.shape[3]}")
+        if self.max_batch is not None and batch.shape[0] > self.max_batch:
+            raise RunnerError(f"{self.name}: batch {batch.shape[0]} exceeds the maximum {self.max_batch}")
+
+    def __enter__(self) -> "Runner":
+        self.activate()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+
+_RUNNERS: dict[str, Callable[..., Runner]] = {}
+
+
+def register_runner(name: str):
+    def wrap(factory: Callable[..., Runner]) -> Callable[..., Runner]:
+        if name in _RUNNERS:
+            raise ValueError(f"runner {name!r} is registered twice")
+        _RUNNERS[name] = factory
+        return factory
+
+    return wrap
+
+
+def list_runners() -> list[str]:
+    _import_builtin_runners()
+    return sorted(_RUNNERS)
+
+
+def create_runner(name: str, **options) -> Runner:
+    _import_builtin_runners()
+    if name not in _RUNNERS:
+        raise RunnerError(f"unknown backend {name!r}; available: {', '.join(sorted(_RUNNERS))}")
+    return _RUNNERS[name](**options)
+
+
+def _import_builtin_runners() -> None:
+    """Import the runner modules that ship with fec (each registers itself)."""
+    import importlib
+    import pkgutil
+
+    import fec.runtimes as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "base":
+            importlib.import_module(f"fec.runtimes.{module.name}")

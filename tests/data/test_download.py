@@ -1,0 +1,793 @@
+"""`fec-data download` against a real HTTP server on 127.0.0.1 that injects faults.
+
+The server (ThreadingHTTPServer on port 0, in a thread) serves synthetic JPEGs and, per path, a script
+of responses per attempt (the last one repeats): 404, 410, 403, 500-then-200, 429 with Retry-After,
+a hang past the timeout, a truncated body, an HTML page, redirects. Backoff delays are tiny so the
+file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from fec.cli.data import main as fec_data
+from fec.data import download as dl
+from fec.data.face_store import FaceStore
+from fec.data.fec_csv import read_triplets, write_fec_csv
+from fec.data.triplets import FaceBox, FaceRef, Triplet, TripletType
+
+BOX = FaceBox(0.1, 0.9, 0.1, 0.9)
+TINY_BOX = FaceBox(0.50, 0.505, 0.50, 0.505)  # non-empty as numbers, empty after rounding on 64x48
+FACE_SIZE = 32
+ONE, TWO, THREE = TripletType.ONE_CLASS, TripletType.TWO_CLASS, TripletType.THREE_CLASS
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The fault-injecting server
+
+
+def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48), **save_args) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels).resize(size, Image.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, **save_args)
+    return buffer.getvalue()
+
+
+def ok(body: bytes, content_type: str = "image/jpeg", delay: float = 0.0):
+    return ("ok", body, content_type, delay)
+
+
+def status(code: int, **headers):
+    return ("status", code, headers)
+
+
+def redirect(location: str):
+    return ("redirect", location)
+
+
+def hang(seconds: float = 3.0):
+    return ("hang", seconds)
+
+
+def truncated(body: bytes):
+    return ("truncated", body)
+
+
+class FaultServer:
+    """Scripted responses per path; counts hits, their times and the peak number of concurrent requests."""
+
+    def __init__(self):
+        self.routes: dict[str, list[tuple]] = {}
+        self.hits: Counter = Counter()
+        self.times: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+        self.active = self.peak = 0
+        self.stopping = threading.Event()
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd.owner = self
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def route(self, path: str, *actions) -> str:
+        self.routes[path] = list(actions)
+        return self.base + path
+
+    def next_action(self, path: str):
+        with self.lock:
+            index = self.hits[path]
+            self.hits[path] += 1
+            self.times.setdefault(path, []).append(time.monotonic())
+        actions = self.routes.get(path) or [status(404)]
+        return actions[min(index, len(actions) - 1)]
+
+    def total_hits(self) -> int:
+        return sum(self.hits.values())
+
+    def start(self) -> "FaultServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):  # clients that gave up (timeouts) are expected
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        owner = self.server.owner
+        with owner.lock:
+            owner.active += 1
+            owner.peak = max(owner.peak, owner.active)
+        try:
+            self.respond(owner, owner.next_action(self.path))
+        finally:
+            with owner.lock:
+                owner.active -= 1
+
+    def respond(self, owner: FaultServer, action: tuple) -> None:
+        kind = action[0]
+        if kind == "ok":
+            _, body, content_type, delay = action
+            owner.stopping.wait(delay)
+            self.send_body(200, body, content_type)
+        elif kind == "status":
+            _, code, headers = action
+            self.send_body(code, f"<html>{code}</html>".encode(), "text/html", headers)
+        elif kind == "redirect":
+            self.send_body(302, b"", "text/html", {"Location": action[1]})
+        elif kind == "hang":
+            owner.stopping.wait(action[1])
+            self.send_body(200, b"too late", "image/jpeg")
+        elif kind == "truncated":
+            body = action[1]
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+
+    def send_body(self, code: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name.replace("_", "-"), str(value))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fault_server = FaultServer().start()
+    yield fault_server
+    fault_server.stop()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def triplet(kind: TripletType, *faces) -> Triplet:
+    refs = tuple(face if isinstance(face, FaceRef) else FaceRef(face, BOX) for face in faces)
+    return Triplet(refs, kind, (("r1", 1), ("r2", 1), ("r3", 2)))
+
+
+def write_csv(path: Path, triplets: list[Triplet]) -> Path:
+    write_fec_csv(path, triplets)
+    return path
+
+
+def options(out: Path, **overrides) -> dl.DownloadOptions:
+    retry = dl.RetryPolicy(overrides.pop("retries", 2), base_delay=0.01, max_delay=0.05)
+    settings = dict(out=out, workers=4, timeout=0.5, retry=retry, face_size=FACE_SIZE)
+    settings.update(overrides)
+    return dl.DownloadOptions(**settings)
+
+
+def store_files(root: Path, manifest: bool = True) -> dict[str, bytes]:
+    """Every file of the store, by relative path."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and (manifest or p.name != dl.MANIFEST_NAME)
+    }
+
+
+def temporaries(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Faults: exact counts, no partial files, second run downloads nothing present
+
+
+def fault_dataset(server: FaultServer, folder: Path) -> dict[str, str]:
+    urls = {name: server.route(f"/img/{name}.jpg", ok(jpeg_bytes(seed))) for seed, name in enumerate(["ok1", "ok2", "ok3"])}
+    server.route("/static/target.jpg", ok(jpeg_bytes(10)))
+    server.route("/pw/images/en-us/photo_unavailable.png", ok(jpeg_bytes(11), "image/png"))
+    urls["redirect"] = server.route("/img/moved.jpg", redirect(server.base + "/static/target.jpg"))
+    urls["flaky"] = server.route("/img/flaky.jpg", status(500), ok(jpeg_bytes(12)))
+    urls["limited"] = server.route("/img/limited.jpg", status(429, Retry_After=1), ok(jpeg_bytes(13)))
+    urls["missing"] = server.route("/img/missing.jpg", status(404))
+    urls["gone"] = server.route("/img/gone.jpg", status(410))
+    urls["deleted"] = server.route("/img/deleted.jpg", redirect(server.base + "/pw/images/en-us/photo_unavailable.png"))
+    urls["forbidden"] = server.route("/img/private.jpg", status(403))
+    urls["html"] = server.route("/img/page.jpg", ok(b"<!doctype html><html><body>Not here</body></html>", "text/html"))
+    urls["hang"] = server.route("/img/hang.jpg", hang())
+    urls["truncated"] = server.route("/img/truncated.jpg", truncated(jpeg_bytes(14)))
+    u = urls
+    train = [
+        triplet(ONE, u["ok1"], u["ok2"], u["ok3"]),
+        triplet(TWO, u["ok1"], u["redirect"], u["flaky"]),
+        triplet(THREE, u["limited"], u["ok2"], u["ok1"]),
+        triplet(ONE, u["ok1"], u["missing"], u["ok2"]),
+        triplet(TWO, u["gone"], u["html"], u["ok3"]),
+        triplet(ONE, FaceRef(u["ok3"], TINY_BOX), u["ok1"], u["ok2"]),
+    ]
+    test = [
+        triplet(ONE, u["ok2"], u["ok3"], u["flaky"]),
+        triplet(THREE, u["hang"], u["ok1"], u["ok2"]),
+        triplet(TWO, u["ok1"], u["truncated"], u["deleted"]),
+        triplet(TWO, u["forbidden"], u["ok1"], u["ok2"]),
+        triplet(THREE, u["ok1"], u["ok2"], u["html"]),
+    ]
+    write_csv(folder / "train.csv", train)
+    write_csv(folder / "test.csv", test)
+    return urls
+
+
+def test_fault_counts_match_the_injected_faults(server, tmp_path):
+    urls = fault_dataset(server, tmp_path)
+    csvs = [tmp_path / "train.csv", tmp_path / "test.csv"]
+    store = tmp_path / "store"
+
+    report = dl.download(csvs, options(store))
+
+    assert report.summary.urls == {
+        "total": 13, "ok": 6, "gone": 3, "http_error": 1, "not_image": 1, "failed": 2, "missing": 0, "not_attempted": 0,
+    }
+    train, test = (c.to_dict() for c in report.summary.csvs)
+    assert (train["triplets"], train["complete"], train["dropped"]) == (6, 3, 3)
+    assert train["dropped_by_reason"] == {"bad_box": 1, "gone": 2}
+    assert train["by_type"] == {
+        "ONE_CLASS_TRIPLET": {"complete": 1, "dropped": 2},
+        "TWO_CLASS_TRIPLET": {"complete": 1, "dropped": 1},
+        "THREE_CLASS_TRIPLET": {"complete": 1, "dropped": 0},
+    }
+    assert (test["triplets"], test["complete"], test["dropped"]) == (5, 1, 4)
+    assert test["dropped_by_reason"] == {"failed": 2, "http_error": 1, "not_image": 1}
+    assert test["by_type"]["TWO_CLASS_TRIPLET"] == {"complete": 0, "dropped": 2}
+    assert test["by_type"]["THREE_CLASS_TRIPLET"] == {"complete": 0, "dropped": 2}
+
+    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    assert len((store / dl.MANIFEST_NAME).read_text().splitlines()) == 13  # one line per URL
+    expected = {
+        "ok1": ("ok", 200), "redirect": ("ok", 200), "flaky": ("ok", 200), "limited": ("ok", 200),
+        "missing": ("gone", 404), "gone": ("gone", 410), "deleted": ("gone", 200), "forbidden": ("http_error", 403),
+        "html": ("not_image", 200), "hang": ("failed", None), "truncated": ("failed", 200),
+    }
+    for name, (want_status, want_code) in expected.items():
+        record = records[urls[name]]
+        assert (record.status, record.http) == (want_status, want_code), (name, record)
+    assert "timed out" in records[urls["hang"]].error
+    assert "truncated body" in records[urls["truncated"]].error
+    assert "text/html" in records[urls["html"]].error
+    assert "photo unavailable" in records[urls["deleted"]].error
+    assert records[urls["ok3"]].bad_faces and len(records[urls["ok3"]].crops) == 1
+    ok1 = records[urls["ok1"]]
+    assert ok1.sha256 == hashlib.sha256(jpeg_bytes(0)).hexdigest() and ok1.size == len(jpeg_bytes(0))
+
+    # each unique URL once; permanent failures never retried; transient ones retried up to --retries
+    hits = {path.rsplit("/", 1)[1].split(".")[0]: n for path, n in server.hits.items()}
+    assert hits == {
+        "ok1": 1, "ok2": 1, "ok3": 1, "moved": 1, "target": 1, "flaky": 2, "limited": 2, "missing": 1, "gone": 1,
+        "deleted": 1, "photo_unavailable": 1, "private": 1, "page": 1, "hang": 3, "truncated": 3,
+    }
+    limited_times = server.times["/img/limited.jpg"]
+    assert limited_times[1] - limited_times[0] >= 0.95  # Retry-After: 1 honoured
+
+    assert temporaries(store) == []
+    for face_file in store.rglob("*.jpg"):
+        with Image.open(face_file) as face:
+            face.load()
+            assert face.size == (FACE_SIZE, FACE_SIZE)
+    kept = read_triplets(store / "train.kept.csv").triplets
+    assert [t.faces for t in kept] == [t.faces for t in read_triplets(tmp_path / "train.csv").triplets[:3]]
+    assert len(read_triplets(store / "test.kept.csv").triplets) == 1
+
+    # second run: only the transient failures are asked again; nothing already present is downloaded
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in store.rglob("*.jpg")}
+    summary_before = (store / dl.SUMMARY_NAME).read_bytes()
+    hits_before = Counter(server.hits)
+    again = dl.download(csvs, options(store))
+    new_hits = {path: n for path, n in (server.hits - hits_before).items()}
+    assert new_hits == {"/img/hang.jpg": 3, "/img/truncated.jpg": 3}
+    assert again.run.skipped == 11 and again.run.processed == 2
+    assert again.summary.to_dict() == report.summary.to_dict()
+    assert (store / dl.SUMMARY_NAME).read_bytes() == summary_before
+    assert len((store / dl.MANIFEST_NAME).read_text().splitlines()) == 13  # still one line per URL
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in store.rglob("*.jpg")} == before
+    assert temporaries(store) == []
+
+
+def test_faces_summary_counts(server, tmp_path):
+    fault_dataset(server, tmp_path)
+    report = dl.download([tmp_path / "train.csv", tmp_path / "test.csv"], options(tmp_path / "store", retries=0))
+    # 13 URLs, ok3 carries two boxes (one empty after rounding): 14 faces. Without retries the 500 and
+    # the 429 fail too: 4 ok URLs -> 4 stored faces, 1 bad box, 4 failed
+    assert report.summary.faces == {
+        "total": 14, "stored": 4, "bad_box": 1, "failed": 4, "gone": 3, "http_error": 1, "not_image": 1,
+    }
+    assert report.summary.urls["failed"] == 4 and server.hits["/img/limited.jpg"] == 1
+
+
+def test_second_run_of_a_complete_store_makes_no_request(server, tmp_path):
+    urls = [server.route(f"/a/{i}.jpg", ok(jpeg_bytes(i))) for i in range(6)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls[:3]), triplet(TWO, *urls[3:]), triplet(THREE, *urls[1:4])])
+    store = tmp_path / "store"
+    first = dl.download([csv_path], options(store))
+    assert server.total_hits() == 6 and first.summary.csvs[0].complete == 3
+    files = store_files(store)
+    second = dl.download([csv_path], options(store))
+    assert server.total_hits() == 6
+    assert (second.run.skipped, second.run.processed, second.run.requests) == (6, 0, 0)
+    assert store_files(store) == files
+
+
+def test_workers_are_bounded_and_concurrent(server, tmp_path):
+    urls = [server.route(f"/slow/{i}.jpg", ok(jpeg_bytes(i), delay=0.15)) for i in range(12)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls[i : i + 3]) for i in range(0, 12, 3)])
+    dl.download([csv_path], options(tmp_path / "store", workers=3, timeout=5))
+    assert server.peak == 3
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pictures: same faces as FaceStore.add, EXIF orientation, validation
+
+
+def test_stored_faces_equal_face_store_add_and_training_finds_them(server, tmp_path):
+    pictures = {i: jpeg_bytes(i, (80, 60)) for i in range(3)}
+    urls = [server.route(f"/p/{i}.jpg", ok(body)) for i, body in pictures.items()]
+    boxes = [FaceBox(0.1, 0.6, 0.2, 0.9), FaceBox(0.3, 0.95, 0.0, 0.7), FaceBox(0.05, 0.5, 0.3, 0.8)]
+    faces = [FaceRef(url, box) for url, box in zip(urls, boxes)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *faces)])
+    store_dir = tmp_path / "store"
+    dl.download([csv_path], options(store_dir, margin=0.2))
+
+    reference = FaceStore(tmp_path / "reference", FACE_SIZE, 0.2)
+    for i, face in enumerate(faces):
+        picture = tmp_path / f"{i}.jpg"
+        picture.write_bytes(pictures[i])
+        assert reference.add(face, picture).read_bytes() == FaceStore(store_dir, FACE_SIZE, 0.2).path(face).read_bytes()
+
+    kept = read_triplets(store_dir / "train.kept.csv").triplets
+    resolved = FaceStore(store_dir, FACE_SIZE, 0.2).resolve_triplets(kept, base_dir=store_dir)
+    assert resolved.dropped_count == 0 and len(resolved.triplets) == 1
+    assert server.total_hits() == 3  # resolving found the faces without fetching anything
+
+
+def test_exif_orientation_is_applied(server, tmp_path):
+    pixels = np.zeros((32, 64, 3), dtype=np.uint8)
+    pixels[:, :32] = (255, 0, 0)  # stored left half red, right half blue
+    pixels[:, 32:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise: the left half becomes the top half
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95, exif=exif)
+    url = server.route("/exif.jpg", ok(buffer.getvalue()))
+    top = FaceRef(url, FaceBox(0.0, 1.0, 0.0, 0.5))
+    plain = [server.route(f"/e/{i}.jpg", ok(jpeg_bytes(i))) for i in range(2)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, top, *plain)])
+    store_dir = tmp_path / "store"
+    dl.download([csv_path], options(store_dir))
+    face = np.asarray(Image.open(FaceStore(store_dir, FACE_SIZE).path(top)), dtype=float)
+    red, _, blue = face.reshape(-1, 3).mean(axis=0)
+    assert red > 200 and blue < 50
+
+
+def test_implausible_and_corrupt_pictures_are_not_images(server, tmp_path):
+    tiny = server.route("/tiny.jpg", ok(jpeg_bytes(1, (8, 8))))
+    corrupt = server.route("/corrupt.jpg", ok(jpeg_bytes(2)[:400], "application/octet-stream"))
+    good = server.route("/good.jpg", ok(jpeg_bytes(3)))
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, tiny, corrupt, good)])
+    report = dl.download([csv_path], options(tmp_path / "store"))
+    records = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)
+    assert records[tiny].status == records[corrupt].status == dl.NOT_IMAGE
+    assert "8x8" in records[tiny].error
+    assert report.summary.urls["not_image"] == 2 and server.hits["/corrupt.jpg"] == 1
+
+
+# ----------------------------------------------------------------------------------------------------
+# Retry policy
+
+
+def test_backoff_doubles_with_jitter_and_honours_retry_after():
+    import random
+
+    policy = dl.RetryPolicy(retries=5, base_delay=1.0, max_delay=8.0, max_retry_after=30.0)
+    rng = random.Random(0)
+    for attempt, full in enumerate([1, 2, 4, 8, 8]):
+        delays = [policy.delay(attempt, None, rng) for _ in range(200)]
+        assert full * 0.5 <= min(delays) and max(delays) <= full
+        assert max(delays) - min(delays) > full * 0.3  # jittered
+    assert policy.delay(0, 10.0, rng) == 10.0
+    assert policy.delay(0, 1000.0, rng) == 30.0
+
+
+def test_progress_counts_done_failed_remaining():
+    jobs = [dl.UrlJob(f"http://h/{i}", [], Path(".")) for i in range(5)]
+    records = {"http://h/0": dl.UrlOutcome("http://h/0", dl.OK), "http://h/1": dl.UrlOutcome("http://h/1", dl.FAILED),
+               "http://h/2": dl.UrlOutcome("http://h/2", dl.GONE)}
+    progress = dl.Progress(jobs, [jobs[1], jobs[3], jobs[4]], records, enabled=False)
+    assert (progress.done, progress.failed, progress.remaining) == (1, 2, 2)
+    progress.update(dl.UrlOutcome("http://h/1", dl.OK))
+    progress.update(dl.UrlOutcome("http://h/3", dl.FAILED))
+    assert (progress.done, progress.failed, progress.remaining) == (2, 2, 1)
+    progress.update(dl.UrlOutcome("http://h/4", dl.OK))
+    assert (progress.done, progress.failed, progress.remaining) == (3, 2, 0)
+    progress.close()
+
+
+def test_parse_retry_after():
+    from datetime import datetime, timezone
+
+    now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    assert dl.parse_retry_after("7") == 7.0
+    assert dl.parse_retry_after("Mon, 01 Jan 2024 12:00:30 GMT", now) == 30.0
+    assert dl.parse_retry_after("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
+    assert dl.parse_retry_after("soon") is None and dl.parse_retry_after(None) is None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Manifest and resumption
+
+
+def test_torn_last_manifest_line_is_ignored_and_repaired(server, tmp_path):
+    urls = [server.route(f"/t/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    store = tmp_path / "store"
+    dl.download([csv_path], options(store))
+    manifest = store / dl.MANIFEST_NAME
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text(lines[0] + lines[1] + lines[2][:25])  # killed while writing the third record
+
+    records = dl.load_manifest(manifest)
+    assert set(records) == set(urls[:2])
+    assert manifest.read_text() == lines[0] + lines[1]
+
+    manifest.write_text(lines[0] + lines[1] + lines[2][:25])
+    report = dl.download([csv_path], options(store))
+    assert report.run.processed == 1 and server.total_hits() == 4  # only the URL whose record was torn
+    assert all(json.loads(line) for line in manifest.read_text().splitlines())
+    assert set(dl.load_manifest(manifest)) == set(urls)
+
+
+def test_stale_temporaries_are_removed(server, tmp_path):
+    urls = [server.route(f"/s/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    store = tmp_path / "store"
+    (store / "ab").mkdir(parents=True)
+    (store / "ab" / ".abcdef.jpg.x1y2.tmp").write_bytes(b"half a face")
+    dl.download([csv_path], options(store))
+    assert temporaries(store) == []
+
+
+def test_new_boxes_reuse_kept_raw_pictures_without_requests(server, tmp_path):
+    urls = [server.route(f"/r/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    first = write_csv(tmp_path / "first.csv", [triplet(ONE, *urls)])
+    store = tmp_path / "store"
+    dl.download([first], options(store, keep_raw=True))
+    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    for url in urls:
+        raw = dl.find_raw(store, url)
+        assert raw is not None and raw.suffix == ".jpg"
+        assert hashlib.sha256(raw.read_bytes()).hexdigest() == records[url].sha256
+
+    other = FaceRef(urls[0], FaceBox(0.2, 0.7, 0.2, 0.7))
+    second = write_csv(tmp_path / "second.csv", [triplet(TWO, other, urls[1], urls[2])])
+    report = dl.download([first, second], options(store, keep_raw=True))
+    assert server.total_hits() == 3 and report.run.processed == 1
+    assert FaceStore(store, FACE_SIZE).path(other).exists()
+    assert dl.load_manifest(store / dl.MANIFEST_NAME)[urls[0]].source == "raw"
+
+
+def test_one_download_per_store_at_a_time(tmp_path):
+    urls = ["http://127.0.0.1:1/a.jpg", "http://127.0.0.1:1/b.jpg", "http://127.0.0.1:1/c.jpg"]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    store = tmp_path / "store"
+    store.mkdir()
+    with dl.store_lock(store):
+        with pytest.raises(dl.DataError, match="another fec-data download"):
+            dl.download([csv_path], options(store))
+
+
+def test_raw_pictures_are_discarded_by_default(server, tmp_path):
+    urls = [server.route(f"/d/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    dl.download([csv_path], options(tmp_path / "store"))
+    assert not (tmp_path / "store" / dl.RAW_DIR_NAME).exists()
+
+
+# ----------------------------------------------------------------------------------------------------
+# --from-dir
+
+
+def test_from_dir_builds_the_same_store_without_network(server, tmp_path):
+    pictures = {i: jpeg_bytes(i) for i in range(6)}
+    urls = [server.route(f"/f/photo_{i}.jpg", ok(body)) for i, body in pictures.items()]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls[:3]), triplet(TWO, *urls[3:])])
+    dl.download([csv_path], options(tmp_path / "online"))
+    hits = server.total_hits()
+
+    raw = tmp_path / "raw"
+    (raw / "nested").mkdir(parents=True)
+    for i in (0, 1):  # named by URL hash
+        (raw / f"{dl.url_hash(urls[i])}.jpg").write_bytes(pictures[i])
+    (raw / dl.url_hash(urls[2])[:2]).mkdir()
+    (raw / dl.url_hash(urls[2])[:2] / f"{dl.url_hash(urls[2])}.jpeg").write_bytes(pictures[2])
+    (raw / "nested" / "mine.jpg").write_bytes(pictures[3])  # listed in the mapping file
+    (raw / "photo_4.jpg").write_bytes(pictures[4])  # named like the URL
+    mapping = tmp_path / "mapping.csv"
+    mapping.write_text(f"url,file\n{urls[3]},nested/mine.jpg\n")
+
+    report = dl.download([csv_path], options(tmp_path / "offline", from_dir=raw, mapping=mapping))
+    assert server.total_hits() == hits  # no network
+    assert report.summary.urls["ok"] == 5 and report.summary.urls["missing"] == 1
+    online, offline = store_files(tmp_path / "online", manifest=False), store_files(tmp_path / "offline", manifest=False)
+    faces = {name: data for name, data in offline.items() if name.endswith(".jpg")}
+    assert len(faces) == 5 and all(online[name] == data for name, data in faces.items())
+
+    (raw / f"{dl.url_hash(urls[5])}.jpg").write_bytes(pictures[5])  # the user finds the last one
+    report = dl.download([csv_path], options(tmp_path / "offline", from_dir=raw, mapping=mapping))
+    assert report.run.processed == 1 and report.summary.csvs[0].complete == 2
+    assert store_files(tmp_path / "offline", manifest=False) == online
+
+
+# ----------------------------------------------------------------------------------------------------
+# Alignment plug-ins
+
+
+def test_alignment_plugin_is_used_and_pinned(server, tmp_path, monkeypatch):
+    plugin = tmp_path / "plugins" / "grey_aligner.py"
+    plugin.parent.mkdir()
+    plugin.write_text(
+        "from PIL import Image\n"
+        "calls = []\n"
+        "def make():\n"
+        "    def align(picture, box, margin):\n"
+        "        calls.append(box)\n"
+        "        return Image.new('RGB', (10, 10), (128, 128, 128))\n"
+        "    return align\n"
+    )
+    monkeypatch.syspath_prepend(str(plugin.parent))
+    urls = [server.route(f"/al/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    store = tmp_path / "store"
+    dl.download([csv_path], options(store, align="grey_aligner:make"))
+    assert len(sys.modules["grey_aligner"].calls) == 3
+    face = np.asarray(Image.open(FaceStore(store, FACE_SIZE).path(FaceRef(urls[0], BOX))), dtype=float)
+    assert abs(face.mean() - 128) < 3
+    assert json.loads((store / dl.STORE_INFO_NAME).read_text())["align"] == "grey_aligner:make"
+    with pytest.raises(dl.DataError, match="align"):
+        dl.download([csv_path], options(store))
+
+
+def test_mtcnn_adapter_levels_the_eyes(monkeypatch):
+    picture = Image.new("RGB", (100, 100), "white")
+    for x, y in ((30, 30), (70, 70)):  # eyes on a 45 degree line
+        picture.paste((0, 0, 0), (x - 3, y - 3, x + 4, y + 4))
+
+    class FakeMTCNN:
+        def __init__(self, **kwargs):
+            pass
+
+        def detect(self, image, landmarks=False):
+            return np.array([[10.0, 10.0, 90.0, 90.0]]), np.array([0.99]), np.array([[[30, 30], [70, 70], [50, 55], [40, 75], [60, 75]]], float)
+
+    fake = types.ModuleType("facenet_pytorch")
+    fake.MTCNN = FakeMTCNN
+    fake.__spec__ = importlib.machinery.ModuleSpec("facenet_pytorch", None)
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", fake)
+
+    aligned = np.asarray(dl.load_aligner("mtcnn")(picture, FaceBox(0.0, 1.0, 0.0, 1.0), 0.0).convert("L"))
+    rows, cols = np.nonzero(aligned < 100)
+    left, right = rows[cols < 50].mean(), rows[cols >= 50].mean()
+    assert abs(left - right) < 2 and abs(left - 50) < 3
+
+
+# ----------------------------------------------------------------------------------------------------
+# The command: one-line user errors, exit code 2, no traceback
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(fec_data, ["download", *args])
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in error_lines[0]
+
+
+def test_cli_missing_csv(tmp_path):
+    assert_user_error(invoke(str(tmp_path / "nope.csv"), "--out", str(tmp_path / "store")), "nope.csv", "no such file")
+    assert not (tmp_path / "store").exists()
+
+
+def test_cli_malformed_row_then_skip_bad_rows(server, tmp_path):
+    urls = [server.route(f"/m/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    with open(csv_path, "a") as handle:
+        handle.write('"http://127.0.0.1:1/x.jpg",0.1,0.9,0.1\n')
+    store = tmp_path / "store"
+    assert_user_error(invoke(str(csv_path), "--out", str(store)), f"{csv_path}:2", "--skip-bad-rows")
+    assert server.total_hits() == 0
+
+    result = invoke(str(csv_path), "--out", str(store), "--skip-bad-rows", "--timeout", "2", "--image-size", "32")
+    assert result.exit_code == 0, result.output
+    assert "malformed rows skipped: 1" in result.output
+    assert json.loads((store / dl.SUMMARY_NAME).read_text())["csvs"][0]["bad_rows"] == 1
+
+
+def test_cli_from_dir_missing(tmp_path):
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, "http://127.0.0.1:1/a.jpg", "http://127.0.0.1:1/b.jpg", "http://127.0.0.1:1/c.jpg")])
+    assert_user_error(invoke(str(csv_path), "--out", str(tmp_path / "store"), "--from-dir", str(tmp_path / "raw")), "raw", "not found")
+
+
+def test_cli_alignment_not_installed_says_what_to_install_before_downloading(server, tmp_path):
+    urls = [server.route(f"/n/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    if importlib.util.find_spec("facenet_pytorch") is None:
+        result = invoke(str(csv_path), "--out", str(tmp_path / "store"), "--align", "mtcnn")
+        assert_user_error(result, "mtcnn", "pip install facenet-pytorch")
+    result = invoke(str(csv_path), "--out", str(tmp_path / "store"), "--align", "no_such_aligner_pkg.sub:make")
+    assert_user_error(result, "pip install no_such_aligner_pkg")
+    assert_user_error(invoke(str(csv_path), "--out", str(tmp_path / "store"), "--align", "wobble"), "unknown aligner")
+    assert server.total_hits() == 0 and not (tmp_path / "store").exists()
+
+
+def test_cli_refuses_a_rerun_with_other_store_settings(server, tmp_path):
+    urls = [server.route(f"/x/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    store = tmp_path / "store"
+    result = invoke(str(csv_path), "--out", str(store), "--image-size", "32", "--timeout", "2")
+    assert result.exit_code == 0, result.output
+    assert "ONE_CLASS_TRIPLET" in result.output and "train.kept.csv" in result.output
+    assert_user_error(invoke(str(csv_path), "--out", str(store), "--image-size", "48"), "--image-size 32", "--image-size 48")
+    assert_user_error(invoke(str(csv_path), "--out", str(store), "--image-size", "32", "--margin", "0.1"), "margin")
+
+
+def test_cli_clashing_csv_names(tmp_path):
+    urls = ["http://127.0.0.1:1/a.jpg", "http://127.0.0.1:1/b.jpg", "http://127.0.0.1:1/c.jpg"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_csv(tmp_path / "a" / "train.csv", [triplet(ONE, *urls)])
+    second = write_csv(tmp_path / "b" / "train.csv", [triplet(ONE, *urls)])
+    assert_user_error(invoke(str(first), str(second), "--out", str(tmp_path / "store")), "train.kept.csv")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Kill midway (SIGTERM, SIGKILL), run again: same store as an uninterrupted run
+
+
+KILL_IMAGES = 60
+
+
+@pytest.fixture
+def kill_dataset(server, tmp_path):
+    urls = [server.route(f"/k/{i}.jpg", ok(jpeg_bytes(i, (96, 72)), delay=0.04)) for i in range(KILL_IMAGES)]
+    urls.append(server.route("/k/missing.jpg", status(404)))
+    triplets = [triplet(kind, urls[i], urls[(i + 7) % len(urls)], urls[(i + 19) % len(urls)]) for i, kind in
+                zip(range(len(urls)), [ONE, TWO, THREE] * len(urls))]
+    train = write_csv(tmp_path / "train.csv", triplets[:45])
+    test = write_csv(tmp_path / "test.csv", triplets[45:])
+    reference = tmp_path / "reference"
+    args = ["--workers", "2", "--image-size", "32", "--margin", "0.1", "--timeout", "5", "--backoff", "0.01"]
+    result = invoke(str(train), str(test), "--out", str(reference), "--quiet", *args)
+    assert result.exit_code == 0, result.output
+    return [str(train), str(test)], args, reference
+
+
+def run_cli(csvs: list[str], store: Path, args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "fec.cli.download", *csvs, "--out", str(store), "--quiet", *args]
+    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def manifest_lines(store: Path) -> int:
+    try:
+        return (store / dl.MANIFEST_NAME).read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_midway_then_rerun_equals_an_uninterrupted_run(kill_dataset, tmp_path, signum):
+    csvs, args, reference = kill_dataset
+    store = tmp_path / "killed"
+    process = run_cli(csvs, store, args)
+    deadline = time.monotonic() + 30
+    while manifest_lines(store) < 12 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert process.poll() is None, process.communicate()[0].decode()  # still running: killed midway
+    process.send_signal(signum)
+    output = process.communicate(timeout=30)[0].decode()
+    # SIGTERM: the command stops its pool and exits 143; SIGKILL: no chance to do anything
+    assert process.returncode == (128 + signal.SIGTERM if signum == signal.SIGTERM else -signal.SIGKILL), output
+    assert "Traceback" not in output
+    assert manifest_lines(store) < KILL_IMAGES + 1
+
+    rerun = run_cli(csvs, store, args)
+    output = rerun.communicate(timeout=60)[0].decode()
+    assert rerun.returncode == 0, output
+    # faces, kept CSVs, summary.json, store.json and the manifest: byte for byte
+    assert store_files(store) == store_files(reference)
+    assert temporaries(store) == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# The synthetic dataset, served over HTTP, into a store that training uses directly
+
+
+def test_synthetic_dataset_over_http_into_a_store_training_uses(server, tmp_path):
+    if importlib.util.find_spec("fec.data.synth") is None:
+        pytest.skip("fec.data.synth (the synthetic generator) is not written yet")
+    from fec.data.synth import write_synthetic_dataset
+    from fec.data.face_store import local_source
+
+    dataset = tmp_path / "synth"
+    write_synthetic_dataset(dataset, 60, 0, 48)
+    online = tmp_path / "online"
+    online.mkdir()
+    for name in ("train", "test"):
+        triplets = read_triplets(dataset / f"{name}.csv").triplets
+        for t in triplets:
+            for face in t.faces:
+                path = local_source(face.url, dataset)
+                server.routes.setdefault(f"/synth/{path.relative_to(dataset).as_posix()}", [ok(path.read_bytes())])
+        served = [
+            Triplet(tuple(FaceRef(f"{server.base}/synth/{local_source(f.url, dataset).relative_to(dataset).as_posix()}", f.box) for f in t.faces), t.type, t.annotations)
+            for t in triplets
+        ]
+        write_csv(online / f"{name}.csv", served)
+
+    store = tmp_path / "store"
+    result = invoke(str(online / "train.csv"), str(online / "test.csv"), "--out", str(store), "--image-size", "48", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((store / dl.SUMMARY_NAME).read_text())
+    assert summary["urls"]["ok"] == summary["urls"]["total"] == len(server.routes)
+    hits = server.total_hits()
+
+    from fec.data.dataset import load_triplets  # what the trainer calls with config.store / face_size / face_margin
+
+    for name in ("train", "test"):
+        loaded = load_triplets(store / f"{name}.kept.csv", input_size=48, store=store, face_size=48, margin=0.0, cache=False)
+        assert loaded.warnings() == [] and len(loaded.dataset) == len(read_triplets(dataset / f"{name}.csv").triplets)
+        assert tuple(loaded.dataset[0]["images"].shape) == (3, 3, 48, 48)
+        # the same faces as the local dataset gives when cropped straight from its pictures
+        local = FaceStore(tmp_path / "local", 48, 0.0).resolve_triplets(read_triplets(dataset / f"{name}.csv").triplets, dataset)
+        assert [[p.read_bytes() for p in paths] for paths in local.face_paths] == [
+            [p.read_bytes() for p in paths] for paths in loaded.resolved.face_paths
+        ]
+    assert server.total_hits() == hits

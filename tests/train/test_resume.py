@@ -1,0 +1,46 @@
+"""Resume is exact: N steps straight equal N/2 steps, a stop, and N/2 resumed steps, weight for weight."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from fec.train.config import load_config
+from fec.train.trainer import Trainer
+from tests.train.conftest import tiny_overrides
+
+
+def train(data, run_dir, stop_at=None, resume=False, **extra):
+    trainer = Trainer(load_config(None, tiny_overrides(data, dropout=0.3, **extra)), run_dir, quiet=True)
+    trainer.fit(resume=resume, stop_at=stop_at)
+    return trainer
+
+
+def test_stop_and_resume_gives_identical_weights(tiny_synth, tmp_path):
+    straight = train(tiny_synth, tmp_path / "straight")
+    train(tiny_synth, tmp_path / "resumed", stop_at=3)
+    resumed = train(tiny_synth, tmp_path / "resumed", resume=True)
+    assert resumed.step == straight.step == 6
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert resumed.scheduler.get_last_lr() == straight.scheduler.get_last_lr()
+    straight_log = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    resumed_log = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in resumed_log] == [json.loads(line)["step"] for line in straight_log]
+    assert [json.loads(line).get("loss") for line in resumed_log] == [json.loads(line).get("loss") for line in straight_log]
+
+
+def test_run_folder_holds_checkpoints_metrics_plot_and_test_scores(tiny_synth, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_synth, run, keep_last=1)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000006.pt"]
+    assert {"best.pt", "last.pt", "config.yaml", "metrics.jsonl", "curves.png", "test_metrics.json"} <= {p.name for p in run.iterdir()}
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scores = json.loads((run / "test_metrics.json").read_text())
+    assert scores["overall"]["count"] == 12
+    assert set(scores) >= {"ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET", "overall"}
+    checkpoint = torch.load(run / "last.pt", weights_only=False)
+    assert checkpoint["step"] == 6 and checkpoint["model"]["name"] == "mobilenet_v3_small"
+    assert checkpoint["preprocessing"]["input_size"] == 112
+    assert {"optimizer", "scheduler", "scaler", "rng", "config", "fec_version"} <= set(checkpoint)
