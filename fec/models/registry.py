@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -54,12 +54,21 @@ def get_spec(name: str) -> ModelSpec:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
-def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | None = None, **options) -> nn.Module:
-    """Build a registered model; `pretrained` is a local trunk weights file (nothing is downloaded)."""
+def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | None = None,
+                 input_size: int | None = None, **options) -> nn.Module:
+    """Build a registered model; `pretrained` is a local trunk weights file (nothing is downloaded).
+
+    `input_size` overrides the declared input size (pooling adapts); the model's `preprocessing`
+    and `config` record the value used, so checkpoints rebuild the same model.
+    """
     spec = get_spec(name)
-    model = spec.builder(embedding_dim=embedding_dim, **options)
+    try:
+        model = spec.builder(embedding_dim=embedding_dim, **options)
+    except TypeError as exc:
+        raise ModelError(f"model {name!r}: bad option ({exc})") from None
     model.spec = spec
-    model.config = {"name": name, "embedding_dim": embedding_dim, **options}
+    model.preprocessing = replace(spec.preprocessing, input_size=input_size or spec.preprocessing.input_size)
+    model.config = {"name": name, "embedding_dim": embedding_dim, "input_size": model.preprocessing.input_size, **options}
     if pretrained is not None:
         load_trunk_weights(model, Path(pretrained))
     return model

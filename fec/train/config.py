@@ -32,6 +32,7 @@ class TrainConfig:
     val_fraction: float = 0.1          # training triplets held out for checkpoint selection
     model: str = "mobilenet_v3_small"
     embedding_dim: int = 16
+    input_size: int = 0                # model input pixels; 0 = the model's declared size
     dropout: float = 0.2
     pretrained: str = ""               # local trunk weights file
     max_steps: int = 1000

@@ -93,8 +93,9 @@ class Trainer:
         if config.batch_size % self.context.world_size:
             raise ConfigError(f"batch_size {config.batch_size} is not divisible by {self.context.world_size} processes")
         torch.manual_seed(config.seed)
-        self.model = create_model(config.model, config.embedding_dim, config.pretrained or None, dropout=config.dropout)
-        self.prep = self.model.spec.preprocessing
+        self.model = create_model(config.model, config.embedding_dim, config.pretrained or None,
+                                  input_size=config.input_size or None, dropout=config.dropout)
+        self.prep = self.model.preprocessing
         self.model.to(self.device)
         self.train_model = self._wrap_distributed(self.model)
         self.train_csv, self.test_csv = data_paths(config)

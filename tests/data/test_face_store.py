@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from fec.data.face_store import FaceStore
+from fec.data.triplets import FaceBox, FaceRef, Triplet, TripletType
+
+BOX = FaceBox(0.25, 0.75, 0.25, 0.75)
+
+
+def picture(path: Path) -> Path:
+    Image.new("RGB", (80, 80), (10, 200, 30)).save(path)
+    return path
+
+
+def triplet(*urls: str) -> Triplet:
+    return Triplet(tuple(FaceRef(url, BOX) for url in urls), TripletType.ONE_CLASS, (("1", 1),), "t.csv", 1)
+
+
+def test_keys_are_stable_and_depend_on_box_size_and_margin(tmp_path):
+    face = FaceRef("http://example.invalid/a.jpg", BOX)
+    store = FaceStore(tmp_path, face_size=64)
+    assert store.key(face) == FaceStore(tmp_path / "other", face_size=64).key(face)
+    assert store.key(face) != FaceStore(tmp_path, face_size=32).key(face)
+    assert store.key(face) != FaceStore(tmp_path, face_size=64, margin=0.1).key(face)
+    assert store.key(face) != store.key(FaceRef(face.url, FaceBox(0.2, 0.75, 0.25, 0.75)))
+
+
+def test_local_relative_and_file_urls_are_cropped_once_into_the_store(tmp_path):
+    picture(tmp_path / "a.png")
+    absolute = picture(tmp_path / "b.png")
+    store = FaceStore(tmp_path / "faces", face_size=32)
+    resolved = store.resolve_triplets([triplet("a.png", f"file://{absolute}", "a.png")], tmp_path)
+    assert len(resolved.triplets) == 1 and resolved.dropped_count == 0
+    paths = resolved.face_paths[0]
+    assert paths[0] == paths[2] and Image.open(paths[1]).size == (32, 32)
+    assert sorted(p.suffix for p in (tmp_path / "faces").rglob("*") if p.is_file()) == [".jpg", ".jpg"]
+
+
+def test_missing_and_remote_faces_drop_the_triplet_with_a_reason(tmp_path):
+    picture(tmp_path / "a.png")
+    store = FaceStore(tmp_path / "faces", face_size=32)
+    resolved = store.resolve_triplets(
+        [triplet("a.png", "a.png", "gone.png"), triplet("a.png", "https://example.invalid/x.jpg", "a.png"), triplet("a.png", "a.png", "a.png")],
+        tmp_path,
+    )
+    assert len(resolved.triplets) == 1
+    assert dict(resolved.dropped) == {"image file not found": 1, "remote image not in the store (fetch it with `fec-data download`)": 1}
+    assert resolved.missing_examples[0].startswith("t.csv:1: image file not found")
