@@ -1,4 +1,4 @@
-"""Shared fixtures: caches in a temporary folder, and small triplet files written by hand."""
+"""Shared fixtures: caches in a temporary folder, small triplet files, a tiny synthetic dataset."""
 
 from __future__ import annotations
 
@@ -11,13 +11,6 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", "/tmp/fec-test-inductor")
 os.environ.setdefault("XDG_CACHE_HOME", "/tmp/fec-test-cache")
 
 
-def fec_row(urls=("a.png", "b.png", "c.png"), kind="ONE_CLASS_TRIPLET", labels=(1, 1, 1, 2, 1, 3), box="0.1,0.9,0.1,0.9") -> str:
-    """One official-format row: three (url, box) faces, a type and (rater, label) pairs."""
-    faces = ",".join(f'"{url}",{box}' for url in urls)
-    raters = ",".join(f'"{100 + i}",{label}' for i, label in enumerate(labels))
-    return f'{faces},"{kind}",{raters}'
-
-
 @pytest.fixture
 def write_csv(tmp_path: Path):
     def write(rows: list[str], name: str = "triplets.csv") -> Path:
@@ -26,3 +19,13 @@ def write_csv(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory) -> Path:
+    """60 synthetic triplets with small faces: enough to exercise training, not to learn."""
+    from fec.data.synth import write_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("tiny_synth")
+    write_synthetic_dataset(out, triplets=60, seed=5, image_size=48)
+    return out

@@ -34,6 +34,8 @@ def main(data, model, run_dir, max_steps, batch_size, lr, amp, device, seed, con
 
     flags = {"data": data, "model": model, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
              "amp": amp, "device": device, "seed": seed}
+    if resume and config_path is None and (run_dir / "config.yaml").exists():
+        config_path = run_dir / "config.yaml"  # resume the run as it was configured; flags still win
     config = load_config(config_path, {**flags, **parse_overrides(overrides)})
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         sys.exit(_relaunch_with_torchrun(nproc))

@@ -13,7 +13,7 @@ from fec.cli import data as data_cli
 from fec.cli import evaluate as eval_cli
 from fec.cli import train as train_cli
 from fec.data.synth import write_synthetic_dataset
-from tests.train.conftest import tiny_overrides
+from tests.helpers import tiny_overrides
 
 
 def invoke(command, args):

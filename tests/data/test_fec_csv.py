@@ -5,7 +5,7 @@ import pytest
 from fec.data.fec_csv import read_triplets, write_fec_csv
 from fec.data.triplets import TripletType, high_agreement, majority_label
 from fec.errors import DataError
-from tests.conftest import fec_row
+from tests.helpers import fec_row
 
 
 def test_parses_quoted_official_row(write_csv):

@@ -10,7 +10,7 @@ import torch
 
 from fec.train.config import load_config
 from fec.train.trainer import Trainer
-from tests.train.conftest import tiny_overrides
+from tests.helpers import tiny_overrides
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import torch
 
 from fec.train.config import load_config
 from fec.train.trainer import Trainer
-from tests.train.conftest import tiny_overrides
+from tests.helpers import tiny_overrides
 
 
 def train(data, run_dir, stop_at=None, resume=False, **extra):

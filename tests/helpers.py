@@ -1,0 +1,19 @@
+"""Helpers shared by tests: hand-written FEC rows and a fast, deterministic training configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def fec_row(urls=("a.png", "b.png", "c.png"), kind="ONE_CLASS_TRIPLET", labels=(1, 1, 1, 2, 1, 3), box="0.1,0.9,0.1,0.9") -> str:
+    """One official-format row: three (url, box) faces, a type and (rater, label) pairs."""
+    faces = ",".join(f'"{url}",{box}' for url in urls)
+    raters = ",".join(f'"{100 + i}",{label}' for i, label in enumerate(labels))
+    return f'{faces},"{kind}",{raters}'
+
+
+def tiny_overrides(data: Path, **extra) -> dict:
+    """A deterministic, fast configuration: fp32, no dropout, small stored faces."""
+    return {"data": str(data), "model": "mobilenet_v3_small", "batch_size": 8, "max_steps": 6, "face_size": 64,
+            "dropout": 0.0, "amp": "off", "val_fraction": 0.2, "eval_every": 3, "checkpoint_every": 3,
+            "warmup_steps": 2, "lr": 0.01, "log_every": 1, **extra}
