@@ -8,7 +8,11 @@ from torch.nn import functional as F
 
 
 class EmbeddingHead(nn.Module):
-    """1x1 conv, BN, ReLU, global average pooling (any feature-map size), FC, dropout, FC, L2 norm."""
+    """1x1 conv, BN, ReLU, global average pooling (any feature-map size), FC, BN, ReLU, dropout, FC, L2 norm.
+
+    The BN after the first FC keeps its ReLU alive: without it, a large early step can zero every
+    unit, every face then maps to the bias, and the triplet loss is stuck at 2 x margin.
+    """
 
     def __init__(self, in_channels: int, embedding_dim: int = 16, width: int = 512, dropout: float = 0.2):
         super().__init__()
@@ -19,7 +23,8 @@ class EmbeddingHead(nn.Module):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Sequential(
-            nn.Linear(width, width),
+            nn.Linear(width, width, bias=False),
+            nn.BatchNorm1d(width),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(width, embedding_dim),

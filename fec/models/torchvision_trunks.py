@@ -22,4 +22,9 @@ def resnet18(embedding_dim: int = 16, dropout: float = 0.2) -> FECNet:
 def mobilenet_v3_small(embedding_dim: int = 16, dropout: float = 0.2) -> FECNet:
     """MobileNetV3-small trunk at 112 px with a narrow head: the cheap model for CPU deployment."""
     trunk = tv.mobilenet_v3_small(weights=None).features  # 576 channels
+    # torchvision's BN momentum of 0.01 suits long ImageNet runs; after a few hundred steps the running
+    # statistics are still mostly their initial values and eval-mode embeddings collapse.
+    for module in trunk.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.1
     return FECNet(trunk, EmbeddingHead(576, embedding_dim, width=256, dropout=dropout))

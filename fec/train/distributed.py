@@ -1,7 +1,7 @@
 """Process-group set-up for torchrun, and batch norm over the global batch on any backend.
 
 torchrun (or `fec-train --nproc N`, which wraps it) sets RANK, WORLD_SIZE and LOCAL_RANK; NCCL is used
-on CUDA, gloo on CPU. PyTorch's SyncBatchNorm only runs on GPUs, so on CPU we use `GlobalBatchNorm2d`,
+on CUDA, gloo on CPU. PyTorch's SyncBatchNorm only runs on GPUs, so on CPU we use `GlobalBatchNorm`,
 which all-reduces the batch statistics with a differentiable collective: with either, N processes
 compute exactly what one process computes on the same global batch.
 """
@@ -60,24 +60,30 @@ def any_rank(flag: bool, context: DistributedContext) -> bool:
     return bool(value.item())
 
 
-class GlobalBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d whose training statistics cover the batch of every process (works with gloo)."""
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm (1d or 2d) whose training statistics cover the batch of every process (works with gloo)."""
+
+    def _check_input_dim(self, features: torch.Tensor) -> None:
+        if features.dim() not in (2, 3, 4):
+            raise ValueError(f"expected 2D, 3D or 4D input, got {features.dim()}D")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return super().forward(features)
         channels = features.shape[1]
+        reduce_dims = [0, *range(2, features.dim())]
+        shape = [1, channels] + [1] * (features.dim() - 2)
         local_count = torch.full((1,), features.numel() / channels, device=features.device, dtype=features.dtype)
         # Two passes (mean, then squared deviations) like the native kernel: E[x^2] - E[x]^2 loses
         # precision to cancellation, which small batches then amplify step after step.
-        totals = _sum_over_processes(torch.cat([features.sum((0, 2, 3)), local_count]))
+        totals = _sum_over_processes(torch.cat([features.sum(reduce_dims), local_count]))
         count = totals[-1]
         mean = totals[:channels] / count
-        centered = features - mean.view(1, channels, 1, 1)
-        var = _sum_over_processes(centered.pow(2).sum((0, 2, 3))) / count
+        centered = features - mean.view(shape)
+        var = _sum_over_processes(centered.pow(2).sum(reduce_dims)) / count
         self._update_running_stats(mean.detach(), var.detach() * count / (count - 1))
-        normalized = centered / torch.sqrt(var.view(1, channels, 1, 1) + self.eps)
-        return normalized * self.weight.view(1, channels, 1, 1) + self.bias.view(1, channels, 1, 1)
+        normalized = centered / torch.sqrt(var.view(shape) + self.eps)
+        return normalized * self.weight.view(shape) + self.bias.view(shape)
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
@@ -94,12 +100,12 @@ def _sum_over_processes(values: torch.Tensor) -> torch.Tensor:
 
 
 def convert_batch_norm(model: nn.Module, device_type: str) -> nn.Module:
-    """Swap BatchNorm2d for its all-process variant: SyncBatchNorm on CUDA, GlobalBatchNorm2d on CPU."""
+    """Swap batch norms for their all-process variant: SyncBatchNorm on CUDA, GlobalBatchNorm on CPU."""
     if device_type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for name, child in model.named_children():
-        if type(child) is nn.BatchNorm2d:
-            replacement = GlobalBatchNorm2d(child.num_features, child.eps, child.momentum)
+        if type(child) in (nn.BatchNorm1d, nn.BatchNorm2d):
+            replacement = GlobalBatchNorm(child.num_features, child.eps, child.momentum)
             replacement.load_state_dict(child.state_dict())
             setattr(model, name, replacement)
         else:

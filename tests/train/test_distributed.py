@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 # Tolerance, measured: this tiny batch-norm network is chaotic (a 1e-7 nudge to the initial weights
 # grows to 2e-3 after 4 SGD steps), so we compare after 2 steps. There, 2 processes differ from 1 by
-# ~1e-4; with per-process batch norm instead of GlobalBatchNorm2d they differ by ~6e-2.
+# ~1e-4; with per-process batch norm instead of GlobalBatchNorm they differ by ~6e-2.
 ATOL = 1e-3
 
 

@@ -1,0 +1,202 @@
+"""Benchmark results as a console table, JSON, CSV and a PNG plot (the same rounded numbers in all), and
+a comparison of two JSON reports.
+
+Numbers are rounded once, in `BenchRow.record()`; every format writes those values, so the table,
+the JSON and the CSV can be checked against each other.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from fec.bench.errors import BenchError
+from fec.bench.measure import Measurement
+from fec.io import atomic_open, atomic_path, write_json
+
+FORMAT = "fec-bench/1"
+COLUMNS = ("backend", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
+           "max_ms", "cv", "throughput", "stable", "peak_rss_mb")
+DECIMALS = {"mean_ms": 3, "p50_ms": 3, "p90_ms": 3, "p95_ms": 3, "p99_ms": 3, "min_ms": 3, "max_ms": 3, "cv": 4,
+            "throughput": 1, "peak_rss_mb": 1}
+EXTRA = ("target", "device", "inputs", "windows", "warning")
+VERSIONED_PACKAGES = ("fec", "torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt")
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One measured (target, backend, batch)."""
+
+    target: str
+    backend: str
+    precision: str
+    batch: int
+    measurement: Measurement
+    peak_rss_mb: float
+    device: str = "cpu"
+    inputs: str = "faces"
+
+    def record(self) -> dict:
+        """Flat, rounded values: what the table, JSON and CSV all carry."""
+        values = {"backend": self.backend, "precision": self.precision, "batch": self.batch,
+                  **self.measurement.stats(), "peak_rss_mb": self.peak_rss_mb}
+        rounded = {key: round(float(values[key]), DECIMALS[key]) if key in DECIMALS else values[key] for key in COLUMNS}
+        return {**rounded, "target": self.target, "device": self.device, "inputs": self.inputs,
+                "windows": self.measurement.windows, "warning": self.measurement.warning}
+
+
+def format_table(records: list[dict]) -> str:
+    """Aligned console table of `COLUMNS`, then one line per warning."""
+    cells = [list(COLUMNS)] + [[_cell(record[key]) for key in COLUMNS] for record in records]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(COLUMNS))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+    lines += [f"warning: {record['backend']} batch {record['batch']}: {record['warning']}"
+              for record in records if record.get("warning")]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def report_json(records: list[dict], settings: dict | None = None) -> dict:
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {"format": FORMAT, "created": created, "host": {"machine": platform.machine(), "node": platform.node(),
+            "processor": platform.processor(), "cpus": os.cpu_count()}, "versions": versions(),
+            "settings": settings or {}, "rows": records}
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of what was measured (read from package metadata: importing them is slow)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def write_report_json(path: str | Path, records: list[dict], settings: dict | None = None) -> None:
+    write_json(path, report_json(records, settings))
+
+
+def write_csv(path: str | Path, records: list[dict]) -> None:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(csv_text(records))
+
+
+def csv_text(records: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS) + list(EXTRA), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: "" if record.get(key) is None else record[key] for key in writer.fieldnames})
+    return buffer.getvalue()
+
+
+def write_plot(path: str | Path, records: list[dict]) -> None:
+    """p50 latency and throughput against batch size, one line per backend/precision (atomic PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency_axes, throughput_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label, series in _series(records).items():
+        batches = [record["batch"] for record in series]
+        latency_axes.plot(batches, [record["p50_ms"] for record in series], marker="o", label=label)
+        throughput_axes.plot(batches, [record["throughput"] for record in series], marker="o", label=label)
+    for axes, ylabel in ((latency_axes, "p50 latency (ms)"), (throughput_axes, "throughput (images/s)")):
+        axes.set_xscale("log", base=2)
+        axes.set_xlabel("batch size")
+        axes.set_ylabel(ylabel)
+        axes.grid(True, alpha=0.3)
+    latency_axes.legend(fontsize="small")
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+    plt.close(figure)
+
+
+def _series(records: list[dict]) -> dict[str, list[dict]]:
+    series: dict[str, list[dict]] = {}
+    for record in records:
+        series.setdefault(f"{record['backend']} {record['precision']}", []).append(record)
+    return {label: sorted(rows, key=lambda record: record["batch"]) for label, rows in series.items()}
+
+
+# --------------------------------------------------------------------------- comparing two reports
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """B against A for one (backend, precision, batch): ratios > 1 mean B is slower / has more throughput."""
+
+    backend: str
+    precision: str
+    batch: int
+    p50_a: float
+    p50_b: float
+    throughput_a: float
+    throughput_b: float
+
+    @property
+    def latency_ratio(self) -> float:
+        return self.p50_b / self.p50_a if self.p50_a else float("inf")
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.throughput_b / self.throughput_a if self.throughput_a else float("inf")
+
+
+def read_report(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"{path}: benchmark report not found")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(report, dict) or report.get("format") != FORMAT:
+        raise BenchError(f"{path}: not an fec-bench report (no '{FORMAT}' tag); write one with fec-bench --json")
+    return report["rows"]
+
+
+def compare(path_a: str | Path, path_b: str | Path) -> list[Comparison]:
+    """Rows present in both reports, matched by (backend, precision, batch)."""
+    rows_a, rows_b = _keyed(path_a), _keyed(path_b)
+    shared = [key for key in rows_a if key in rows_b]
+    if not shared:
+        raise BenchError(f"{path_a} and {path_b} share no (backend, precision, batch) row")
+    return [Comparison(*key, rows_a[key]["p50_ms"], rows_b[key]["p50_ms"], rows_a[key]["throughput"],
+                       rows_b[key]["throughput"]) for key in shared]
+
+
+def _keyed(path: str | Path) -> dict[tuple, dict]:
+    keyed: dict[tuple, dict] = {}
+    for record in read_report(path):
+        key = (record["backend"], record["precision"], record["batch"])
+        if key in keyed:
+            raise BenchError(f"{path}: two rows for {key[0]} {key[1]} batch {key[2]} (several targets); "
+                             "compare reports of one target each")
+        keyed[key] = record
+    return keyed
+
+
+def format_comparison(comparisons: list[Comparison]) -> str:
+    header = ("backend", "precision", "batch", "p50_a_ms", "p50_b_ms", "latency_b/a", "thr_a", "thr_b", "throughput_b/a")
+    cells = [list(header)] + [[item.backend, item.precision, str(item.batch), str(item.p50_a), str(item.p50_b),
+                               f"{item.latency_ratio:.3f}", str(item.throughput_a), str(item.throughput_b),
+                               f"{item.throughput_ratio:.3f}"] for item in comparisons]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells)

@@ -1,0 +1,99 @@
+"""`fec-embed`: pictures -> expression embeddings, through a Triton server or locally; nearest-expression search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fec.cli.common import quiet_option, show_progress, user_errors
+
+
+@click.command(help="Embed pictures (files or folders) through a Triton server (--url) or a checkpoint "
+                    "(--checkpoint). With --similar, list the --top pictures whose expression is closest to a "
+                    "query picture and write a contact sheet PNG.")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--url", help="Server, e.g. http://127.0.0.1:8000 or 127.0.0.1:8001 with --protocol grpc.")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
+@click.option("--model", default="fecnet", show_default=True, help="Ensemble name on the server.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Embed locally with this checkpoint instead.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write embeddings: FILE.npy (+ FILE.paths.txt) or FILE.jsonl.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Pictures per request.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Requests in flight.")
+@click.option("--similar", "query", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Query picture for retrieval.")
+@click.option("--top", type=click.IntRange(min=1), default=8, show_default=True, help="Neighbours to list with --similar.")
+@click.option("--sheet", type=click.Path(path_type=Path), default=Path("similar.png"), show_default=True,
+              help="Contact sheet written with --similar.")
+@click.option("--skip-bad", is_flag=True, help="Warn about unreadable pictures instead of failing.")
+@quiet_option
+@user_errors
+def main(images, url, protocol, model, checkpoint, out, batch_size, concurrency, query, top, sheet, skip_bad, quiet):
+    from fec.errors import DataError
+    from fec.triton.embedding import embed_files, list_images, save_embeddings
+
+    if (url is None) == (checkpoint is None):
+        raise click.UsageError("give exactly one of --url (a server) or --checkpoint (local)")
+    if out is not None and out.suffix not in (".npy", ".jsonl"):
+        raise DataError(f"{out}: --out must end in .npy or .jsonl")
+    embedder = make_embedder(url, protocol, model, checkpoint)
+    paths = list_images(list(images))
+    targets = paths + [query] if query is not None else paths
+    result = embed_files(embedder, targets, batch_size, concurrency if url else 1, show_progress(quiet))
+    report_failures(result.failures, skip_bad)
+    if query is not None:
+        show_similar(query, split_query(result, query), result, top, sheet, quiet)
+    if out is not None:
+        written = save_embeddings(result, out)
+        if not quiet:
+            click.echo(f"wrote {', '.join(map(str, written))}")
+    if not quiet:
+        click.echo(f"embedded {len(result.paths)} pictures with {embedder.describe()}")
+
+
+def make_embedder(url, protocol, model, checkpoint):
+    from fec.triton.embedding import LocalEmbedder, ServerEmbedder
+
+    if url is not None:
+        return ServerEmbedder(url, protocol, model)
+    return LocalEmbedder(checkpoint)
+
+
+def split_query(result, query: Path):
+    """Take the query's embedding (embedded last) out of `result` and return it."""
+    from fec.errors import FecError
+
+    if not result.paths or result.paths[-1] != query:
+        raise FecError(f"{query}: the query picture could not be embedded")
+    query_vector = result.embeddings[-1]
+    result.paths, result.embeddings = result.paths[:-1], result.embeddings[:-1]
+    return query_vector
+
+
+def report_failures(failures: dict, skip_bad: bool) -> None:
+    from fec.errors import FecError
+
+    if not failures:
+        return
+    lines = [f"{path}: {reason}" for path, reason in failures.items()]
+    if not skip_bad:
+        raise FecError(f"{len(failures)} pictures failed (use --skip-bad to go on without them): " + "; ".join(lines[:3]))
+    for line in lines:
+        click.echo(f"warning: skipped {line}", err=True)
+
+
+def show_similar(query: Path, query_vector, result, top: int, sheet: Path, quiet: bool) -> None:
+    from fec.triton.retrieval import contact_sheet, nearest
+
+    neighbours = nearest(query_vector, result.embeddings, result.paths, top, exclude=query)
+    contact_sheet(query, neighbours, sheet)
+    if quiet:
+        return
+    click.echo(f"closest expressions to {query}:")
+    for rank, item in enumerate(neighbours, 1):
+        click.echo(f"{rank:>3}  cos {item.similarity:+.4f}  {item.path}")
+    click.echo(f"contact sheet: {sheet}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""`fec-serve`: run tritonserver on a repository on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from fec.cli.common import quiet_option, user_errors
+
+
+@click.command(help="Start the real tritonserver (a full install, else the nvidia-pytriton wheel's) on a model "
+                    "repository, listening on 127.0.0.1; wait until the models are ready; stop cleanly on Ctrl-C.")
+@click.option("--repo", type=click.Path(path_type=Path), default=Path("triton_repo"), show_default=True)
+@click.option("--http-port", type=int, default=8000, show_default=True)
+@click.option("--grpc-port", type=int, default=8001, show_default=True)
+@click.option("--model", "models", multiple=True, help="Load only these models (default: all this server can run).")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Server log file (default: in the temp folder).")
+@click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for readiness.")
+@quiet_option
+@user_errors
+def main(repo, http_port, grpc_port, models, log_path, timeout, quiet):
+    from fec.triton.server import TritonServer
+
+    server = TritonServer(repo, http_port, grpc_port, models=list(models) or None, log_path=log_path)
+    for name, reason in server.skipped.items():
+        click.echo(f"skipping {name}: {reason}", err=True)
+    if not quiet:
+        click.echo(f"starting {server.install.source} (log: {server.log_path}) ...", err=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell started us with SIGINT ignored
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops the server like Ctrl-C
+    try:
+        server.start(timeout)
+        if not quiet:
+            click.echo(f"ready: {', '.join(server.models)}\n  HTTP {server.http_url}\n  gRPC {server.grpc_url}\n"
+                       "Ctrl-C to stop", err=True)
+        while server.running():
+            time.sleep(0.5)
+        raise_exit(server)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        code = server.stop()
+        if not quiet:
+            click.echo(f"tritonserver stopped (exit code {code})", err=True)
+
+
+def raise_exit(server) -> None:
+    from fec.triton.errors import ServerError
+
+    raise ServerError(f"tritonserver exited on its own with code {server.process.returncode}:\n{server.log_tail()}")
+
+
+if __name__ == "__main__":
+    main()

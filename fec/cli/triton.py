@@ -1,0 +1,57 @@
+"""`fec-triton`: export folders -> a checked Triton model repository (image bytes in, embedding out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fec.cli.common import quiet_option, user_errors
+
+
+@click.command(help="Package exports (fec-export folders) as a Triton model repository: preprocess + embedding "
+                    "model + ensemble, every config checked against Triton's schema and the exported files.")
+@click.argument("exports", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--repo", type=click.Path(path_type=Path), default=Path("triton_repo"), show_default=True,
+              help="Repository folder to (re)write.")
+@click.option("--name", default="fecnet", show_default=True, help="Ensemble name; other models get suffixes.")
+@click.option("--kind", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
+              help="Where the embedding model instances run.")
+@click.option("--instances", type=int, default=1, show_default=True, help="Instances per model.")
+@click.option("--max-batch", type=int, default=32, show_default=True,
+              help="max_batch_size (the TensorRT model's never exceeds its engine profile).")
+@click.option("--max-queue-delay-us", type=int, default=1000, show_default=True,
+              help="Dynamic batching: longest wait for a fuller batch.")
+@click.option("--embedding-backend", type=click.Choice(["onnxruntime", "python-ort", "tensorrt"]), default=None,
+              help="Model the ensemble uses [default: tensorrt when an engine is given, else onnxruntime]. "
+                   "python-ort runs on servers with only the python backend (the nvidia-pytriton wheel's).")
+@click.option("--trt-accelerator", is_flag=True, help="onnxruntime model on GPU through the TensorRT accelerator.")
+@click.option("--trt-precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP16", show_default=True)
+@click.option("--trt-cache", default="/tmp/fec-trt-cache", show_default=True, help="TensorRT accelerator engine cache path.")
+@click.option("--face-margin", type=float, default=None,
+              help="Grow a request's face box by this share of its size on each side "
+                   "[default: the training margin recorded in the export].")
+@click.option("--ort-threads", type=int, default=0, show_default=True,
+              help="ONNX Runtime threads per python-ort instance (0: one per core).")
+@quiet_option
+@user_errors
+def main(exports, repo, name, kind, instances, max_batch, max_queue_delay_us, embedding_backend, trt_accelerator,
+         trt_precision, trt_cache, face_margin, ort_threads, quiet):
+    from fec.triton.exports import read_exports
+    from fec.triton.repository import RepositoryOptions, write_repository
+
+    options = RepositoryOptions(name, kind, instances, max_batch, max_queue_delay_us, embedding_backend,
+                                trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads)
+    summary = write_repository(read_exports(list(exports)), options, repo)
+    if quiet:
+        return
+    click.echo(f"wrote {repo}/ ({len(summary.models)} models; ensemble {summary.ensemble} -> {summary.embedding_model})")
+    for model, text in summary.models.items():
+        click.echo(f"  {model:<24} {text}")
+    for note in summary.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"serve it: fec-serve --repo {repo}")
+
+
+if __name__ == "__main__":
+    main()

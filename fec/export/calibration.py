@@ -1,0 +1,43 @@
+"""INT8 calibration inputs: real face crops from an FEC-format triplet CSV.
+
+Quantization ranges are only as good as the pictures they were measured on, so calibration uses
+the same face crops (same store, face size and margin) as training, never random tensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fec.data.dataset import load_triplets
+from fec.export.errors import ExportError
+from fec.export.onnx_export import UINT8_NHWC
+from fec.preprocessing import Preprocessing, normalize_uint8
+
+MIN_CALIBRATION_FACES = 32
+CALIBRATION_BATCH = 16
+
+
+def load_calibration_faces(csv_path: str | Path, input_size: int, count: int, store: str | Path | None = None,
+                           face_size: int = 224, margin: float = 0.0, quiet: bool = True) -> np.ndarray:
+    """`count` distinct faces spread evenly over the CSV's faces, as uint8 NHWC at `input_size`."""
+    if count < MIN_CALIBRATION_FACES:
+        raise ExportError(f"--calib-size {count} is too small: INT8 calibration needs at least {MIN_CALIBRATION_FACES} faces")
+    loaded = load_triplets(csv_path, input_size, store, face_size, margin, skip_bad_rows=True, cache=False, quiet=quiet)
+    faces = loaded.dataset.faces
+    if len(faces) < count:
+        raise ExportError(f"{csv_path}: calibration set too small: {len(faces)} distinct faces, --calib-size asks for "
+                          f"{count}; use a larger FEC-format CSV or a --calib-size between {MIN_CALIBRATION_FACES} "
+                          f"and {len(faces)}")
+    picks = np.linspace(0, len(faces) - 1, count).round().astype(np.int64)
+    return np.stack([faces[int(index)] for index in picks])
+
+
+def model_inputs(faces_uint8: np.ndarray, prep: Preprocessing, input_format: str) -> np.ndarray:
+    """Faces as the graph takes them: raw uint8 NHWC when preprocessing is baked in, else normalised NCHW."""
+    return faces_uint8 if input_format == UINT8_NHWC else normalize_uint8(faces_uint8, prep)
+
+
+def batches(inputs: np.ndarray, size: int = CALIBRATION_BATCH) -> list[np.ndarray]:
+    return [inputs[start:start + size] for start in range(0, len(inputs), size)]

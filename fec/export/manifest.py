@@ -1,0 +1,118 @@
+"""`manifest.json`: what an export folder holds, how it was made, and how it verified.
+
+Every export folder has one: the files with their sha256, the library versions that made them, the
+model's input/output shapes, precision and preprocessing, where the weights came from, and (once
+`fec-verify` has run) the verification result. Readers check file hashes against it, so a replaced
+or truncated artifact is caught before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import fec
+from fec.export.errors import ExportError
+from fec.io import write_json
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "fec-export/1"
+VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "nvidia-modelopt")
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """One file of an export, relative to the folder."""
+
+    path: str
+    role: str  # "onnx", "engine", "engine-sidecar"
+    sha256: str
+    bytes: int
+
+    @classmethod
+    def describe(cls, folder: Path, name: str, role: str) -> "ArtifactFile":
+        path = folder / name
+        return cls(name, role, sha256_file(path), path.stat().st_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages an export depends on (None when absent)."""
+    versions: dict[str, str | None] = {"fec": fec.__version__, "python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:  # TensorRT wheels come under several distribution names; the module knows its version
+        import tensorrt
+
+        versions["tensorrt"] = tensorrt.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_manifest(folder: Path, manifest: dict) -> Path:
+    path = Path(folder) / MANIFEST_NAME
+    write_json(path, manifest)
+    return path
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """The manifest of an export folder, or ExportError saying why it is not one."""
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: export folder not found")
+    if not path.is_file():
+        raise ExportError(f"{folder}: not an export folder (no {MANIFEST_NAME}); make one with fec-export")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ExportError(f"{path}: not an fec export manifest (no '{FORMAT}' tag)")
+    return manifest
+
+
+def artifact(manifest: dict, role: str) -> dict | None:
+    """The manifest entry of the first file with `role`, or None."""
+    return next((entry for entry in manifest.get("files", []) if entry["role"] == role), None)
+
+
+def check_files(folder: str | Path, manifest: dict) -> None:
+    """Raise ExportError when a listed file is missing or differs from its recorded sha256."""
+    folder = Path(folder)
+    for entry in manifest.get("files", []):
+        path = folder / entry["path"]
+        if not path.is_file():
+            raise ExportError(f"{path}: listed in {MANIFEST_NAME} but missing; re-run fec-export")
+        if sha256_file(path) != entry["sha256"]:
+            raise ExportError(f"{path}: differs from the file fec-export wrote (sha256 mismatch); re-run fec-export")
+
+
+def record_verification(folder: str | Path, result: dict) -> None:
+    """Store a verification result in the folder's manifest (replacing an earlier one)."""
+    manifest = read_manifest(folder)
+    manifest["verification"] = result
+    write_manifest(Path(folder), manifest)

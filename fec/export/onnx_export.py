@@ -1,0 +1,202 @@
+"""PyTorch model -> one self-contained ONNX file carrying fec metadata.
+
+The file has a named input (`images`) with a dynamic batch axis, a named output (`embeddings`), the
+L2 normalisation inside the graph (it is part of every model's forward), the opset pinned and
+recorded, and in its metadata the model config, preprocessing, precision and provenance. With
+`bake_preprocessing` the graph takes uint8 RGB NHWC pictures and normalises them itself.
+Every file written passes onnx.checker's full check and strict shape inference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from fec.export.errors import ExportError
+from fec.io import atomic_path
+from fec.preprocessing import Preprocessing
+
+OPSET = 20
+INPUT_NAME = "images"
+OUTPUT_NAME = "embeddings"
+FLOAT_NCHW = "float32-nchw"
+UINT8_NHWC = "uint8-nhwc"
+METADATA_FORMAT = "fec-onnx/1"
+EXPORTERS = ("dynamo", "legacy")
+EXAMPLE_BATCH = 2  # torch.export specialises a batch of 1 to a constant
+MAX_PROTO_BYTES = 2 << 30  # protobuf's limit; beyond it weights would need external data
+
+
+@dataclass(frozen=True)
+class OnnxInfo:
+    """What fec records in an ONNX file's metadata, and reads back before using one."""
+
+    model: dict
+    preprocessing: Preprocessing
+    precision: str = "fp32"
+    input_format: str = FLOAT_NCHW
+    opset: int = OPSET
+    exporter: str = "dynamo"
+    int8_target: str | None = None
+    provenance: dict = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, str]:
+        entries = {
+            "fec.format": METADATA_FORMAT,
+            "fec.model": json.dumps(self.model, sort_keys=True),
+            "fec.preprocessing": json.dumps(self.preprocessing.to_dict()),
+            "fec.precision": self.precision,
+            "fec.input_format": self.input_format,
+            "fec.opset": str(self.opset),
+            "fec.exporter": self.exporter,
+            "fec.provenance": json.dumps(self.provenance, sort_keys=True),
+        }
+        if self.int8_target:
+            entries["fec.int8_target"] = self.int8_target
+        return entries
+
+    @classmethod
+    def from_metadata(cls, entries: dict[str, str], source: str | Path) -> "OnnxInfo":
+        if entries.get("fec.format") != METADATA_FORMAT:
+            raise ExportError(f"{source}: not an fec ONNX export (no '{METADATA_FORMAT}' metadata); "
+                              "export one from a checkpoint with fec-export")
+        try:
+            return cls(
+                model=json.loads(entries["fec.model"]),
+                preprocessing=Preprocessing.from_dict(json.loads(entries["fec.preprocessing"])),
+                precision=entries["fec.precision"],
+                input_format=entries["fec.input_format"],
+                opset=int(entries["fec.opset"]),
+                exporter=entries.get("fec.exporter", "unknown"),
+                int8_target=entries.get("fec.int8_target"),
+                provenance=json.loads(entries.get("fec.provenance", "{}")),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ExportError(f"{source}: damaged fec metadata ({type(exc).__name__}: {exc})") from None
+
+
+class BakedPreprocessing(nn.Module):
+    """uint8 RGB NHWC pictures -> the model's normalised float NCHW input, inside the graph."""
+
+    def __init__(self, model: nn.Module, prep: Preprocessing):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(prep.mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(prep.std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        scaled = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0  # same arithmetic as normalize_uint8
+        return self.model((scaled - self.mean) / self.std)
+
+
+def example_input(prep: Preprocessing, input_format: str) -> torch.Tensor:
+    size = prep.input_size
+    generator = torch.Generator().manual_seed(0)
+    if input_format == UINT8_NHWC:
+        return torch.randint(0, 256, (EXAMPLE_BATCH, size, size, 3), dtype=torch.uint8, generator=generator)
+    return torch.randn(EXAMPLE_BATCH, 3, size, size, generator=generator)
+
+
+def export_onnx(model: nn.Module, info: OnnxInfo, path: str | Path) -> OnnxInfo:
+    """Export `model` (eval mode, fp32) to `path`; return the metadata as written (actual opset)."""
+    if info.exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {info.exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    module = BakedPreprocessing(model, info.preprocessing) if info.input_format == UINT8_NHWC else model
+    module.eval()
+    example = example_input(info.preprocessing, info.input_format)
+    with tempfile.TemporaryDirectory(prefix=".fec-export-", dir=Path(path).parent) as scratch:
+        raw = Path(scratch) / "raw.onnx"
+        _torch_export(module, example, raw, info)
+        proto = onnx.load(str(raw))
+    info = replace(info, opset=graph_opset(proto))
+    save_onnx(proto, info, path)
+    return info
+
+
+def _torch_export(module: nn.Module, example: torch.Tensor, path: Path, info: OnnxInfo) -> None:
+    """Run torch.onnx.export quietly; its chatter goes into the error message if it fails."""
+    chatter = io.StringIO()
+    options = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=info.opset)
+    if info.exporter == "dynamo":
+        batch = torch.export.Dim("batch", min=1)
+        options.update(dynamo=True, external_data=False, dynamic_shapes=({0: batch},))
+    else:
+        options.update(dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (example,), str(path), **options)
+    except Exception as exc:  # the exporters raise many types; the model, not the user, is at fault
+        tail = chatter.getvalue().strip().splitlines()[-3:]
+        raise ExportError(f"torch.onnx.export ({info.exporter}) failed for model {info.model.get('name')!r}: "
+                          f"{type(exc).__name__}: {str(exc)[:300]} {' | '.join(tail)}") from exc
+
+
+def graph_opset(proto: onnx.ModelProto) -> int:
+    """The default-domain opset a model actually uses (dynamo may raise a requested opset)."""
+    return next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
+
+
+def save_onnx(proto: onnx.ModelProto, info: OnnxInfo, path: str | Path) -> None:
+    """Stamp the metadata, check the model fully and write it atomically as one file."""
+    set_metadata(proto, info)
+    check_onnx(proto, path)
+    with atomic_path(path) as tmp:
+        onnx.save_model(proto, str(tmp), save_as_external_data=False)
+
+
+def set_metadata(proto: onnx.ModelProto, info: OnnxInfo) -> None:
+    entries = {entry.key: entry.value for entry in proto.metadata_props if not entry.key.startswith("fec.")}
+    entries.update(info.to_metadata())
+    del proto.metadata_props[:]
+    for key, value in entries.items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.producer_name = "fec"
+    proto.doc_string = f"FECNet {info.model.get('name')} expression embedding ({info.precision}); see fec.* metadata"
+
+
+def check_onnx(proto: onnx.ModelProto, source: str | Path) -> None:
+    """onnx.checker full check, strict shape inference, and our input/output contract."""
+    if proto.ByteSize() >= MAX_PROTO_BYTES:
+        raise ExportError(f"{source}: model exceeds 2 GiB and cannot be one self-contained file")
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"{source}: ONNX check failed: {str(exc).splitlines()[0][:300]}") from None
+    inputs = [value.name for value in proto.graph.input]
+    outputs = [value.name for value in proto.graph.output]
+    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+        raise ExportError(f"{source}: expected input {INPUT_NAME!r} and output {OUTPUT_NAME!r}, got {inputs} -> {outputs}")
+
+
+def read_onnx_info(path: str | Path) -> OnnxInfo:
+    """The fec metadata of an ONNX file, or ExportError when it is unreadable or not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: ONNX file not found")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and others for garbage
+        raise ExportError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    return OnnxInfo.from_metadata({entry.key: entry.value for entry in proto.metadata_props}, path)
+
+
+def io_shapes(proto: onnx.ModelProto) -> dict:
+    """Input and output names, element types and shapes ('batch' for the dynamic axis)."""
+
+    def describe(value) -> dict:
+        tensor = value.type.tensor_type
+        dims = [dim.dim_param or dim.dim_value for dim in tensor.shape.dim]
+        return {"name": value.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name, "shape": dims}
+
+    return {"input": describe(proto.graph.input[0]), "output": describe(proto.graph.output[0])}

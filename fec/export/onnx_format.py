@@ -1,0 +1,110 @@
+"""The `onnx` export format: one `model.onnx` in fp32, fp16 or int8 (for a CPU or TensorRT target)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from fec.export.calibration import load_calibration_faces, model_inputs
+from fec.export.errors import ExportError
+from fec.export.manifest import ArtifactFile
+from fec.export.onnx_export import FLOAT_NCHW, INPUT_NAME, UINT8_NHWC, OnnxInfo, export_onnx, io_shapes, save_onnx
+from fec.export.precision import convert_fp16, quantize_int8
+from fec.export.registry import ExportFormat, ExportRequest, FormatOutcome, register_format
+from fec.export.source import ExportSource
+
+ONNX_FILE = "model.onnx"
+
+
+@register_format("onnx")
+class OnnxFormat(ExportFormat):
+    default_target = "cpu"
+
+    def resolve(self, request: ExportRequest) -> ExportRequest:
+        target = (request.target or self.default_target) if request.precision == "int8" else None
+        return replace(request, target=target)
+
+    def export(self, source: ExportSource, request: ExportRequest, folder: Path,
+               destination: Path | None = None) -> FormatOutcome:
+        path = folder / ONNX_FILE
+        details = write_onnx(source, request, path)
+        proto = onnx.load(str(path))
+        details["io"] = io_shapes(proto)
+        return FormatOutcome([ArtifactFile.describe(folder, ONNX_FILE, "onnx")], details)
+
+
+def write_onnx(source: ExportSource, request: ExportRequest, path: Path) -> dict:
+    """Write the requested ONNX variant of `source` to `path`; return facts for the manifest."""
+    if source.onnx is not None:
+        check_derivable(source, request)
+    already_int8 = source.onnx is not None and source.onnx.precision == "int8"
+    calibration = calibration_inputs(source, request) if request.precision == "int8" and not already_int8 else None
+    if source.onnx is not None:
+        return _from_onnx(source, request, path, calibration)
+    info = OnnxInfo(source.model_config, source.preprocessing, input_format=input_format(request),
+                    opset=request.opset, exporter=request.exporter, provenance=source.provenance)
+    if request.precision == "fp32":
+        return describe(export_onnx(source.model, info, path))
+    with tempfile.TemporaryDirectory(prefix=".fec-fp32-", dir=path.parent) as scratch:
+        fp32_path = Path(scratch) / "fp32.onnx"
+        info = export_onnx(source.model, info, fp32_path)
+        return derive(fp32_path, info, request, path, calibration)
+
+
+def check_derivable(source: ExportSource, request: ExportRequest) -> None:
+    """An ONNX source is used as is, or is fp32 and converted; preprocessing cannot be baked in afterwards."""
+    info = source.onnx
+    if request.bake_preprocessing and info.input_format != UINT8_NHWC:
+        raise ExportError(f"{source.path}: preprocessing can only be baked in when exporting from the checkpoint")
+    same = info.precision == request.precision and info.int8_target == request.target
+    if not same and info.precision != "fp32":
+        raise ExportError(f"{source.path}: is a {info.precision} export; derive {request.precision} from an fp32 "
+                          f"ONNX export or from the checkpoint")
+
+
+def _from_onnx(source: ExportSource, request: ExportRequest, path: Path, calibration: np.ndarray | None) -> dict:
+    info = source.onnx
+    if info.precision == request.precision and info.int8_target == request.target:
+        shutil.copyfile(source.path, path)
+        return describe(info)
+    return derive(source.path, info, request, path, calibration)
+
+
+def derive(fp32_path: Path, info: OnnxInfo, request: ExportRequest, path: Path, calibration: np.ndarray | None) -> dict:
+    """FP16 or INT8 from an fp32 fec ONNX file."""
+    if request.precision == "fp16":
+        info = replace(info, precision="fp16", int8_target=None)
+        save_onnx(convert_fp16(onnx.load(str(fp32_path))), info, path)
+        return describe(info) | {"fp16": {"kept_in_fp32": "graph input/output casts and the L2 normalisation"}}
+    with tempfile.TemporaryDirectory(prefix=".fec-int8-", dir=path.parent) as scratch:
+        quantized = Path(scratch) / "int8.onnx"
+        facts = quantize_int8(fp32_path, quantized, calibration, INPUT_NAME, request.target, request.quantizer)
+        info = replace(info, precision="int8", int8_target=request.target)
+        save_onnx(onnx.load(str(quantized)), info, path)
+    return describe(info) | {"int8": facts}
+
+
+def calibration_inputs(source: ExportSource, request: ExportRequest) -> np.ndarray:
+    """Calibration faces, loaded first so a bad or small set fails before any slow work."""
+    if request.calib_data is None:
+        raise ExportError("INT8 needs real face crops to calibrate on: pass --calib-data TRAIN.csv (an FEC-format triplet CSV)")
+    face_size = request.face_size or source.provenance.get("face_size") or 224
+    margin = source.provenance.get("face_margin") or 0.0
+    faces = load_calibration_faces(request.calib_data, source.preprocessing.input_size, request.calib_size,
+                                   request.store, face_size, margin)
+    fmt = source.onnx.input_format if source.onnx is not None else input_format(request)
+    return model_inputs(faces, source.preprocessing, fmt)
+
+
+def input_format(request: ExportRequest) -> str:
+    return UINT8_NHWC if request.bake_preprocessing else FLOAT_NCHW
+
+
+def describe(info: OnnxInfo) -> dict:
+    return {"precision": info.precision, "int8_target": info.int8_target, "input_format": info.input_format,
+            "opset": info.opset, "exporter": info.exporter}

@@ -1,0 +1,261 @@
+"""TensorRT runner: a raw `.plan` engine plus its sidecar JSON, on TensorRT 10.x or 11.x.
+
+The plan has no header (trtexec and Triton load it as is); `<plan>.json` beside it records the
+TensorRT version, GPU, optimization profile, precision and source ONNX hash. Loading checks the
+sidecar against the running TensorRT and GPU first and fails with one line naming what differs and
+the command that rebuilds the engine, instead of TensorRT's deserialisation error.
+
+Inference uses the name-based API of both generations (set_input_shape, set_tensor_address,
+execute_async_v3); device buffers and the stream come from PyTorch, so no pycuda is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fec.io import write_json
+from fec.runtimes.base import Runner, RunnerError, register_runner
+
+SIDECAR_FORMAT = "fec-trt-engine/1"
+INSTALL_HINT = ("install NVIDIA's TensorRT Python wheel on a machine with a CUDA GPU "
+                "(pip install tensorrt, or the tensorrt-cu12/-cu13 wheel matching your CUDA)")
+UINT8_NHWC = "uint8-nhwc"
+
+
+class EngineMismatchError(RunnerError):
+    """An engine built for another TensorRT version or GPU than the one here."""
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    compute_capability: str  # "8.9"
+
+    @property
+    def sm(self) -> str:
+        return "sm_" + self.compute_capability.replace(".", "")
+
+
+@dataclass(frozen=True)
+class EngineSidecar:
+    """What an engine was built from and for; written beside the plan as `<plan>.json`."""
+
+    tensorrt_version: str
+    gpu: GpuInfo
+    precision: str
+    input_name: str
+    output_name: str
+    input_format: str
+    profile: dict                   # {"min": [...], "opt": [...], "max": [...]} for the input
+    source_onnx: str
+    source_onnx_sha256: str
+    plan_sha256: str
+    hardware_compatibility: str = "none"
+    version_compatible: bool = False
+    strongly_typed: bool = True
+    builder_optimization_level: int = 3
+    workspace_bytes: int = 0
+    rebuild: str = ""
+    format: str = SIDECAR_FORMAT
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict, source: Path) -> "EngineSidecar":
+        if payload.get("format") != SIDECAR_FORMAT:
+            raise RunnerError(f"{source}: not an fec engine sidecar (no '{SIDECAR_FORMAT}' tag)")
+        try:
+            return cls(**{**payload, "gpu": GpuInfo(**payload["gpu"])})
+        except (TypeError, KeyError) as exc:
+            raise RunnerError(f"{source}: damaged engine sidecar ({exc})") from None
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_dict())
+
+    @property
+    def max_batch(self) -> int:
+        return int(self.profile["max"][0])
+
+    @property
+    def input_size(self) -> int:
+        shape = self.profile["max"]
+        return int(shape[1] if self.input_format == UINT8_NHWC else shape[2])
+
+
+def sidecar_path(plan: Path) -> Path:
+    return plan.with_name(plan.name + ".json")
+
+
+def read_sidecar(plan: Path) -> EngineSidecar:
+    path = sidecar_path(plan)
+    if not path.is_file():
+        raise RunnerError(f"{plan}: no sidecar {path.name} beside the engine; rebuild it with fec-export --format trt")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunnerError(f"{path}: unreadable engine sidecar ({exc})") from None
+    return EngineSidecar.from_dict(payload, path)
+
+
+def import_tensorrt():
+    try:
+        import tensorrt
+    except ImportError:
+        raise RunnerError(f"TensorRT is not installed; {INSTALL_HINT}") from None
+    return tensorrt
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def current_gpu(device: int = 0) -> GpuInfo:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RunnerError("TensorRT needs a CUDA GPU, and none is visible here (torch.cuda.is_available() is False)")
+    major, minor = torch.cuda.get_device_capability(device)
+    return GpuInfo(torch.cuda.get_device_name(device), f"{major}.{minor}")
+
+
+def compatibility_problems(sidecar: EngineSidecar, tensorrt_version: str, gpu: GpuInfo) -> list[str]:
+    """Why an engine cannot run here; empty when it can."""
+    problems = []
+    built, running = version_tuple(sidecar.tensorrt_version), version_tuple(tensorrt_version)
+    if sidecar.version_compatible:
+        if running[:1] != built[:1] or running < built:
+            problems.append(f"TensorRT {sidecar.tensorrt_version} (version-compatible within {built[0]}.x, "
+                            f"not older) vs {tensorrt_version} here")
+    elif built != running:
+        problems.append(f"TensorRT {sidecar.tensorrt_version} vs {tensorrt_version} here")
+    level, engine_gpu = sidecar.hardware_compatibility, sidecar.gpu
+    if level == "ampere+":
+        if version_tuple(gpu.compute_capability) < (8, 0):
+            problems.append(f"GPU {gpu.name} ({gpu.sm}) is older than Ampere")
+    elif engine_gpu.compute_capability != gpu.compute_capability or (level == "none" and engine_gpu.name != gpu.name):
+        problems.append(f"GPU {engine_gpu.name} ({engine_gpu.sm}) vs {gpu.name} ({gpu.sm}) here")
+    return problems
+
+
+def check_compatible(plan: Path, sidecar: EngineSidecar, tensorrt_version: str, gpu: GpuInfo) -> None:
+    problems = compatibility_problems(sidecar, tensorrt_version, gpu)
+    if problems:
+        raise EngineMismatchError(f"{plan}: engine built for another machine ({'; '.join(problems)}); "
+                                  f"rebuild it here: {sidecar.rebuild}")
+
+
+class TorchCudaMemory:
+    """Device buffers and a CUDA stream through PyTorch (already a dependency)."""
+
+    def __init__(self, device: int = 0):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device("cuda", device)
+        self.stream = torch.cuda.Stream(self.device)
+
+    def upload(self, array: np.ndarray):
+        with self.torch.cuda.stream(self.stream):
+            return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device, non_blocking=False)
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype):
+        torch_dtype = self.torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+        with self.torch.cuda.stream(self.stream):
+            return self.torch.empty(shape, dtype=torch_dtype, device=self.device)
+
+    def address(self, buffer) -> int:
+        return buffer.data_ptr()
+
+    def stream_handle(self) -> int:
+        return self.stream.cuda_stream
+
+    def download(self, buffer) -> np.ndarray:
+        self.stream.synchronize()
+        return buffer.cpu().numpy()
+
+
+@register_runner("tensorrt")
+class TensorRTRunner(Runner):
+    name = "tensorrt"
+
+    def __init__(self, engine: str | Path, device: int = 0, trt=None, gpu: GpuInfo | None = None, memory=None):
+        # trt, gpu and memory stand in for the real module, GPU query and CUDA buffers in tests
+        self.plan, self.device = Path(engine), device
+        self._trt, self._gpu, self._memory = trt, gpu, memory
+        self.context = None
+        self.input_format = "float32-nchw"
+
+    def activate(self) -> None:
+        trt = self._trt or import_tensorrt()
+        if not self.plan.is_file():
+            raise RunnerError(f"{self.plan}: engine file not found")
+        self.sidecar = read_sidecar(self.plan)
+        gpu = self._gpu or current_gpu(self.device)
+        check_compatible(self.plan, self.sidecar, trt.__version__, gpu)
+        payload = self.plan.read_bytes()
+        if hashlib.sha256(payload).hexdigest() != self.sidecar.plan_sha256:
+            raise RunnerError(f"{self.plan}: engine differs from the one its sidecar describes; rebuild: {self.sidecar.rebuild}")
+        self.engine = self._deserialize(trt, payload)
+        self.context = self.engine.create_execution_context()
+        self.memory = self._memory or TorchCudaMemory(self.device)
+        self.trt, self.gpu = trt, gpu
+        self.input_size, self.max_batch = self.sidecar.input_size, self.sidecar.max_batch
+        self.input_format = self.sidecar.input_format
+        self._check_io_names(trt)
+
+    def _deserialize(self, trt, payload: bytes):
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)
+        if self.sidecar.version_compatible:
+            self.runtime.engine_host_code_allowed = True  # version-compatible plans embed their lean runtime
+        engine = self.runtime.deserialize_cuda_engine(payload)
+        if engine is None:
+            raise RunnerError(f"{self.plan}: TensorRT {trt.__version__} could not deserialise the engine; "
+                              f"rebuild: {self.sidecar.rebuild}")
+        return engine
+
+    def _check_io_names(self, trt) -> None:
+        names = [self.engine.get_tensor_name(index) for index in range(self.engine.num_io_tensors)]
+        inputs = [name for name in names if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
+        outputs = [name for name in names if name not in inputs]
+        if inputs != [self.sidecar.input_name] or outputs != [self.sidecar.output_name]:
+            raise RunnerError(f"{self.plan}: engine tensors {inputs} -> {outputs} do not match its sidecar")
+
+    def deactivate(self) -> None:
+        self.context = None
+        self.engine = None
+
+    def describe(self) -> dict:
+        info = {"runner": self.name, "engine": str(self.plan)}
+        if self.context is not None:
+            info.update(tensorrt=self.trt.__version__, gpu=self.gpu.name, compute_capability=self.gpu.compute_capability,
+                        precision=self.sidecar.precision)
+        return info
+
+    def _check_feed(self, batch: np.ndarray) -> None:
+        if self.input_format != UINT8_NHWC:
+            return super()._check_feed(batch)
+        if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
+            raise RunnerError(f"{self.name}: this engine takes uint8 RGB batches (N, H, W, 3)")
+        if batch.shape[0] > self.max_batch:
+            raise RunnerError(f"{self.name}: batch {batch.shape[0]} exceeds the maximum {self.max_batch}")
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        context, memory, names = self.context, self.memory, (self.sidecar.input_name, self.sidecar.output_name)
+        inputs = memory.upload(batch)
+        if context.set_input_shape(names[0], tuple(batch.shape)) is False:
+            raise RunnerError(f"{self.name}: batch shape {batch.shape} is outside the engine's profile {self.sidecar.profile}")
+        shape = tuple(context.get_tensor_shape(names[1]))
+        outputs = memory.empty(shape, self.trt.nptype(self.engine.get_tensor_dtype(names[1])))
+        context.set_tensor_address(names[0], memory.address(inputs))
+        context.set_tensor_address(names[1], memory.address(outputs))
+        if not context.execute_async_v3(memory.stream_handle()):
+            raise RunnerError(f"{self.name}: TensorRT failed to run the engine on a batch of {batch.shape[0]}")
+        return memory.download(outputs)

@@ -1,0 +1,18 @@
+"""model.py files for Triton's python backend, copied into a repository by `fec-triton`.
+
+They run inside `triton_python_backend_stub` (where `triton_python_backend_utils` exists), import
+fec from the server's Python and leave the work to `fec.triton.pipeline`, so this package itself
+never imports the server's utilities.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+PREPROCESS = "preprocess_model.py"
+ORT_EMBEDDING = "ort_model.py"
+
+
+def template_text(name: str) -> str:
+    """The source of one backend file, to be written as `<model>/1/model.py`."""
+    return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")

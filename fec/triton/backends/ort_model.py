@@ -1,0 +1,35 @@
+"""Triton python backend: the FECNet embedding model on ONNX Runtime, for servers without the
+onnxruntime backend (such as the tritonserver in the nvidia-pytriton wheel).
+
+Written by fec-triton. The requests the dynamic batcher hands over run as one ONNX Runtime batch;
+an empty or failing request gets an error response of its own.
+"""
+
+import json
+import os
+
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        from fec.triton.pipeline import OnnxEmbedder
+
+        config = json.loads(args["model_config"])
+        parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        path = os.path.join(args["model_repository"], args["model_version"], parameters["onnx_file"])
+        threads = int(parameters.get("intra_op_threads", "0"))
+        self.embed = OnnxEmbedder(path, threads, use_gpu=args.get("model_instance_kind") == "GPU")
+        self.input_name = config["input"][0]["name"]
+        self.output_name = config["output"][0]["name"]
+
+    def execute(self, requests):
+        from fec.triton.pipeline import embed_requests
+
+        batches = [pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy() for request in requests]
+        return [self.response(result) for result in embed_requests(self.embed, batches)]
+
+    def response(self, result):
+        if isinstance(result, str):
+            return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(result))
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, result)])

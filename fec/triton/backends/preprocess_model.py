@@ -1,0 +1,37 @@
+"""Triton python backend: encoded image bytes (+ optional face boxes) -> the FECNet model input.
+
+Written by fec-triton. The work is fec.triton.pipeline.prepare_faces, the preprocessing of training
+and evaluation, so the server's inputs equal PyTorch's. A bad request gets an error response of its
+own; the other requests of the batch and the server carry on.
+"""
+
+import json
+
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        from fec.preprocessing import Preprocessing
+
+        config = json.loads(args["model_config"])
+        parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        self.prep = Preprocessing.from_dict(json.loads(parameters["preprocessing"]))
+        self.margin = float(parameters.get("face_margin", "0"))
+        self.output_format = parameters.get("output_format", "float32-nchw")
+        self.output_name = config["output"][0]["name"]
+
+    def execute(self, requests):
+        return [self.respond(request) for request in requests]
+
+    def respond(self, request):
+        from fec.triton.pipeline import boxes_from_tensor, error_text, payloads_from_tensor, prepare_faces
+
+        try:
+            payloads = payloads_from_tensor(pb_utils.get_input_tensor_by_name(request, "image").as_numpy())
+            box_tensor = pb_utils.get_input_tensor_by_name(request, "box")
+            boxes = boxes_from_tensor(None if box_tensor is None else box_tensor.as_numpy(), len(payloads))
+            batch = prepare_faces(payloads, self.prep, boxes, self.margin, self.output_format)
+        except Exception as exc:  # this request fails alone
+            return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(error_text(exc)))
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, batch)])

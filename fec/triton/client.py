@@ -1,0 +1,133 @@
+"""A small client over tritonclient (HTTP or gRPC): image bytes or model batches in, embeddings out.
+
+One `TritonClient` is not shared between threads; concurrent callers make one each (see
+`fec.triton.embedding.ServerEmbedder`). Every server-side or connection failure becomes ClientError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fec.triton.errors import ClientError
+
+PROTOCOLS = ("http", "grpc")
+IMAGE_INPUT, BOX_INPUT, EMBEDDING_OUTPUT = "image", "box", "embeddings"
+
+
+def split_url(url: str, protocol: str = "http") -> tuple[str, str]:
+    """'http://host:port' / 'grpc://host:port' / 'host:port' -> ('host:port', protocol)."""
+    for scheme in PROTOCOLS:
+        if url.startswith(f"{scheme}://"):
+            return url[len(scheme) + 3:].rstrip("/"), scheme
+    if "://" in url:
+        raise ClientError(f"unsupported URL {url!r}: use http://HOST:PORT or grpc://HOST:PORT")
+    if protocol not in PROTOCOLS:
+        raise ClientError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    return url.rstrip("/"), protocol
+
+
+def bytes_tensor(payloads: list[bytes]) -> np.ndarray:
+    """Encoded pictures as the (N, 1) object array Triton's BYTES inputs take."""
+    array = np.empty((len(payloads), 1), dtype=object)
+    for index, payload in enumerate(payloads):
+        array[index, 0] = payload
+    return array
+
+
+class TritonClient:
+    """Talks to one server over one protocol."""
+
+    def __init__(self, url: str, protocol: str = "http", timeout: float = 60.0):
+        self.address, self.protocol = split_url(url, protocol)
+        try:
+            if self.protocol == "http":
+                import tritonclient.http as module
+
+                self.client = module.InferenceServerClient(self.address, connection_timeout=timeout, network_timeout=timeout)
+            else:
+                import tritonclient.grpc as module
+
+                self.client = module.InferenceServerClient(self.address)
+        except ImportError:
+            raise ClientError("the Triton client is not installed: pip install 'tritonclient[http,grpc]'") from None
+        self.module, self.timeout = module, timeout
+        self._configs: dict[str, dict] = {}
+
+    def _call(self, what: str, function, *args, **kwargs):
+        from tritonclient.utils import InferenceServerException
+
+        try:
+            return function(*args, **kwargs)
+        except InferenceServerException as exc:
+            raise ClientError(f"{what}: {exc.message() or exc}") from None
+        except (OSError, ConnectionError) as exc:
+            raise ClientError(f"{what}: cannot reach the server at {self.address} ({exc})") from None
+
+    def server_ready(self) -> bool:
+        try:
+            return bool(self._call("server ready", self.client.is_server_ready))
+        except ClientError:
+            return False
+
+    def model_ready(self, model: str) -> bool:
+        try:
+            return bool(self._call(f"{model} ready", self.client.is_model_ready, model))
+        except ClientError:
+            return False
+
+    def model_config(self, model: str) -> dict:
+        """The server's config of `model` as a dict (same keys over HTTP and gRPC)."""
+        if model not in self._configs:
+            if self.protocol == "http":
+                config = self._call(model, self.client.get_model_config, model)
+            else:
+                config = self._call(model, self.client.get_model_config, model, as_json=True)["config"]
+            self._configs[model] = config
+        return self._configs[model]
+
+    def max_batch(self, model: str) -> int:
+        return int(self.model_config(model).get("max_batch_size", 0))
+
+    def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        """One request; returns the named outputs as numpy arrays."""
+        from tritonclient.utils import np_to_triton_dtype
+
+        feeds = []
+        for name, array in inputs.items():
+            dtype = "BYTES" if array.dtype == object else np_to_triton_dtype(array.dtype)
+            feed = self.module.InferInput(name, list(array.shape), dtype)
+            feed.set_data_from_numpy(array)
+            feeds.append(feed)
+        wanted = [self.module.InferRequestedOutput(name) for name in outputs]
+        options = {"client_timeout": self.timeout} if self.protocol == "grpc" else {}
+        result = self._call(model, self.client.infer, model, feeds, outputs=wanted, **options)
+        return {name: result.as_numpy(name) for name in outputs}
+
+    def embed_images(self, payloads: list[bytes], boxes: np.ndarray | None = None, model: str = "fecnet") -> np.ndarray:
+        """Encoded pictures (and optional (N, 4) face boxes) -> (N, D) embeddings from the ensemble."""
+        inputs = {IMAGE_INPUT: bytes_tensor(payloads)}
+        if boxes is not None:
+            inputs[BOX_INPUT] = np.asarray(boxes, dtype=np.float32)
+        return self.infer(model, inputs, [EMBEDDING_OUTPUT])[EMBEDDING_OUTPUT]
+
+    def batch_counts(self, model: str) -> dict[int, int]:
+        """Server statistics: how many executions ran each batch size (dynamic batching shows as sizes > 1)."""
+        if self.protocol == "http":
+            stats = self._call(model, self.client.get_inference_statistics, model)
+        else:
+            stats = self._call(model, self.client.get_inference_statistics, model, as_json=True)
+        counts: dict[int, int] = {}
+        for entry in stats.get("model_stats", []):
+            for batch in entry.get("batch_stats", []):
+                size = int(batch["batch_size"])
+                counts[size] = counts.get(size, 0) + int(batch["compute_infer"]["count"])
+        return counts
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "TritonClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

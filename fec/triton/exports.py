@@ -1,0 +1,153 @@
+"""Export folders (written by fec-export) -> what a Triton repository is built from.
+
+Several folders may be given: one with the ONNX file, others with TensorRT engines for different
+GPUs. They must describe the same model and preprocessing. Every file is checked against its
+manifest's sha256 first, and tensors are read from the files themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fec.export.errors import ExportError
+from fec.export.manifest import check_files, read_manifest
+from fec.preprocessing import Preprocessing
+from fec.triton.errors import RepositoryError
+from fec.triton.model_io import DYNAMIC, ModelIO, TensorInfo, onnx_model_io
+from fec.triton.pipeline import UINT8_NHWC
+
+
+@dataclass(frozen=True)
+class EngineExport:
+    """A TensorRT plan, the GPU architecture it was built for and its optimisation profile's largest batch."""
+
+    path: Path
+    compute_capability: str | None
+    max_batch: int
+    io: ModelIO
+
+
+@dataclass(frozen=True)
+class ExportSet:
+    """The ONNX file and/or engines of one model, with the preprocessing they expect."""
+
+    folders: tuple[Path, ...]
+    preprocessing: Preprocessing
+    input_format: str
+    model: dict
+    onnx: Path | None = None
+    onnx_io: ModelIO | None = None   # max_batch: the largest batch the export declares (and was verified at)
+    engines: tuple[EngineExport, ...] = ()
+    face_margin: float = 0.0         # the margin the model's training crops had
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model.get("name", "unknown"))
+
+
+@dataclass(frozen=True)
+class _FolderContents:
+    folder: Path
+    preprocessing: Preprocessing
+    input_format: str
+    model: dict
+    onnx: Path | None
+    engines: tuple[EngineExport, ...]
+    max_batch: int | None
+    face_margin: float
+
+
+def read_exports(folders: list[str | Path]) -> ExportSet:
+    """Read and cross-check export folders; RepositoryError when they cannot be served together."""
+    if not folders:
+        raise RepositoryError("give at least one export folder (written by fec-export)")
+    contents = [read_folder(Path(folder)) for folder in folders]
+    first = contents[0]
+    for other in contents[1:]:
+        if (other.preprocessing, other.model, other.input_format) != (first.preprocessing, first.model, first.input_format):
+            raise RepositoryError(f"{other.folder} and {first.folder} export different models or preprocessing; "
+                                  "serve one model per repository")
+    onnx_folder = choose_onnx(contents)
+    engines = tuple(engine for item in contents for engine in item.engines)
+    capabilities = [engine.compute_capability for engine in engines]
+    if len(engines) > 1 and (None in capabilities or len(set(capabilities)) != len(capabilities)):
+        raise RepositoryError("several engines need distinct, recorded compute capabilities "
+                              f"(got {capabilities}); Triton picks one plan per GPU architecture")
+    onnx_io = None
+    if onnx_folder is not None:
+        graph = onnx_model_io(onnx_folder.onnx)
+        onnx_io = ModelIO(graph.inputs, graph.outputs, onnx_folder.max_batch)
+    return ExportSet(tuple(item.folder for item in contents), first.preprocessing, first.input_format, first.model,
+                     onnx_folder.onnx if onnx_folder else None, onnx_io, engines, first.face_margin)
+
+
+def choose_onnx(contents: list[_FolderContents]) -> _FolderContents | None:
+    """The folder whose ONNX file the onnxruntime models serve: an ONNX export's, else an engine folder's source."""
+    plain = [item for item in contents if item.onnx is not None and not item.engines]
+    if len(plain) > 1:
+        raise RepositoryError(f"several ONNX exports given ({', '.join(str(item.folder) for item in plain)}); pass one")
+    return next(iter(plain), None) or next((item for item in contents if item.onnx is not None), None)
+
+
+def read_folder(folder: Path) -> _FolderContents:
+    """One export folder: manifest, hashes, its ONNX metadata and engines."""
+    try:
+        manifest = read_manifest(folder)
+        check_files(folder, manifest)
+    except ExportError as exc:
+        raise RepositoryError(str(exc)) from None
+    files = manifest.get("files", [])
+    onnx_entries = [entry for entry in files if entry["role"] == "onnx"]
+    engine_entries = [entry for entry in files if entry["role"] == "engine"]
+    if not onnx_entries and not engine_entries:
+        raise RepositoryError(f"{folder}: the export holds neither an ONNX file nor a TensorRT engine")
+    onnx = folder / onnx_entries[0]["path"] if onnx_entries else None
+    preprocessing, input_format, model = describe_model(folder, manifest, onnx)
+    engines = tuple(read_engine(folder, entry) for entry in engine_entries)
+    declared = (manifest.get("batch") or {}).get("max")
+    margin = (manifest.get("source") or {}).get("face_margin") or 0.0
+    return _FolderContents(folder, preprocessing, input_format, model, onnx, engines,
+                           int(declared) if declared else None, float(margin))
+
+
+def describe_model(folder: Path, manifest: dict, onnx: Path | None) -> tuple[Preprocessing, str, dict]:
+    """Preprocessing, input format and model config: from the ONNX file's fec metadata when there is one."""
+    if onnx is not None:
+        from fec.export.onnx_export import read_onnx_info
+
+        try:
+            info = read_onnx_info(onnx)
+        except ExportError as exc:
+            raise RepositoryError(str(exc)) from None
+        return info.preprocessing, info.input_format, info.model
+    try:
+        prep = Preprocessing.from_dict(manifest["preprocessing"])
+    except (KeyError, TypeError, ValueError):
+        raise RepositoryError(f"{folder}: manifest lacks the model's preprocessing") from None
+    return prep, manifest.get("input_format", "float32-nchw"), manifest.get("model", {})
+
+
+def read_engine(folder: Path, entry: dict) -> EngineExport:
+    """A plan and its sidecar (`<plan>.json`, written by fec-export --format trt)."""
+    from fec.errors import FecError
+    from fec.runtimes.tensorrt_runner import read_sidecar
+
+    path = folder / entry["path"]
+    try:
+        sidecar = read_sidecar(path)
+    except FecError as exc:
+        raise RepositoryError(str(exc)) from None
+    return EngineExport(path, sidecar.gpu.compute_capability, sidecar.max_batch, engine_io(folder, sidecar))
+
+
+def engine_io(folder: Path, sidecar) -> ModelIO:
+    """The engine's tensors: input from its profile, output from the ONNX file it was built from."""
+    input_dtype = "uint8" if sidecar.input_format == UINT8_NHWC else "float32"
+    input_shape = (DYNAMIC, *(int(dim) for dim in sidecar.profile["max"][1:]))
+    source = folder / sidecar.source_onnx
+    if not source.is_file():
+        raise RepositoryError(f"{source}: the ONNX file the engine was built from is missing; re-export with fec-export")
+    output = onnx_model_io(source).outputs[0]
+    return ModelIO((TensorInfo(sidecar.input_name, input_dtype, input_shape),),
+                   (TensorInfo(sidecar.output_name, output.dtype, output.shape),), sidecar.max_batch)

@@ -1,0 +1,73 @@
+"""The README written into every repository: what each model is and how to start a server on it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fec.triton.repository import RepositorySummary
+
+
+def repository_readme(summary: "RepositorySummary") -> str:
+    repo, name = summary.repo.as_posix(), summary.ensemble
+    rows = "\n".join(f"| `{model}` | {text} |" for model, text in summary.models.items())
+    notes = "".join(f"- {note}\n" for note in summary.notes)
+    return f"""# FECNet Triton model repository
+
+Written by `fec-triton` (package `fec`); re-run it rather than editing these files.
+Send encoded image bytes (JPEG, PNG, ...) to the ensemble `{name}` and get a 16-d, L2-normalised
+expression embedding per image. Preprocessing runs on the server with the code used in training.
+
+| model | what it is |
+|---|---|
+{rows}
+
+The ensemble `{name}` uses `{summary.embedding_model}`.
+{notes}
+## Tensors of `{name}`
+
+- input `image`: TYPE_STRING, dims [1], one encoded picture per batch row (shape [N, 1]);
+- input `box` (optional): TYPE_FP32, dims [4], the face box as fractions of the picture's width and
+  height, in the order left, right, top, bottom; without it the whole picture is the face;
+- output `embeddings`: TYPE_FP32, dims [16] (shape [N, 16]).
+
+## Start a server
+
+With fec installed (`pip install "fec[serve]"`), on 127.0.0.1, until Ctrl-C:
+
+    fec-serve --repo {repo} --http-port 8000 --grpc-port 8001
+
+It runs a full Triton install when there is one (`tritonserver` on PATH or under
+/opt/tritonserver), otherwise the `tritonserver` shipped in the nvidia-pytriton wheel. That one has
+only the python backend, so `fec-serve` loads just the models it can run: generate the repository
+with `fec-triton ... --embedding-backend python-ort` to serve the ensemble there.
+
+With a full Triton install or the NGC container (the python models need `pip install "fec[cpu]"` in
+the server's Python, since they import fec):
+
+    tritonserver --model-repository=$PWD/{repo}
+    docker run --rm --gpus all -p 8000:8000 -p 8001:8001 -v $PWD/{repo}:/models \\
+        nvcr.io/nvidia/tritonserver:24.10-py3 tritonserver --model-repository=/models
+
+The wheel's server by hand needs this environment (what `fec-serve` sets up): a copy of
+`pytriton/tritonserver` with `python_backend_stubs/3.11/triton_python_backend_stub` copied into
+`backends/python/`, `LD_LIBRARY_PATH` starting with the interpreter's LIBDIR
+(`python -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"`) and the wheel's
+`nvidia_pytriton.libs`, and the virtualenv's `bin` first on `PATH`; then
+
+    tritonserver --model-repository=$PWD/{repo} --backend-directory=<copy>/backends \\
+        --model-control-mode=explicit --load-model={name}
+
+## Query it
+
+    fec-embed --url http://127.0.0.1:8000 faces/ --out embeddings.npy
+    fec-embed --url 127.0.0.1:8001 --protocol grpc faces/ --similar query.jpg --top 8
+
+or from Python with tritonclient:
+
+    import numpy as np, tritonclient.http as http
+    client = http.InferenceServerClient("127.0.0.1:8000")
+    image = http.InferInput("image", [1, 1], "BYTES")
+    image.set_data_from_numpy(np.array([[open("face.jpg", "rb").read()]], dtype=object))
+    embedding = client.infer("{name}", [image]).as_numpy("embeddings")  # shape (1, 16)
+"""

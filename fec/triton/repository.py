@@ -1,0 +1,331 @@
+"""Export folders -> a complete Triton model repository, checked, then written atomically.
+
+Models (for `--name fecnet`):
+  fecnet_onnx        platform onnxruntime_onnx, 1/model.onnx           (when an ONNX file is exported)
+  fecnet_ort_python  the same ONNX on ONNX Runtime in the python backend (servers without onnxruntime)
+  fecnet_trt         platform tensorrt_plan, one plan per GPU architecture (when engines are exported)
+  fecnet_preprocess  python backend: image bytes (+ optional face box) -> model input
+  fecnet             ensemble: image bytes -> preprocess -> embedding model -> 16-d embedding
+
+Every config is rendered from `fec.triton.config` objects and must pass `fec.triton.checks` before
+anything is written. The repository is built in a temporary folder beside the target and renamed
+into place, so a failure never leaves half a repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fec.io import write_json
+from fec.triton import checks
+from fec.triton.backends import ORT_EMBEDDING, PREPROCESS, template_text
+from fec.triton.config import (INSTANCE_KINDS, Accelerator, DynamicBatching, EnsembleStep, InstanceGroup, ModelConfig,
+                               Tensor, Warmup, triton_dtype)
+from fec.triton.errors import RepositoryError
+from fec.triton.exports import ExportSet
+from fec.triton.model_io import ModelIO
+from fec.triton.pipeline import UINT8_NHWC
+
+DEFAULT_REPO = Path("triton_repo")
+MARKER = ".fec-triton.json"
+VERSION = "1"
+EMBEDDING_BACKENDS = ("onnxruntime", "python-ort", "tensorrt")
+TRT_PRECISIONS = ("FP32", "FP16", "INT8")
+IMAGE_INPUT, BOX_INPUT = "image", "box"
+FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
+
+
+@dataclass(frozen=True)
+class RepositoryOptions:
+    """What `fec-triton` asks for; `validate()` turns impossible combinations into RepositoryError."""
+
+    name: str = "fecnet"
+    kind: str = "cpu"
+    instances: int = 1
+    max_batch: int = 32
+    max_queue_delay_us: int = 1000
+    embedding_backend: str | None = None  # None: tensorrt when an engine is given, else onnxruntime
+    trt_accelerator: bool = False         # onnxruntime on GPU through TensorRT
+    trt_precision: str = "FP16"
+    trt_cache_path: str = "/tmp/fec-trt-cache"
+    face_margin: float | None = None      # None: the margin recorded in the export (training's)
+    ort_threads: int = 0
+
+    def validate(self) -> "RepositoryOptions":
+        rules = [
+            (self.name.replace("_", "").replace("-", "").isalnum(), f"model name {self.name!r} must be letters, digits, _ or -"),
+            (self.kind in INSTANCE_KINDS, f"kind must be one of {', '.join(INSTANCE_KINDS)}"),
+            (self.instances >= 1, "instances must be at least 1"),
+            (self.max_batch >= 1, "max batch must be at least 1"),
+            (self.max_queue_delay_us >= 0, "max queue delay must not be negative"),
+            (self.embedding_backend in (None, *EMBEDDING_BACKENDS), f"embedding backend must be one of {', '.join(EMBEDDING_BACKENDS)}"),
+            (self.trt_precision in TRT_PRECISIONS, f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}"),
+            (not self.trt_accelerator or self.kind == "gpu", "the TensorRT execution accelerator needs --kind gpu"),
+            (self.face_margin is None or 0.0 <= self.face_margin <= 1.0, "face margin must be in [0, 1]"),
+            (self.ort_threads >= 0, "ONNX Runtime threads must not be negative"),
+        ]
+        for ok, message in rules:
+            if not ok:
+                raise RepositoryError(message)
+        return self
+
+
+@dataclass
+class PlannedModel:
+    """A model to write: its config, the files of its version folder, and what to check it against."""
+
+    config: ModelConfig
+    files: dict[str, Path | str] = field(default_factory=dict)  # name in 1/ -> source file, or text
+    model_io: ModelIO | None = None
+    source: str = ""
+    summary: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True)
+class RepositorySummary:
+    repo: Path
+    models: dict[str, str]   # name -> one-line description
+    ensemble: str
+    embedding_model: str
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        payload = asdict(self)
+        payload["repo"] = str(self.repo)
+        return payload
+
+
+def write_repository(exports: ExportSet, options: RepositoryOptions, repo: str | Path = DEFAULT_REPO) -> RepositorySummary:
+    """Plan, check and atomically write the repository; returns what was written."""
+    options = options.validate()
+    planned, notes = plan_repository(exports, options)
+    check_planned(planned)
+    summary = RepositorySummary(Path(repo), {model.name: model.summary for model in planned}, options.name,
+                                planned[-1].config.ensemble_steps[-1].model_name, tuple(notes))
+    replace_folder(Path(repo), lambda folder: fill_folder(folder, planned, summary, exports, options))
+    return summary
+
+
+def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[list[PlannedModel], list[str]]:
+    """The models to write, ensemble last, and notes on choices made (e.g. a clamped batch size)."""
+    backend = options.embedding_backend or ("tensorrt" if exports.engines else "onnxruntime")
+    if backend == "tensorrt" and not exports.engines:
+        raise RepositoryError("--embedding-backend tensorrt needs an export folder with a TensorRT engine")
+    if backend != "tensorrt" and exports.onnx is None:
+        raise RepositoryError(f"--embedding-backend {backend} needs an export folder with an ONNX file")
+    notes: list[str] = []
+    embedding: dict[str, PlannedModel] = {}
+    if exports.onnx is not None:
+        onnx_batch = fitted_batch(options, exports.onnx_io.max_batch, "the ONNX export's declared maximum", notes)
+        embedding["onnxruntime"] = onnx_model(exports, options, onnx_batch)
+        embedding["python-ort"] = ort_python_model(exports, options, onnx_batch)
+    if exports.engines:
+        embedding["tensorrt"] = trt_model(exports, options, notes)
+    chosen = embedding[backend]
+    preprocess = preprocess_model(exports, options, chosen.config.inputs[0].name)
+    return [*embedding.values(), preprocess, ensemble_model(options, preprocess.config, chosen.config)], notes
+
+
+def fitted_batch(options: RepositoryOptions, limit: int | None, what: str, notes: list[str]) -> int:
+    """The asked max batch, lowered to `limit` (with a note saying so)."""
+    if limit is None or options.max_batch <= limit:
+        return options.max_batch
+    notes.append(f"max_batch_size {limit}, {what} (asked for {options.max_batch})")
+    return limit
+
+
+def embedding_tensors(model_io: ModelIO) -> tuple[Tensor, Tensor]:
+    """The model's single input and output as config tensors (dims without the batch axis)."""
+    if len(model_io.inputs) != 1 or len(model_io.outputs) != 1:
+        raise RepositoryError(f"expected one input and one output, got {[t.name for t in model_io.inputs]} -> "
+                              f"{[t.name for t in model_io.outputs]}")
+    source, target = model_io.inputs[0], model_io.outputs[0]
+    return (Tensor(source.name, triton_dtype(source.dtype), source.shape[1:]),
+            Tensor(target.name, triton_dtype(target.dtype), target.shape[1:]))
+
+
+def instance_group(options: RepositoryOptions, kind: str | None = None) -> tuple[InstanceGroup, ...]:
+    return (InstanceGroup(INSTANCE_KINDS[kind or options.kind], options.instances),)
+
+
+def batching(options: RepositoryOptions) -> DynamicBatching:
+    return DynamicBatching(max_queue_delay_us=options.max_queue_delay_us)
+
+
+def warmups(tensor: Tensor, max_batch: int) -> tuple[Warmup, ...]:
+    """Warm-up runs at batch 1 and at the largest batch, so first requests do not pay for allocation."""
+    sizes = sorted({1, max_batch})
+    return tuple(Warmup(f"random_batch_{size}", size, (tensor,)) for size in sizes)
+
+
+def comment(exports: ExportSet, what: str) -> str:
+    return (f"{what}\nWritten by fec-triton from {', '.join(str(folder) for folder in exports.folders)} "
+            f"(model {exports.model_name}); re-run fec-triton instead of editing.")
+
+
+def onnx_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -> PlannedModel:
+    source, target = embedding_tensors(exports.onnx_io)
+    accelerators = ()
+    if options.trt_accelerator:
+        accelerators = (Accelerator("tensorrt", (("precision_mode", options.trt_precision),
+                                                 ("max_workspace_size_bytes", str(1 << 30)),
+                                                 ("trt_engine_cache_enable", "1"),
+                                                 ("trt_engine_cache_path", options.trt_cache_path))),)
+    config = ModelConfig(
+        name=f"{options.name}_onnx", platform="onnxruntime_onnx", max_batch_size=max_batch,
+        default_model_filename="model.onnx", inputs=(source,), outputs=(target,),
+        instance_groups=instance_group(options), dynamic_batching=batching(options),
+        warmups=warmups(source, max_batch), accelerators=accelerators,
+        comment=comment(exports, "FECNet embedding on the onnxruntime backend."))
+    where = "GPU + TensorRT EP" if options.trt_accelerator else options.kind.upper()
+    return PlannedModel(config, {"model.onnx": exports.onnx}, exports.onnx_io, str(exports.onnx),
+                        f"platform onnxruntime_onnx on {where} (needs Triton's onnxruntime backend)")
+
+
+def ort_python_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -> PlannedModel:
+    source, target = embedding_tensors(exports.onnx_io)
+    config = ModelConfig(
+        name=f"{options.name}_ort_python", backend="python", max_batch_size=max_batch,
+        inputs=(source,), outputs=(target,), instance_groups=instance_group(options),
+        dynamic_batching=batching(options), warmups=warmups(source, max_batch),
+        parameters=(("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads))),
+        comment=comment(exports, "FECNet embedding on ONNX Runtime inside the python backend."))
+    return PlannedModel(config, {"model.onnx": exports.onnx, "model.py": template_text(ORT_EMBEDDING)},
+                        exports.onnx_io, str(exports.onnx), "python backend running model.onnx on ONNX Runtime")
+
+
+def trt_model(exports: ExportSet, options: RepositoryOptions, notes: list[str]) -> PlannedModel:
+    engines = exports.engines
+    model_io = engines[0].io
+    profile_max = min(engine.max_batch for engine in engines)
+    max_batch = fitted_batch(options, profile_max, f"{options.name}_trt: the engines' profile maximum", notes)
+    source, target = embedding_tensors(model_io)
+    if len(engines) == 1:
+        files, filenames, default = {"model.plan": engines[0].path}, (), "model.plan"
+    else:
+        names = {engine.compute_capability: f"model_sm{engine.compute_capability.replace('.', '')}.plan" for engine in engines}
+        files = {names[engine.compute_capability]: engine.path for engine in engines}
+        filenames, default = tuple(sorted(names.items())), ""
+    config = ModelConfig(
+        name=f"{options.name}_trt", platform="tensorrt_plan", max_batch_size=max_batch,
+        default_model_filename=default, cc_model_filenames=filenames, inputs=(source,), outputs=(target,),
+        instance_groups=instance_group(options, "gpu"), dynamic_batching=batching(options),
+        warmups=warmups(source, max_batch),
+        comment=comment(exports, "FECNet embedding on the tensorrt backend (GPU only)."))
+    capabilities = ", ".join(str(engine.compute_capability) for engine in engines)
+    return PlannedModel(config, files, ModelIO(model_io.inputs, model_io.outputs, profile_max), str(engines[0].path),
+                        f"platform tensorrt_plan on GPU (compute capability {capabilities}; needs the tensorrt backend)")
+
+
+def preprocess_output(exports: ExportSet, name: str) -> Tensor:
+    """What fec.triton.pipeline.prepare_faces makes: the preprocessing's size, in the export's input format."""
+    size = exports.preprocessing.input_size
+    if exports.input_format == UINT8_NHWC:
+        return Tensor(name, "TYPE_UINT8", (size, size, 3))
+    return Tensor(name, "TYPE_FP32", (3, size, size))
+
+
+def preprocess_model(exports: ExportSet, options: RepositoryOptions, output_name: str) -> PlannedModel:
+    model_input = preprocess_output(exports, output_name)
+    margin = exports.face_margin if options.face_margin is None else options.face_margin
+    parameters = (("preprocessing", json.dumps(exports.preprocessing.to_dict())),
+                  ("face_margin", str(margin)), ("output_format", exports.input_format))
+    config = ModelConfig(
+        name=f"{options.name}_preprocess", backend="python", max_batch_size=options.max_batch,
+        inputs=(Tensor(IMAGE_INPUT, "TYPE_STRING", (1,)), Tensor(BOX_INPUT, "TYPE_FP32", (4,), optional=True)),
+        outputs=(model_input,), instance_groups=instance_group(options, "cpu"), dynamic_batching=batching(options),
+        parameters=parameters,
+        comment=comment(exports, "Encoded image bytes (+ optional normalised face box left, right, top, bottom)\n"
+                                 "-> decoded, cropped, resized and normalised exactly as in training (fec.preprocessing)."))
+    return PlannedModel(config, {"model.py": template_text(PREPROCESS)},
+                        summary=f"python backend: image bytes (+ face box) -> {model_input.name} {list(model_input.dims)}")
+
+
+def ensemble_model(options: RepositoryOptions, preprocess: ModelConfig, embedding: ModelConfig) -> PlannedModel:
+    model_input, model_output = embedding.inputs[0], embedding.outputs[0]
+    steps = (
+        EnsembleStep(preprocess.name, ((IMAGE_INPUT, IMAGE_INPUT), (BOX_INPUT, BOX_INPUT)),
+                     ((preprocess.outputs[0].name, FACE_TENSOR),)),
+        EnsembleStep(embedding.name, ((model_input.name, FACE_TENSOR),), ((model_output.name, model_output.name),)),
+    )
+    config = ModelConfig(
+        name=options.name, platform="ensemble", max_batch_size=min(preprocess.max_batch_size, embedding.max_batch_size),
+        inputs=preprocess.inputs, outputs=(model_output,), ensemble_steps=steps,
+        comment=f"Image bytes -> {preprocess.name} -> {embedding.name} -> {model_output.name}.\n"
+                "Written by fec-triton; re-run fec-triton instead of editing.")
+    return PlannedModel(config, summary=f"ensemble: image bytes -> {preprocess.name} -> {embedding.name} -> "
+                                        f"{list(model_output.dims)} embedding")
+
+
+def check_planned(planned: list[PlannedModel]) -> dict:
+    """Parse every config with Triton's schema and check it; returns the parsed protobufs by name."""
+    parsed = {}
+    for model in planned:
+        proto = checks.parse_config(model.config.to_pbtxt(), f"{model.name}/config.pbtxt")
+        checks.check_common(proto)
+        if model.model_io is not None:
+            checks.check_model_io(proto, model.model_io, model.source)
+        if proto.platform == "ensemble":
+            checks.check_ensemble(proto, parsed)
+        parsed[model.name] = proto
+    return parsed
+
+
+def fill_folder(folder: Path, planned: list[PlannedModel], summary: RepositorySummary, exports: ExportSet,
+                options: RepositoryOptions) -> None:
+    """Write every model's config.pbtxt and version files, the README and the marker into `folder`."""
+    from fec.triton.readme import repository_readme
+
+    for model in planned:
+        model_dir = folder / model.name
+        (model_dir / VERSION).mkdir(parents=True)
+        (model_dir / "config.pbtxt").write_text(model.config.to_pbtxt(), encoding="utf-8")
+        for name, content in model.files.items():
+            target = model_dir / VERSION / name
+            if isinstance(content, Path):
+                shutil.copyfile(content, target)
+            else:
+                target.write_text(content, encoding="utf-8")
+    (folder / "README.md").write_text(repository_readme(summary), encoding="utf-8")
+    write_json(folder / MARKER, {"format": "fec-triton/1", **summary.to_dict(),
+                                 "exports": [str(path) for path in exports.folders], "options": asdict(options)})
+
+
+def replace_folder(repo: Path, fill) -> None:
+    """Build the new repository with `fill(tmp)` beside `repo`, then swap it in (refusing foreign folders)."""
+    check_replaceable(repo)
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{repo.name}.new-", dir=repo.parent))
+    try:
+        fill(building)
+        os.chmod(building, 0o755)
+        if repo.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{repo.name}.old-", dir=repo.parent))
+            os.replace(repo, retired / repo.name)
+            os.replace(building, repo)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(building, repo)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def check_replaceable(repo: Path) -> None:
+    """Only an empty folder, one holding just a README, or one fec-triton wrote may be replaced."""
+    if not repo.exists():
+        return
+    if not repo.is_dir():
+        raise RepositoryError(f"{repo}: exists and is not a folder")
+    entries = {entry.name for entry in repo.iterdir()}
+    if entries - {"README.md"} and MARKER not in entries:
+        raise RepositoryError(f"{repo}: not a repository written by fec-triton (no {MARKER}); "
+                              "choose another --repo or empty it")

@@ -1,0 +1,257 @@
+"""Run a real `tritonserver` on a model repository: locate it, set up its environment, start, wait, stop.
+
+A full Triton install (`$FEC_TRITONSERVER`, `tritonserver` on PATH, /opt/tritonserver) is used as it
+is. Otherwise the server in the nvidia-pytriton wheel is prepared once under the cache folder, as
+that wheel needs (see docs/triton.md): a copy of `pytriton/tritonserver` with the Python stub of this
+interpreter in `backends/python/`, `LD_LIBRARY_PATH` starting with this interpreter's LIBDIR and the
+wheel's `nvidia_pytriton.libs`, and this environment's `bin` first on PATH (so the stub imports fec).
+
+The server listens on 127.0.0.1 only and loads, explicitly, just the models whose backends it has;
+the others are reported as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from fec.triton.errors import ServerError
+
+HOST = "127.0.0.1"
+FULL_INSTALL = Path("/opt/tritonserver/bin/tritonserver")
+PLATFORM_BACKENDS = {
+    "onnxruntime_onnx": "onnxruntime", "tensorrt_plan": "tensorrt", "pytorch_libtorch": "pytorch",
+    "tensorflow_savedmodel": "tensorflow", "tensorflow_graphdef": "tensorflow",
+}
+
+
+@dataclass(frozen=True)
+class ServerInstall:
+    """A runnable tritonserver: binary, backends folder, the environment it needs, where it came from."""
+
+    binary: Path
+    backend_dir: Path
+    source: str
+    env: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @property
+    def backends(self) -> frozenset[str]:
+        if not self.backend_dir.is_dir():
+            return frozenset()
+        return frozenset(entry.name for entry in self.backend_dir.iterdir() if entry.is_dir())
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fec"
+
+
+def locate_tritonserver(cache_dir: str | Path | None = None) -> ServerInstall:
+    """A full Triton install when there is one, else the nvidia-pytriton wheel's server, prepared."""
+    return full_install() or pytriton_install(Path(cache_dir) if cache_dir else cache_root())
+
+
+def full_install() -> ServerInstall | None:
+    candidates = [os.environ.get("FEC_TRITONSERVER"), shutil.which("tritonserver"), str(FULL_INSTALL)]
+    for candidate in filter(None, candidates):
+        binary = Path(candidate)
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return ServerInstall(binary, binary.parent.parent / "backends", f"Triton install at {binary.parent.parent}",
+                                 dict(os.environ))
+    return None
+
+
+def pytriton_install(cache_dir: Path) -> ServerInstall:
+    """The wheel's tritonserver, copied with this Python's stub into the cache folder (once)."""
+    try:
+        import pytriton
+    except ImportError:
+        raise ServerError("no tritonserver found: install a Triton server, or pip install nvidia-pytriton "
+                          "(pip install 'fec[serve]')") from None
+    package = Path(pytriton.__file__).parent
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = package / "tritonserver" / "python_backend_stubs" / python / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise ServerError(f"the nvidia-pytriton wheel has no Python {python} stub ({stub})")
+    version = metadata.version("nvidia-pytriton")
+    server = prepared_copy(package / "tritonserver", stub, cache_dir / f"tritonserver-pytriton-{version}-py{python}")
+    return ServerInstall(server / "bin" / "tritonserver", server / "backends", f"nvidia-pytriton {version} wheel",
+                         pytriton_env(package.parent / "nvidia_pytriton.libs"))
+
+
+def prepared_copy(source: Path, stub: Path, target: Path) -> Path:
+    """Copy the server folder with the stub in backends/python; built beside `target`, then renamed."""
+    if (target / "backends" / "python" / stub.name).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        copy = building / "server"
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("python_backend_stubs", "__pycache__"))
+        shutil.copy2(stub, copy / "backends" / "python" / stub.name)
+        try:
+            os.replace(copy, target)
+        except OSError:  # another process prepared it meanwhile
+            if not (target / "backends" / "python" / stub.name).is_file():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def pytriton_env(libs: Path) -> dict[str, str]:
+    """The environment the wheel's server and its Python stub need (see the module docstring)."""
+    env = dict(os.environ)
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [libdir, str(libs), env.get("LD_LIBRARY_PATH", "")]))
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
+    return env
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the server binds it moments later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def plan_loading(repo: Path, backends: frozenset[str]) -> tuple[list[str], dict[str, str]]:
+    """Models this server can load (ensembles whose members it can all load) and why others are skipped."""
+    from fec.triton.checks import parse_config
+
+    configs = {path.parent.name: parse_config(path.read_text(encoding="utf-8"), str(path))
+               for path in sorted(repo.glob("*/config.pbtxt"))}
+    if not configs:
+        raise ServerError(f"{repo}: no models (no */config.pbtxt); write a repository with fec-triton")
+    skipped = {}
+    for name, config in configs.items():
+        needed = config.backend or PLATFORM_BACKENDS.get(config.platform, config.platform)
+        if config.platform != "ensemble" and needed not in backends:
+            skipped[name] = f"needs the {needed} backend, which this server lacks"
+    for name, config in configs.items():
+        if config.platform == "ensemble":
+            missing = [step.model_name for step in config.ensemble_scheduling.step
+                       if step.model_name in skipped or step.model_name not in configs]
+            if missing:
+                skipped[name] = f"its step models {missing} cannot be loaded"
+    return [name for name in configs if name not in skipped], skipped
+
+
+class TritonServer:
+    """One tritonserver process on 127.0.0.1; a context manager that starts, waits until ready and stops it."""
+
+    def __init__(self, repo: str | Path, http_port: int | None = None, grpc_port: int | None = None,
+                 install: ServerInstall | None = None, models: list[str] | None = None,
+                 log_path: str | Path | None = None):
+        self.repo = Path(repo).resolve()
+        if not self.repo.is_dir():
+            raise ServerError(f"{repo}: model repository not found; write one with fec-triton")
+        self.http_port = http_port or free_port()
+        self.grpc_port = grpc_port or free_port()
+        self.install = install or locate_tritonserver()
+        self.models, self.skipped = (list(models), {}) if models else plan_loading(self.repo, self.install.backends)
+        if not self.models:
+            raise ServerError(f"{repo}: this server can load none of the models: "
+                              + "; ".join(f"{name} {why}" for name, why in self.skipped.items()))
+        self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / f"fec-tritonserver-{self.http_port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
+
+    def command(self) -> list[str]:
+        shm_prefix = f"fec{os.getpid()}p{self.http_port}_"  # python backend shared memory, unique per server
+        return [str(self.install.binary), f"--model-repository={self.repo}",
+                f"--backend-directory={self.install.backend_dir}",
+                f"--http-address={HOST}", f"--http-port={self.http_port}",
+                f"--grpc-address={HOST}", f"--grpc-port={self.grpc_port}",
+                "--allow-metrics=false", "--exit-timeout-secs=5", "--model-control-mode=explicit",
+                *(f"--load-model={name}" for name in self.models),
+                f"--backend-config=python,shm-region-prefix-name={shm_prefix}"]
+
+    def start(self, timeout: float = 180.0) -> "TritonServer":
+        """Start the server and return once every loaded model is ready (ServerError with the log tail if not)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            try:
+                self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, env=self.install.env, start_new_session=True)
+            except OSError as exc:
+                raise ServerError(f"cannot run {self.install.binary}: {exc}") from None
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"tritonserver exited with code {self.process.returncode}:\n{self.log_tail()}")
+            if self.is_ready():
+                return
+            time.sleep(0.25)
+        raise ServerError(f"tritonserver was not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def is_ready(self) -> bool:
+        """Server and every loaded model ready, asked over HTTP."""
+        paths = ["/v2/health/ready", *(f"/v2/models/{name}/ready" for name in self.models)]
+        return all(http_ok(self.http_url + path) for path in paths)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL to the server's process group after `timeout`; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)  # the group we created: server and its stubs
+                self.process.wait()
+        return self.process.returncode
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+_LOCAL_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with _LOCAL_OPENER.open(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False

@@ -1,0 +1,70 @@
+"""fec-bench end to end on a tiny checkpoint: real faces through the torch backend; bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from fec.cli.bench import main
+
+FAST = ["--warmup", "1", "--iters", "3", "--max-windows", "2", "--quiet"]
+
+
+def invoke(args):
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def torch_report(tiny_checkpoint, tiny_synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench_cli")
+    result = invoke([tiny_checkpoint, "--backend", "torch", "--batch", "1,2", "--data", tiny_synth / "test.csv",
+                     "--json", out / "bench.json", "--csv", out / "bench.csv", "--plot", out / "bench.png", *FAST])
+    return result, out
+
+
+def test_torch_smoke_run_reports_sane_numbers(torch_report):
+    result, out = torch_report
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "bench.json").read_text())
+    rows = report["rows"]
+
+    assert report["format"] == "fec-bench/1" and report["settings"]["inputs"] == "faces"
+    assert [(row["backend"], row["precision"], row["batch"], row["inputs"]) for row in rows] == [
+        ("torch", "fp32", 1, "faces"), ("torch", "fp32", 2, "faces")]
+    for row in rows:
+        assert row["iterations"] == 6 and row["windows"] == 2
+        assert 0 < row["min_ms"] <= row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["min_ms"] <= row["mean_ms"] <= row["max_ms"]
+        # throughput = batch x iterations / wall time, and wall time >= the sum of the latencies
+        assert 0 < row["throughput"] <= row["batch"] * 1000 / row["mean_ms"] + 0.051  # + rounding to 0.1
+        assert row["peak_rss_mb"] > 50 and row["cv"] >= 0
+    assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
+    csv_rows = list(csv.DictReader((out / "bench.csv").open()))
+    assert [float(row["p50_ms"]) for row in csv_rows] == [row["p50_ms"] for row in rows]
+    assert "p50_ms" in result.output and "torch" in result.output
+
+
+def test_compare_subcommand_prints_ratios(torch_report):
+    _, out = torch_report
+    result = invoke(["compare", out / "bench.json", out / "bench.json"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 3 and all(line.split()[5] == "1.000" for line in lines[1:])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.pt", "--inputs", "random"], "missing.pt: target not found"),
+    (["{checkpoint}", "--backend", "nope", "--inputs", "random"], "unknown backend 'nope'"),
+    (["{checkpoint}", "--backend", "onnxruntime", "--inputs", "random"], "backend 'onnxruntime' cannot run checkpoints"),
+    (["{checkpoint}"], "--inputs faces needs --data"),
+    (["compare", "missing.json", "missing.json"], "missing.json: benchmark report not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [arg.format(checkpoint=tiny_checkpoint) for arg in args] + ["--quiet"] * 0)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: {result.output.strip()[7:]}"]
+    assert message in result.output

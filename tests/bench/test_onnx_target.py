@@ -1,0 +1,51 @@
+"""An export folder runs on onnxruntime through fec-bench; an export without ONNX is refused with one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fec.cli.bench import main
+
+pytest.importorskip("onnxruntime")
+
+
+def write_tiny_export(folder: Path, roles=("onnx",)) -> Path:
+    """A hand-made export folder: (N, 3, 16, 16) float -> global average pool -> (N, 3), plus its manifest."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["images"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["embeddings"])],
+        "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 16, 16])],
+        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", 3])])
+    folder.mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "model.onnx")
+    manifest = {"format": "fec-export/1", "precision": "fp32", "preprocessing": {"input_size": 16, "mean": [0.5] * 3,
+                "std": [0.25] * 3}, "source": {"face_size": 64}, "files": [{"path": "model.onnx", "role": role,
+                                                                              "sha256": "", "bytes": 0} for role in roles]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_export_folder_runs_on_onnxruntime_with_random_inputs(tmp_path):
+    folder = write_tiny_export(tmp_path / "export")
+    result = CliRunner().invoke(main, [str(folder), "--inputs", "random", "--batch", "1,4", "--warmup", "1", "--iters", "5",
+                                       "--threads", "1", "--json", str(tmp_path / "bench.json"), "--quiet"])
+
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert [(row["backend"], row["batch"], row["inputs"], row["device"]) for row in rows] == [
+        ("onnxruntime", 1, "random", "CPUExecutionProvider"), ("onnxruntime", 4, "random", "CPUExecutionProvider")]
+    assert all(0 < row["min_ms"] <= row["p50_ms"] <= row["max_ms"] and row["throughput"] > 0 for row in rows)
+
+
+def test_export_without_onnx_is_refused(tmp_path):
+    folder = write_tiny_export(tmp_path / "engine-only", roles=("engine",))
+    result = CliRunner().invoke(main, [str(folder), "--inputs", "random"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {folder}: no ONNX file in this export (roles: engine); "
+                                     "fec-bench runs ONNX exports with onnxruntime")

@@ -1,0 +1,97 @@
+"""Reports: the table, JSON and CSV carry the same numbers; compare() divides the right rows; the plot is a PNG."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from fec.bench import BenchError, MeasureSettings, measure
+from fec.bench.report import (COLUMNS, BenchRow, compare, csv_text, format_comparison, format_table, write_csv,
+                              write_plot, write_report_json)
+
+
+def make_row(fake_clock, delayed, backend: str, batch: int, delays_ms, precision: str = "fp32") -> BenchRow:
+    result = measure(delayed(delays_ms), batch, MeasureSettings(warmup_iters=0, iters=len(delays_ms) // 2),
+                     clock=fake_clock)
+    return BenchRow("model.pt", backend, precision, batch, result, peak_rss_mb=512.34567)
+
+
+@pytest.fixture
+def records(fake_clock, delayed) -> list[dict]:
+    rows = [make_row(fake_clock, delayed, "torch", 1, [1.2345, 2.5, 3.75, 1.2345, 2.5, 3.75]),
+            make_row(fake_clock, delayed, "torch", 8, [7.0, 9.0] * 2),
+            make_row(fake_clock, delayed, "onnxruntime", 8, [3.0, 3.3333] * 2)]
+    return [row.record() for row in rows]
+
+
+def parse_table(text: str) -> list[dict]:
+    lines = [line.split() for line in text.splitlines() if not line.startswith("warning:")]
+    return [dict(zip(lines[0], line)) for line in lines[1:]]
+
+
+def test_table_json_and_csv_carry_identical_numbers(records, tmp_path):
+    write_report_json(tmp_path / "bench.json", records)
+    write_csv(tmp_path / "bench.csv", records)
+    from_json = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    from_csv = list(csv.DictReader((tmp_path / "bench.csv").open()))
+    from_table = parse_table(format_table(records))
+
+    assert len(from_json) == len(from_csv) == len(from_table) == 3
+    numeric = [column for column in COLUMNS if column not in ("backend", "precision", "stable")]
+    for expected, json_row, csv_row, table_row in zip(records, from_json, from_csv, from_table):
+        for column in numeric:
+            assert float(json_row[column]) == float(csv_row[column]) == float(table_row[column]) == expected[column]
+        assert json_row["backend"] == csv_row["backend"] == table_row["backend"]
+
+
+def test_records_are_rounded_once(records):
+    first = records[0]
+    assert first["mean_ms"] == round((1.2345 + 2.5 + 3.75) / 3, 3) and first["peak_rss_mb"] == 512.3
+    assert first["iterations"] == 6 and first["batch"] == 1
+    assert records[1]["throughput"] == round(8 * 4 / 0.032, 1)
+
+
+def test_warnings_follow_the_table(records):
+    text = format_table(records)
+    assert "warning: torch batch 8: latency varies a lot" in text  # 7/9 ms: CV 12.5%
+    assert "warning: torch batch 1" in text
+
+
+def write_report(path, fake_clock, delayed, p50s: dict) -> None:
+    rows = [make_row(fake_clock, delayed, backend, batch, [p50] * 4) for (backend, batch), p50 in p50s.items()]
+    write_report_json(path, [row.record() for row in rows])
+
+
+def test_compare_ratios_per_backend_and_batch(fake_clock, delayed, tmp_path):
+    write_report(tmp_path / "a.json", fake_clock, delayed, {("torch", 1): 10.0, ("torch", 8): 40.0, ("onnxruntime", 1): 5.0})
+    write_report(tmp_path / "b.json", fake_clock, delayed, {("torch", 1): 5.0, ("torch", 8): 60.0, ("torch", 32): 1.0})
+
+    comparisons = {(item.backend, item.batch): item for item in compare(tmp_path / "a.json", tmp_path / "b.json")}
+
+    assert set(comparisons) == {("torch", 1), ("torch", 8)}     # only rows present in both
+    assert comparisons[("torch", 1)].latency_ratio == pytest.approx(0.5)
+    assert comparisons[("torch", 1)].throughput_ratio == pytest.approx(2.0)
+    assert comparisons[("torch", 8)].latency_ratio == pytest.approx(1.5)
+    assert comparisons[("torch", 8)].throughput_ratio == pytest.approx(40 / 60, rel=1e-3)
+    assert "0.500" in format_comparison(list(comparisons.values()))
+
+
+def test_compare_rejects_foreign_and_missing_files(tmp_path):
+    (tmp_path / "other.json").write_text('{"rows": []}')
+    with pytest.raises(BenchError, match="not an fec-bench report"):
+        compare(tmp_path / "other.json", tmp_path / "other.json")
+    with pytest.raises(BenchError, match="not found"):
+        compare(tmp_path / "missing.json", tmp_path / "other.json")
+
+
+def test_plot_is_written_atomically_as_png(records, tmp_path):
+    write_plot(tmp_path / "plots" / "bench.png", records)
+    assert (tmp_path / "plots" / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [path.name for path in (tmp_path / "plots").iterdir()] == ["bench.png"]
+
+
+def test_csv_leaves_missing_warnings_empty(records):
+    rows = list(csv.DictReader(csv_text(records).splitlines()))
+    assert rows[2]["warning"] == "" and rows[2]["backend"] == "onnxruntime"

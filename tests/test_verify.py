@@ -1,0 +1,162 @@
+"""fec-verify: fp32/fp16/int8 exports of a trained model pass their thresholds; broken or foreign ones fail clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, str(Path(__file__).parent / "export"))
+
+import export_fixtures  # noqa: E402
+from export_fixtures import manifest, run_cli  # noqa: E402
+from fec.cli.verify import main as verify_main  # noqa: E402
+from fec.export.manifest import ArtifactFile, write_manifest  # noqa: E402
+from fec.export.onnx_export import read_onnx_info, save_onnx  # noqa: E402
+from fec.verify import (  # noqa: E402
+    DEFAULT_TOLERANCES, BackendResult, Tolerances, failures, ort_tensorrt_profile, reference_warnings)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    return export_fixtures.trained_model(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def onnx_exports(trained, tmp_path_factory):
+    return export_fixtures.onnx_exports(tmp_path_factory.getbasetemp(), trained)
+
+
+@pytest.fixture(scope="session")
+def small_test_csv(trained) -> Path:
+    """The first 40 test triplets: enough to see a broken export, cheaper than all 600."""
+    path = trained.test_csv.with_name("test-small.csv")
+    if not path.is_file():
+        path.write_text("".join(trained.test_csv.read_text().splitlines(keepends=True)[:40]))
+    return path
+
+
+def copy_export(folder: Path, target: Path) -> Path:
+    shutil.copytree(folder, target)
+    return target
+
+
+def replace_onnx(folder: Path, proto: onnx.ModelProto, keep_metadata: bool = True) -> None:
+    """Swap the export's model.onnx and update its manifest, as a buggy exporter would have written it."""
+    if keep_metadata:
+        save_onnx(proto, read_onnx_info(folder / "model.onnx"), folder / "model.onnx")
+    else:
+        onnx.save(proto, str(folder / "model.onnx"))
+    record = manifest(folder)
+    record["files"] = [ArtifactFile.describe(folder, "model.onnx", "onnx").to_dict()]
+    write_manifest(folder, record)
+
+
+def test_fp32_fp16_and_int8_exports_pass_their_thresholds(onnx_exports, trained, tmp_path):
+    folders = [onnx_exports[precision] for precision in ("fp32", "fp16", "int8")]
+    result = run_cli(verify_main, [*folders, "--data", trained.test_csv, "--json", tmp_path / "verify.json"])
+    report = json.loads((tmp_path / "verify.json").read_text())
+    rows = {row["precision"]: row for row in report["results"]}
+
+    assert result.exit_code == 0, result.output
+    assert report["passed"] and [row["status"] for row in report["results"]] == ["PASS", "PASS", "PASS"]
+    assert report["triplets"] == 600 and report["faces"] > 300
+    assert set(rows["int8"]["accuracy"]) == {"ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET",
+                                             "overall", "high_agreement"}
+    assert rows["fp32"]["max_abs"] <= 1e-4 and rows["fp32"]["flips"] == 0.0 and rows["fp32"]["delta_pt"] == 0.0
+    assert rows["fp16"]["min_cos"] >= 0.999 and abs(rows["fp16"]["delta_pt"]) <= 0.3
+    assert rows["int8"]["min_cos"] >= 0.98 and abs(rows["int8"]["delta_pt"]) <= 1.0
+    assert all(row["nonfinite"] == 0 and row["runner"]["provider"] == "CPUExecutionProvider" for row in rows.values())
+    table = result.output.splitlines()
+    assert table[0].split(" | ")[:5] == ["Format ", "Precision", "Backend        ", "Status", "Size MB"]
+    assert [line.split(" | ")[3].strip() for line in table[2:6]] == ["REF", "PASS", "PASS", "PASS"]
+    for folder in folders:  # each manifest records its own row
+        recorded = manifest(folder)["verification"]
+        assert recorded["passed"] and [row["export_dir"] for row in recorded["results"]] == [str(folder)]
+
+
+def test_an_export_with_the_wrong_normalisation_fails_and_a_backend_that_cannot_run_is_an_error(
+        onnx_exports, small_test_csv, tmp_path):
+    """The graph divides its (already normalised) input by 255 again, a typical preprocessing bug."""
+    folder = copy_export(onnx_exports["fp32"], tmp_path / "broken")
+    proto = onnx.load(str(folder / "model.onnx"))
+    proto.graph.initializer.append(numpy_helper.from_array(np.array(1 / 255, np.float32), "pixel_scale"))
+    for node in proto.graph.node:
+        node.input[:] = ["images_scaled" if name == "images" else name for name in node.input]
+    proto.graph.node.insert(0, helper.make_node("Mul", ["images", "pixel_scale"], ["images_scaled"], name="bug"))
+    replace_onnx(folder, proto)
+
+    result = run_cli(verify_main, [folder, "--data", small_test_csv, "--backend", "onnxruntime-cpu",
+                                   "--backend", "onnxruntime-cuda"])
+    rows = manifest(folder)["verification"]["results"]
+
+    assert result.exit_code == 1
+    assert [(row["backend"], row["status"]) for row in rows] == [("onnxruntime-cpu", "FAIL"), ("onnxruntime-cuda", "ERROR")]
+    assert rows[0]["min_cos"] < 0.9 and rows[0]["max_abs"] > 1e-2
+    assert any(line.startswith("onnx fp32 onnxruntime-cpu: min cos") for line in result.output.splitlines())
+    assert any(line.startswith("onnx fp32 onnxruntime-cuda: onnxruntime") and "has no CUDAExecutionProvider here" in line
+               for line in result.output.splitlines())
+
+
+def test_a_changed_file_a_foreign_onnx_and_the_wrong_checkpoint_are_one_line_each(onnx_exports, trained, tmp_path):
+    changed = copy_export(onnx_exports["fp32"], tmp_path / "changed")
+    with open(changed / "model.onnx", "ab") as handle:
+        handle.write(b"\0")
+    foreign = copy_export(onnx_exports["fp32"], tmp_path / "foreign")
+    graph = helper.make_graph([helper.make_node("Identity", ["images"], ["embeddings"])], "other",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, [1, 16])])
+    replace_onnx(foreign, helper.make_model(graph), keep_metadata=False)
+    cases = {
+        changed: f"error: {changed / 'model.onnx'}: differs from the file fec-export wrote (sha256 mismatch); re-run fec-export",
+        foreign: f"error: {foreign / 'model.onnx'}: not an fec ONNX export (no 'fec-onnx/1' metadata); "
+                 "export one from a checkpoint with fec-export",
+        tmp_path: f"error: {tmp_path}: not an export folder (no manifest.json); make one with fec-export",
+    }
+    for folder, message in cases.items():
+        result = run_cli(verify_main, [folder, "--data", trained.test_csv])
+        assert (result.exit_code, result.output.strip()) == (2, message)
+
+    result = run_cli(verify_main, [onnx_exports["fp32"], "--data", trained.test_csv, "--checkpoint",
+                                   trained.root / "run" / "last.pt"])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("last.pt: not the checkpoint this export was made from (sha256 differs); "
+                                          "pass the right --checkpoint")
+
+
+def test_thresholds_follow_the_precision_and_nan_always_fails():
+    def row(precision, **stats):
+        values = {"max_abs": 0.0, "min_cos": 1.0, "nonfinite": 0, "delta_pt": 0.0} | stats
+        return BackendResult("x", "onnx", precision, "onnxruntime-cpu", "PASS", DEFAULT_TOLERANCES[precision], **values)
+
+    assert DEFAULT_TOLERANCES == {"fp32": Tolerances(1e-4, 0.9999, 0.1), "fp16": Tolerances(None, 0.999, 0.3),
+                                  "int8": Tolerances(None, 0.98, 1.0)}
+    assert failures(row("fp32", max_abs=1e-4, min_cos=0.9999, delta_pt=-0.1)) == []
+    assert failures(row("fp32", max_abs=2e-4)) == ["max|err| 2.00e-04 > 1e-04"]
+    assert failures(row("fp16", max_abs=5e-3, min_cos=0.9985, delta_pt=0.35)) == [
+        "min cos 0.998500 < 0.999", "accuracy delta +0.35 pt exceeds +-0.3 pt"]
+    assert failures(row("int8", max_abs=float("nan"), min_cos=float("nan"), nonfinite=3)) == [
+        "3 NaN/Inf values in the embeddings", "min cos nan < 0.98"]
+    assert DEFAULT_TOLERANCES["int8"].override(min_cos=0.95) == Tolerances(None, 0.95, 1.0)
+
+
+def test_a_collapsed_reference_is_flagged():
+    assert reference_warnings(np.ones((10, 16), np.float32) / 4)[0].startswith(
+        "the reference embeddings are (nearly) the same for every face")
+    assert reference_warnings(np.eye(16, dtype=np.float32)) == []
+
+
+def test_onnx_runtimes_tensorrt_provider_gets_the_exports_batch_profile():
+    record = {"io": {"input": {"name": "images", "shape": ["batch", 3, 112, 112]}}, "batch": {"min": 1, "opt": 16, "max": 64},
+              "files": [{"path": "model.onnx", "role": "onnx", "sha256": "ab" * 32, "bytes": 1}]}
+    options = ort_tensorrt_profile(record)
+
+    assert (options["trt_profile_min_shapes"], options["trt_profile_opt_shapes"], options["trt_profile_max_shapes"]) == (
+        "images:1x3x112x112", "images:16x3x112x112", "images:64x3x112x112")
+    assert options["trt_engine_cache_path"].endswith("fec/onnxruntime-tensorrt/abababababababab")

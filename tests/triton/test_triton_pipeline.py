@@ -1,0 +1,149 @@
+"""The serving pipeline outside the server: same model input as fec.preprocessing, per-request errors, local embedding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+from triton_helpers import cosines
+
+from fec.errors import DataError
+from fec.preprocessing import Preprocessing, crop_box, decode_image, preprocess_images, resize_uint8
+from fec.triton.embedding import EmbeddingResult, LocalEmbedder, embed_files, list_images, save_embeddings
+from fec.triton.pipeline import (UINT8_NHWC, OnnxEmbedder, boxes_from_tensor, embed_requests, payloads_from_tensor,
+                                 prepare_faces)
+from fec.triton.retrieval import contact_sheet, nearest
+
+PREP = Preprocessing(64)
+
+
+def test_prepare_faces_is_the_training_preprocessing(pictures):
+    payloads = [picture.payload for picture in pictures[:4]]
+    expected = preprocess_images([decode_image(payload) for payload in payloads], PREP)
+    assert np.array_equal(prepare_faces(payloads, PREP), expected)
+
+
+def test_boxes_crop_like_the_face_store(pictures):
+    picture = next(p for p in pictures if p.box is not None)
+    image = decode_image(picture.payload)
+    expected = preprocess_images([crop_box(image, picture.box, 0.1)], PREP)
+    assert np.array_equal(prepare_faces([picture.payload], PREP, [picture.box], margin=0.1), expected)
+    uint8 = prepare_faces([picture.payload], PREP, [picture.box], output_format=UINT8_NHWC)
+    assert uint8.dtype == np.uint8 and np.array_equal(uint8[0], resize_uint8(crop_box(image, picture.box), 64))
+
+
+def test_bad_pictures_and_boxes_are_data_errors(pictures):
+    good = pictures[0].payload
+    with pytest.raises(DataError, match="image 1: not a readable image"):
+        prepare_faces([good, good[:40]], PREP)
+    with pytest.raises(DataError, match="empty batch"):
+        prepare_faces([], PREP)
+    with pytest.raises(DataError, match="image 0: box is empty"):
+        boxes_from_tensor(np.array([[0.5, 0.4, 0.1, 0.9]], np.float32), 1)
+    with pytest.raises(DataError, match=r"shape \(2, 4\)"):
+        boxes_from_tensor(np.zeros((1, 4), np.float32), 2)
+    with pytest.raises(DataError, match=r"shape \(N, 1\)"):
+        payloads_from_tensor(np.array([b"a", b"b"], dtype=object))
+    assert boxes_from_tensor(None, 3) is None
+    (box,) = boxes_from_tensor(np.array([[0.1, 0.9, 0.2, 0.8]], np.float32), 1)
+    assert (box.left, box.right, box.top, box.bottom) == pytest.approx((0.1, 0.9, 0.2, 0.8))
+
+
+def test_embed_requests_runs_one_batch_and_splits_it():
+    calls = []
+
+    def embed(batch):
+        calls.append(batch.shape[0])
+        return batch[:, :2] * 2
+
+    batches = [np.ones((2, 3), np.float32), np.zeros((0, 3), np.float32), np.full((1, 3), 5, np.float32)]
+    results = embed_requests(embed, batches)
+    assert calls == [3]  # the dynamic batcher's requests ran together
+    assert np.array_equal(results[0], np.full((2, 2), 2)) and np.array_equal(results[2], np.full((1, 2), 10))
+    assert results[1].startswith("empty batch")
+
+
+def test_embed_requests_reports_a_runtime_failure_to_every_request():
+    def broken(batch):
+        raise RuntimeError("out of memory")
+
+    assert embed_requests(broken, [np.ones((1, 3), np.float32)] * 2) == ["RuntimeError: out of memory"] * 2
+
+
+def test_model_tells_faces_apart(pictures, torch_reference):
+    """Guards the agreement tests: different faces must embed far apart, or cos >= 0.9999 would prove nothing."""
+    embeddings = torch_reference(pictures)
+    similarity = embeddings @ embeddings.T
+    assert similarity[~np.eye(len(pictures), dtype=bool)].min() < 0.9
+
+
+def test_onnx_embedder_matches_pytorch(pictures, onnx_export, torch_reference, checkpoint):
+    from fec.train.checkpoint import model_from_checkpoint
+
+    _, prep, _ = model_from_checkpoint(checkpoint)
+    embedder = OnnxEmbedder(onnx_export / "model.onnx", threads=1)
+    whole = [picture for picture in pictures if picture.box is None]
+    served = embedder(prepare_faces([p.payload for p in whole], prep))
+    assert embedder.providers == ["CPUExecutionProvider"]
+    assert cosines(served, torch_reference(whole)).min() >= 0.9999
+
+
+@pytest.fixture(scope="module")
+def picture_folder(pictures, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pictures")
+    for picture in pictures[:6]:
+        (folder / picture.name).write_bytes(picture.payload)
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    (folder / "notes.txt").write_text("not a picture")
+    return folder
+
+
+def test_local_embedding_isolates_a_broken_file(picture_folder, checkpoint, pictures, torch_reference):
+    paths = list_images([picture_folder])
+    assert len(paths) == 7 and all(path.suffix != ".txt" for path in paths)
+    result = embed_files(LocalEmbedder(checkpoint), paths, batch_size=4, concurrency=2)
+    assert list(result.failures) == [picture_folder / "broken.png"]
+    assert "not a readable image" in result.failures[picture_folder / "broken.png"]
+    assert [path.name for path in result.paths] == sorted(p.name for p in pictures[:6])
+    by_name = {picture.name: picture for picture in pictures}
+    expected = torch_reference([replace(by_name[path.name], box=None) for path in result.paths])  # whole files
+    assert cosines(result.embeddings, expected).min() >= 0.9999
+
+
+def test_list_images_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        list_images([tmp_path / "missing"])
+    with pytest.raises(DataError, match="no pictures found"):
+        list_images([tmp_path])
+
+
+def test_save_embeddings_npy_and_jsonl(tmp_path):
+    result = EmbeddingResult([tmp_path / "a.png", tmp_path / "b.png"], np.eye(2, 16, dtype=np.float32))
+    save_embeddings(result, tmp_path / "out.npy")
+    assert np.array_equal(np.load(tmp_path / "out.npy"), result.embeddings)
+    assert (tmp_path / "out.paths.txt").read_text().splitlines() == [str(p) for p in result.paths]
+    save_embeddings(result, tmp_path / "out.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert rows[1]["path"].endswith("b.png") and rows[1]["embedding"][1] == 1.0 and len(rows[1]["embedding"]) == 16
+    with pytest.raises(DataError, match=".npy or .jsonl"):
+        save_embeddings(result, tmp_path / "out.csv")
+
+
+def test_nearest_ranks_by_cosine_and_skips_the_query(tmp_path):
+    paths = [tmp_path / f"{name}.png" for name in "abcd"]
+    embeddings = np.array([[1, 0], [0.8, 0.6], [0, 1], [-1, 0]], np.float32)
+    neighbours = nearest(np.array([1, 0], np.float32), embeddings, paths, top=2, exclude=paths[0])
+    assert [(item.path.name, round(item.similarity, 3)) for item in neighbours] == [("b.png", 0.8), ("c.png", 0.0)]
+    with pytest.raises(DataError):
+        nearest(embeddings[0], embeddings, paths, top=0)
+
+
+def test_contact_sheet_shows_query_and_neighbours(picture_folder, tmp_path):
+    paths = [picture_folder / name for name in ("astronaut.png", "lfw_000.png", "lfw_010.png")]
+    out = contact_sheet(paths[0], [type("N", (), {"path": p, "similarity": 0.5})() for p in paths[1:]], tmp_path / "s.png")
+    with Image.open(out) as sheet:
+        assert sheet.size == (3 * 160, 160 + 30)
+        assert sheet.getpixel((2, 2))[0] > 200 and sheet.getpixel((2, 2))[1] < 80  # the query's red border
