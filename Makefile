@@ -1,5 +1,6 @@
 # Two entry points, each working on a fresh machine by itself:
-#   make demo   the main job on the embedded default (synthetic FEC-format data) on CPU
+#   make demo   the main job on the embedded default (synthetic FEC-format data) on CPU:
+#               synthesise, train, evaluate, export to ONNX fp32/fp16/int8, verify against PyTorch
 #   make test   the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -25,6 +26,12 @@ demo: install
 	$(BIN)/fec-data synth --out $(DEMO_DATA) --triplets 3000 --seed 0 --quiet
 	$(BIN)/fec-train --config fec/configs/demo_cpu.yaml --data $(DEMO_DATA) --out $(DEMO_RUN)
 	$(BIN)/fec-eval $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/eval.json
+	$(BIN)/fec-export $(DEMO_RUN)/best.pt --format onnx --out export/demo-onnx-fp32
+	$(BIN)/fec-export export/demo-onnx-fp32/model.onnx --format onnx --precision fp16 --out export/demo-onnx-fp16
+	$(BIN)/fec-export export/demo-onnx-fp32/model.onnx --format onnx --precision int8 --target cpu \
+		--calib-data $(DEMO_DATA)/train.csv --out export/demo-onnx-int8-cpu
+	$(BIN)/fec-verify export/demo-onnx-fp32 export/demo-onnx-fp16 export/demo-onnx-int8-cpu \
+		--data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/verify.json
 
 test: install
 	$(BIN)/python -m pytest -q
