@@ -116,8 +116,10 @@ def write_plot(path: str | Path, records: list[dict]) -> None:
         batches = [record["batch"] for record in series]
         latency_axes.plot(batches, [record["p50_ms"] for record in series], marker="o", label=label)
         throughput_axes.plot(batches, [record["throughput"] for record in series], marker="o", label=label)
+    batches = sorted({record["batch"] for record in records})
     for axes, ylabel in ((latency_axes, "p50 latency (ms)"), (throughput_axes, "throughput (images/s)")):
         axes.set_xscale("log", base=2)
+        axes.set_xticks(batches, [str(batch) for batch in batches])
         axes.set_xlabel("batch size")
         axes.set_ylabel(ylabel)
         axes.grid(True, alpha=0.3)
@@ -129,9 +131,14 @@ def write_plot(path: str | Path, records: list[dict]) -> None:
 
 
 def _series(records: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped into lines: backend and precision, plus the target's name when several were measured."""
+    several_targets = len({record.get("target") for record in records}) > 1
     series: dict[str, list[dict]] = {}
     for record in records:
-        series.setdefault(f"{record['backend']} {record['precision']}", []).append(record)
+        label = f"{record['backend']} {record['precision']}"
+        if several_targets:
+            label += f" ({Path(record['target']).name})"
+        series.setdefault(label, []).append(record)
     return {label: sorted(rows, key=lambda record: record["batch"]) for label, rows in series.items()}
 
 

@@ -75,8 +75,9 @@ def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tol
         raise BenchError("--inputs faces needs --data CSV (real face crops); or pass --inputs random")
     if iters is not None and duration is not None:
         raise BenchError("give --iters or --duration, not both")
-    settings = MeasureSettings(warmup_iters=warmup, warmup_s=warmup_seconds, iters=None if duration else (50 if iters is None else iters),
-                               duration_s=duration, tolerance=tolerance, max_windows=max_windows)
+    window_iters = None if duration is not None else (50 if iters is None else iters)
+    settings = MeasureSettings(warmup_iters=warmup, warmup_s=warmup_seconds, iters=window_iters, duration_s=duration,
+                               tolerance=tolerance, max_windows=max_windows)
     resolved = [resolve_target(target) for target in targets]
     say = (lambda line: click.echo(f"measuring {line}", err=True)) if show_progress(quiet) else None
     rows = bench_targets(resolved, backends, batches, settings, data if inputs == "faces" else None, threads, say)

@@ -95,3 +95,12 @@ def test_plot_is_written_atomically_as_png(records, tmp_path):
 def test_csv_leaves_missing_warnings_empty(records):
     rows = list(csv.DictReader(csv_text(records).splitlines()))
     assert rows[2]["warning"] == "" and rows[2]["backend"] == "onnxruntime"
+
+
+def test_plot_draws_one_line_per_backend_and_target(records):
+    from fec.bench.report import _series
+
+    assert {label: [row["batch"] for row in rows] for label, rows in _series(records).items()} == {
+        "torch fp32": [1, 8], "onnxruntime fp32": [8]}
+    other = [{**records[0], "target": "other.pt"}]
+    assert set(_series(records + other)) == {"torch fp32 (model.pt)", "onnxruntime fp32 (model.pt)", "torch fp32 (other.pt)"}
