@@ -1,6 +1,7 @@
 # Two entry points, each working on a fresh machine by itself:
 #   make demo   the main job on the embedded default (synthetic FEC-format data) on CPU:
-#               synthesise, train, evaluate, export to ONNX fp32/fp16/int8, verify against PyTorch
+#               synthesise, train, evaluate, export to ONNX fp32/fp16/int8, verify against PyTorch,
+#               package for Triton, serve on 127.0.0.1 and query it
 #   make test   the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -32,6 +33,8 @@ demo: install
 		--calib-data $(DEMO_DATA)/train.csv --out export/demo-onnx-int8-cpu
 	$(BIN)/fec-verify export/demo-onnx-fp32 export/demo-onnx-fp16 export/demo-onnx-int8-cpu \
 		--data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/verify.json
+	PATH=$(abspath $(BIN)):$$PATH triton_repo/serve_and_query.sh export/demo-onnx-fp32 $(DEMO_DATA)/images \
+		$$(ls $(DEMO_DATA)/images/test_*.png | head -1) $(DEMO_RUN)
 
 test: install
 	$(BIN)/python -m pytest -q
