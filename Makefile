@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 DEMO_DATA ?= data/synth
 DEMO_RUN ?= runs/demo
+TRAIN_ARGS ?=          # e.g. TRAIN_ARGS="--max-steps 20" for a quick pass
 
 .PHONY: install demo test clean
 
@@ -25,7 +26,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/fec-data synth --out $(DEMO_DATA) --triplets 3000 --seed 0 --quiet
-	$(BIN)/fec-train --config fec/configs/demo_cpu.yaml --data $(DEMO_DATA) --out $(DEMO_RUN)
+	$(BIN)/fec-train --config fec/configs/demo_cpu.yaml --data $(DEMO_DATA) --out $(DEMO_RUN) $(TRAIN_ARGS)
 	$(BIN)/fec-eval $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/eval.json
 	$(BIN)/fec-export $(DEMO_RUN)/best.pt --format onnx --out export/demo-onnx-fp32
 	$(BIN)/fec-export export/demo-onnx-fp32/model.onnx --format onnx --precision fp16 --out export/demo-onnx-fp16

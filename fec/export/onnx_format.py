@@ -63,7 +63,7 @@ def check_derivable(source: ExportSource, request: ExportRequest) -> None:
         raise ExportError(f"{source.path}: preprocessing can only be baked in when exporting from the checkpoint")
     same = info.precision == request.precision and info.int8_target == request.target
     if not same and info.precision != "fp32":
-        raise ExportError(f"{source.path}: is a {info.precision} export; derive {request.precision} from an fp32 "
+        raise ExportError(f"{source.path}: is an {info.precision} export; derive {request.precision} from an fp32 "
                           f"ONNX export or from the checkpoint")
 
 

@@ -111,6 +111,6 @@ def test_export_replaces_an_earlier_export_but_never_another_folder(onnx_exports
 
 
 def test_reduced_precision_is_derived_only_from_fp32(onnx_exports, tmp_path):
-    with pytest.raises(ExportError, match="is a fp16 export; derive int8 from an fp32"):
+    with pytest.raises(ExportError, match="is an fp16 export; derive int8 from an fp32"):
         export_model(onnx_exports["fp16"] / "model.onnx", "onnx", ExportRequest(precision="int8", calib_data="x.csv"),
                      out=tmp_path / "x")
