@@ -38,3 +38,11 @@ def write_json(path: str | os.PathLike, payload: Any) -> None:
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=2, sort_keys=False)
         handle.write("\n")
+
+
+def read_json(path: str | os.PathLike, error: type[Exception], what: str) -> Any:
+    """Parse a JSON file; an unreadable one raises `error` with one line naming the file and `what` it is."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: unreadable {what} ({exc})") from None

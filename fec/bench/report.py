@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import platform
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from fec.bench.errors import BenchError
 from fec.bench.measure import Measurement
-from fec.io import atomic_open, atomic_path, write_json
+from fec.io import atomic_open, atomic_path, write_json, read_json
 
 FORMAT = "fec-bench/1"
 COLUMNS = ("backend", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
@@ -170,10 +169,7 @@ def read_report(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path}: benchmark report not found")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{path}: not readable JSON ({exc})") from None
+    report = read_json(path, BenchError, "benchmark report")
     if not isinstance(report, dict) or report.get("format") != FORMAT:
         raise BenchError(f"{path}: not an fec-bench report (no '{FORMAT}' tag); write one with fec-bench --json")
     return report["rows"]

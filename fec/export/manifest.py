@@ -9,7 +9,6 @@ or truncated artifact is caught before it is used.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import fec
 from fec.export.errors import ExportError
-from fec.io import write_json
+from fec.io import write_json, read_json
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "fec-export/1"
@@ -86,10 +85,7 @@ def read_manifest(folder: str | Path) -> dict:
         raise ExportError(f"{folder}: export folder not found")
     if not path.is_file():
         raise ExportError(f"{folder}: not an export folder (no {MANIFEST_NAME}); make one with fec-export")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ExportError(f"{path}: unreadable manifest ({exc})") from None
+    manifest = read_json(path, ExportError, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{path}: not an fec export manifest (no '{FORMAT}' tag)")
     return manifest

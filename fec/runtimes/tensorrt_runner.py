@@ -12,13 +12,12 @@ execute_async_v3); device buffers and the stream come from PyTorch, so no pycuda
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from fec.io import write_json
+from fec.io import write_json, read_json
 from fec.runtimes.base import Runner, RunnerError, register_runner
 
 SIDECAR_FORMAT = "fec-trt-engine/1"
@@ -97,11 +96,7 @@ def read_sidecar(plan: Path) -> EngineSidecar:
     path = sidecar_path(plan)
     if not path.is_file():
         raise RunnerError(f"{plan}: no sidecar {path.name} beside the engine; rebuild it with fec-export --format trt")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunnerError(f"{path}: unreadable engine sidecar ({exc})") from None
-    return EngineSidecar.from_dict(payload, path)
+    return EngineSidecar.from_dict(read_json(path, RunnerError, "engine sidecar"), path)
 
 
 def import_tensorrt():
