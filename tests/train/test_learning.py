@@ -13,7 +13,9 @@ from fec.data.synth import write_synthetic_dataset
 from fec.train.config import load_config
 from fec.train.trainer import Trainer
 
-pytestmark = pytest.mark.slow
+# Not in the default run (see setup.cfg): it takes ~3 minutes on an idle 2-core machine and its
+# threshold still has to be confirmed there; run it with `pytest -m learning`.
+pytestmark = [pytest.mark.slow, pytest.mark.learning]
 
 
 def test_short_run_beats_chance_clearly(tmp_path):
