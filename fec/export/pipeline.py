@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from fec.io import atomic_folder
 from fec.export.errors import ExportError
 from fec.export.manifest import FORMAT, MANIFEST_NAME, package_versions, utc_now, write_manifest
 from fec.export.registry import ExportRequest, FormatOutcome, get_format
@@ -76,20 +74,8 @@ def staging(folder: Path) -> Iterator[Path]:
     """Yield an empty scratch folder that replaces `folder` only if the block succeeds."""
     if folder.exists() and not _replaceable(folder):
         raise ExportError(f"{folder}: exists and is not an export folder; choose another --out")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as scratch:
         yield scratch
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(scratch, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(scratch, folder)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _replaceable(folder: Path) -> bool:

@@ -15,13 +15,11 @@ into place, so a failure never leaves half a repository.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fec.io import write_json
+from fec.io import atomic_folder, write_json
 from fec.triton import checks
 from fec.triton.backends import ORT_EMBEDDING, PREPROCESS, template_text
 from fec.triton.config import (INSTANCE_KINDS, Accelerator, DynamicBatching, EnsembleStep, InstanceGroup, ModelConfig,
@@ -303,20 +301,8 @@ def fill_folder(folder: Path, planned: list[PlannedModel], summary: RepositorySu
 def replace_folder(repo: Path, fill) -> None:
     """Build the new repository with `fill(tmp)` beside `repo`, then swap it in (refusing foreign folders)."""
     check_replaceable(repo)
-    repo.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{repo.name}.new-", dir=repo.parent))
-    try:
+    with atomic_folder(repo) as building:
         fill(building)
-        os.chmod(building, 0o755)
-        if repo.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{repo.name}.old-", dir=repo.parent))
-            os.replace(repo, retired / repo.name)
-            os.replace(building, repo)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(building, repo)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
 
 
 def check_replaceable(repo: Path) -> None:
