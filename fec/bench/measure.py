@@ -8,7 +8,12 @@ and warns when the variation is too high for the numbers to be trusted.
     result = measure(lambda: runner.infer(batch), batch=8, settings=MeasureSettings(iters=50))
     result.p50_ms, result.throughput, result.stable
 
-The clock is injected so that tests can drive it with known delays.
+On a GPU, work is queued asynchronously: `sync` (torch.cuda.synchronize for CUDA runners) is called
+before a window starts and after every iteration, before the clock is read, so each latency covers
+all the device work the iteration queued (what a pair of CUDA events around it would measure, plus
+the host's launch time) and nothing of the previous iteration's.
+
+The clock and the synchronisation are injected so that tests can drive them with known delays.
 """
 
 from __future__ import annotations
@@ -126,15 +131,20 @@ class Measurement:
                 "cv": self.cv, "throughput": self.throughput, "stable": self.stable, "windows": self.windows}
 
 
+def no_sync() -> None:
+    """Synchronisation of host-only runners: nothing to wait for."""
+
+
 def measure(run_once: Callable[[], object], batch: int, settings: MeasureSettings = MeasureSettings(),
-            clock: Callable[[], float] = time.perf_counter) -> Measurement:
+            clock: Callable[[], float] = time.perf_counter, sync: Callable[[], None] = no_sync) -> Measurement:
     """Warm up (untimed), then time windows of `run_once()` until two consecutive window medians agree."""
     settings.validate()
     warmed = warm_up(run_once, settings, clock)
+    sync()  # queued warm-up work must not land in the first timed iteration
     windows: list[tuple[list[float], float]] = []
     timed = 0.0
     while True:
-        window = time_window(run_once, settings, clock)
+        window = time_window(run_once, settings, clock, sync)
         windows.append(window)
         timed += window[1]
         if len(windows) >= 2 and medians_agree(windows[-2][0], windows[-1][0], settings.tolerance):
@@ -163,14 +173,15 @@ def warm_up(run_once: Callable[[], object], settings: MeasureSettings, clock: Ca
     return settings.warmup_iters
 
 
-def time_window(run_once: Callable[[], object], settings: MeasureSettings,
-                clock: Callable[[], float]) -> tuple[list[float], float]:
-    """One window: (latency of each iteration in ms, seconds the window took)."""
+def time_window(run_once: Callable[[], object], settings: MeasureSettings, clock: Callable[[], float],
+                sync: Callable[[], None] = no_sync) -> tuple[list[float], float]:
+    """One window: (latency of each iteration in ms, seconds the window took); `sync` closes each iteration."""
     latencies: list[float] = []
     start = clock()
     while True:
         before = clock()
         run_once()
+        sync()
         after = clock()
         latencies.append((after - before) * 1000.0)
         if settings.iters is not None:

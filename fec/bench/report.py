@@ -22,16 +22,16 @@ from fec.io import atomic_open, atomic_path, write_json, read_json
 
 FORMAT = "fec-bench/1"
 COLUMNS = ("backend", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
-           "max_ms", "cv", "throughput", "stable", "peak_rss_mb")
+           "max_ms", "cv", "throughput", "stable", "peak_rss_mb", "cuda_peak_mb")
 DECIMALS = {"mean_ms": 3, "p50_ms": 3, "p90_ms": 3, "p95_ms": 3, "p99_ms": 3, "min_ms": 3, "max_ms": 3, "cv": 4,
-            "throughput": 1, "peak_rss_mb": 1}
+            "throughput": 1, "peak_rss_mb": 1, "cuda_peak_mb": 1}
 EXTRA = ("target", "device", "inputs", "windows", "warning")
 VERSIONED_PACKAGES = ("fec", "torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt")
 
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One measured (target, backend, batch)."""
+    """One measured (target, backend, batch). `cuda_peak_mb` is None where it is not known (CPU, non-torch memory)."""
 
     target: str
     backend: str
@@ -41,14 +41,21 @@ class BenchRow:
     peak_rss_mb: float
     device: str = "cpu"
     inputs: str = "faces"
+    cuda_peak_mb: float | None = None
 
     def record(self) -> dict:
         """Flat, rounded values: what the table, JSON and CSV all carry."""
         values = {"backend": self.backend, "precision": self.precision, "batch": self.batch,
-                  **self.measurement.stats(), "peak_rss_mb": self.peak_rss_mb}
-        rounded = {key: round(float(values[key]), DECIMALS[key]) if key in DECIMALS else values[key] for key in COLUMNS}
+                  **self.measurement.stats(), "peak_rss_mb": self.peak_rss_mb, "cuda_peak_mb": self.cuda_peak_mb}
+        rounded = {key: _rounded(values[key], DECIMALS.get(key)) for key in COLUMNS}
         return {**rounded, "target": self.target, "device": self.device, "inputs": self.inputs,
                 "windows": self.measurement.windows, "warning": self.measurement.warning}
+
+
+def _rounded(value, decimals: int | None):
+    if decimals is None or value is None:
+        return value
+    return round(float(value), decimals)
 
 
 def format_table(records: list[dict]) -> str:
@@ -62,6 +69,8 @@ def format_table(records: list[dict]) -> str:
 
 
 def _cell(value) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

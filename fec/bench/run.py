@@ -15,8 +15,9 @@ from typing import Callable
 
 import numpy as np
 
+from fec.bench.cuda import CudaProbe, cuda_probe
 from fec.bench.errors import BenchError
-from fec.bench.measure import MeasureSettings, measure
+from fec.bench.measure import MeasureSettings, measure, no_sync
 from fec.bench.report import BenchRow
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.runtimes.base import Runner
@@ -152,13 +153,19 @@ def bench_targets(targets: list[Target], backends: list[str] | None, batches: li
         if data is not None and target.path not in faces_of:
             faces_of[target.path] = load_faces(data, target, max(batches))
         with create_bench_runner(target, backend, threads) as runner:
-            rows += bench_runner(runner, target, backend, batches, settings, faces_of.get(target.path), progress)
+            rows += bench_runner(runner, target, backend, batches, settings, faces_of.get(target.path), progress,
+                                 cuda_probe(runner))
     return rows
 
 
 def bench_runner(runner: Runner, target: Target, backend: str, batches: list[int], settings: MeasureSettings,
-                 faces: np.ndarray | None, progress: Callable[[str], None] | None) -> list[BenchRow]:
-    """One active runner at each batch size: prime (compile, allocate, check the feed) untimed, then measure."""
+                 faces: np.ndarray | None, progress: Callable[[str], None] | None,
+                 probe: CudaProbe | None = None) -> list[BenchRow]:
+    """One active runner at each batch size: prime (compile, allocate, check the feed) untimed, then measure.
+
+    With a CUDA `probe`, the device is synchronised around every timed iteration and its peak
+    allocated memory is reset before, and read after, each batch size.
+    """
     info = runner.describe()
     uint8_input = getattr(runner, "input_format", None) == UINT8_NHWC
     rows = []
@@ -169,8 +176,12 @@ def bench_runner(runner: Runner, target: Target, backend: str, batches: list[int
             progress(f"{backend} {target.precision} batch {batch} ({target.path.name})")
         feed = input_batch(faces, batch, target.prep, uint8_input)
         runner.infer(feed)  # the first call of a shape is where torch.compile compiles: never timed
-        result = measure(lambda: runner.infer(feed), batch, settings)
+        if probe is not None:
+            probe.reset_peak()
+        result = measure(lambda: runner.infer(feed), batch, settings,
+                         sync=probe.synchronize if probe is not None else no_sync)
         rows.append(BenchRow(str(target.path), backend, target.precision, batch, result, peak_rss_mb(),
                              info.get("device") or info.get("provider") or "cpu",
-                             "faces" if faces is not None else "random"))
+                             "faces" if faces is not None else "random",
+                             probe.peak_mb() if probe is not None else None))
     return rows

@@ -31,6 +31,8 @@ class Runner:
     name: str = "runner"
     input_size: int = 0          # expected square H = W, 0 when any size works
     max_batch: int | None = None
+    cuda_device: int | None = None       # the CUDA device it computes on (benchmarks synchronise it), None: host only
+    cuda_memory_tracked: bool = False    # its device memory comes from PyTorch's allocator (torch.cuda.max_memory_allocated sees it)
 
     def activate(self) -> None:
         """Load the model / create sessions. Called once before the first infer."""

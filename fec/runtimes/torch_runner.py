@@ -22,6 +22,9 @@ class TorchRunner(Runner):
         self.checkpoint, self.precision = Path(checkpoint), precision
         self.device = torch.device(device)
         self.model = model
+        if self.device.type == "cuda":
+            self.cuda_device = self.device.index or 0
+            self.cuda_memory_tracked = True
 
     def activate(self) -> None:
         from fec.train.checkpoint import model_from_checkpoint

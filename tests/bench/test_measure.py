@@ -97,3 +97,38 @@ def test_latencies_come_from_the_clock(fake_clock, delayed):
 def test_bad_settings_are_user_errors(settings, message):
     with pytest.raises(BenchError, match=message):
         measure(lambda: None, 1, settings)
+
+
+class AsyncDevice:
+    """A fake GPU: an inference returns after `launch_ms` of host time, leaving `gpu_ms` of work queued;
+    synchronising waits (moves the clock) until the queue is empty."""
+
+    def __init__(self, clock, launch_ms: float, gpu_ms: float):
+        self.clock, self.launch_ms, self.gpu_ms = clock, launch_ms, gpu_ms
+        self.queued_ms, self.syncs = 0.0, 0
+
+    def run_once(self) -> None:
+        self.clock.now += self.launch_ms / 1000.0
+        self.queued_ms += self.gpu_ms
+
+    def synchronize(self) -> None:
+        self.syncs += 1
+        self.clock.now += self.queued_ms / 1000.0
+        self.queued_ms = 0.0
+
+
+def test_synchronising_puts_queued_device_work_inside_each_timed_iteration(fake_clock):
+    device = AsyncDevice(fake_clock, launch_ms=0.5, gpu_ms=4.0)
+    result = measure(device.run_once, 8, MeasureSettings(warmup_iters=3, iters=5), clock=fake_clock,
+                     sync=device.synchronize)
+
+    assert result.windows == 2 and result.latencies_ms == pytest.approx((4.5,) * 10)
+    assert device.syncs == 1 + 10          # once after warm-up (its queued 12 ms stay out), once per iteration
+    assert result.throughput == pytest.approx(8 / 0.0045)
+
+
+def test_without_synchronising_an_asynchronous_runner_only_shows_its_launch_time(fake_clock):
+    device = AsyncDevice(fake_clock, launch_ms=0.5, gpu_ms=4.0)
+    result = measure(device.run_once, 1, MeasureSettings(warmup_iters=0, iters=5), clock=fake_clock)
+
+    assert result.latencies_ms == pytest.approx((0.5,) * 10)   # why CUDA runners get a sync

@@ -12,18 +12,24 @@ from fec.bench.report import (COLUMNS, BenchRow, compare, csv_text, format_compa
                               write_plot, write_report_json)
 
 
-def make_row(fake_clock, delayed, backend: str, batch: int, delays_ms, precision: str = "fp32") -> BenchRow:
+def make_row(fake_clock, delayed, backend: str, batch: int, delays_ms, precision: str = "fp32",
+             cuda_peak_mb: float | None = None) -> BenchRow:
     result = measure(delayed(delays_ms), batch, MeasureSettings(warmup_iters=0, iters=len(delays_ms) // 2),
                      clock=fake_clock)
-    return BenchRow("model.pt", backend, precision, batch, result, peak_rss_mb=512.34567)
+    return BenchRow("model.pt", backend, precision, batch, result, peak_rss_mb=512.34567, cuda_peak_mb=cuda_peak_mb)
 
 
 @pytest.fixture
 def records(fake_clock, delayed) -> list[dict]:
     rows = [make_row(fake_clock, delayed, "torch", 1, [1.2345, 2.5, 3.75, 1.2345, 2.5, 3.75]),
-            make_row(fake_clock, delayed, "torch", 8, [7.0, 9.0] * 2),
+            make_row(fake_clock, delayed, "torch-cuda", 8, [7.0, 9.0] * 2, cuda_peak_mb=87.654321),
             make_row(fake_clock, delayed, "onnxruntime", 8, [3.0, 3.3333] * 2)]
     return [row.record() for row in rows]
+
+
+def number(text):
+    """A table/CSV/JSON cell as a number, or None where the value is not known ('-', '' or null)."""
+    return None if text in ("-", "", None) else float(text)
 
 
 def parse_table(text: str) -> list[dict]:
@@ -42,8 +48,12 @@ def test_table_json_and_csv_carry_identical_numbers(records, tmp_path):
     numeric = [column for column in COLUMNS if column not in ("backend", "precision", "stable")]
     for expected, json_row, csv_row, table_row in zip(records, from_json, from_csv, from_table):
         for column in numeric:
-            assert float(json_row[column]) == float(csv_row[column]) == float(table_row[column]) == expected[column]
+            assert number(json_row[column]) == number(csv_row[column]) == number(table_row[column]) == expected[column]
         assert json_row["backend"] == csv_row["backend"] == table_row["backend"]
+    # CUDA memory: a value on the CUDA row, unknown (null / empty / '-') on the CPU rows
+    assert [row["cuda_peak_mb"] for row in from_json] == [None, 87.7, None]
+    assert [row["cuda_peak_mb"] for row in from_csv] == ["", "87.7", ""]
+    assert [row["cuda_peak_mb"] for row in from_table] == ["-", "87.7", "-"]
 
 
 def test_records_are_rounded_once(records):
@@ -55,7 +65,7 @@ def test_records_are_rounded_once(records):
 
 def test_warnings_follow_the_table(records):
     text = format_table(records)
-    assert "warning: torch batch 8: latency varies a lot" in text  # 7/9 ms: CV 12.5%
+    assert "warning: torch-cuda batch 8: latency varies a lot" in text  # 7/9 ms: CV 12.5%
     assert "warning: torch batch 1" in text
 
 
@@ -101,6 +111,7 @@ def test_plot_draws_one_line_per_backend_and_target(records):
     from fec.bench.report import _series
 
     assert {label: [row["batch"] for row in rows] for label, rows in _series(records).items()} == {
-        "torch fp32": [1, 8], "onnxruntime fp32": [8]}
+        "torch fp32": [1], "torch-cuda fp32": [8], "onnxruntime fp32": [8]}
     other = [{**records[0], "target": "other.pt"}]
-    assert set(_series(records + other)) == {"torch fp32 (model.pt)", "onnxruntime fp32 (model.pt)", "torch fp32 (other.pt)"}
+    assert set(_series(records + other)) == {"torch fp32 (model.pt)", "torch-cuda fp32 (model.pt)",
+                                             "onnxruntime fp32 (model.pt)", "torch fp32 (other.pt)"}
