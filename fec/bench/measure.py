@@ -19,7 +19,8 @@ The clock and the synchronisation are injected so that tests can drive them with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -67,6 +68,7 @@ class Measurement:
     warmup_iters: int
     cv_limit: float = 0.10
     window_medians_ms: tuple[float, ...] = field(default=())
+    concurrency: int = 1               # clients sending requests at once (latencies: every request of every client)
 
     @property
     def iterations(self) -> int:
@@ -111,7 +113,7 @@ class Measurement:
 
     @property
     def throughput(self) -> float:
-        """Images per second: batch x iterations / clock time of the reported windows."""
+        """Images per second: batch x iterations (of all clients) / clock time of the reported windows."""
         return self.batch * self.iterations / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
@@ -128,7 +130,8 @@ class Measurement:
     def stats(self) -> dict:
         return {"iterations": self.iterations, "mean_ms": self.mean_ms, "p50_ms": self.p50_ms, "p90_ms": self.p90_ms,
                 "p95_ms": self.p95_ms, "p99_ms": self.p99_ms, "min_ms": self.min_ms, "max_ms": self.max_ms,
-                "cv": self.cv, "throughput": self.throughput, "stable": self.stable, "windows": self.windows}
+                "cv": self.cv, "throughput": self.throughput, "stable": self.stable, "windows": self.windows,
+                "concurrency": self.concurrency}
 
 
 def no_sync() -> None:
@@ -141,10 +144,37 @@ def measure(run_once: Callable[[], object], batch: int, settings: MeasureSetting
     settings.validate()
     warmed = warm_up(run_once, settings, clock)
     sync()  # queued warm-up work must not land in the first timed iteration
+    return stable_windows(lambda: time_window(run_once, settings, clock, sync), batch, settings, warmed)
+
+
+def measure_concurrent(run_onces: list[Callable[[], object]], batch: int, settings: MeasureSettings = MeasureSettings(),
+                       clock: Callable[[], float] = time.perf_counter) -> Measurement:
+    """`measure` with one thread per client, all sending at once (like perf_analyzer's --concurrency-range).
+
+    A window lasts until every client has done its `iters` requests (or `duration_s`); throughput is
+    batch x all requests / the window's wall time, and the latencies are those of every request.
+    """
+    if len(run_onces) == 1:
+        return measure(run_onces[0], batch, settings, clock)
+    settings.validate()
+    with ThreadPoolExecutor(len(run_onces), thread_name_prefix="bench-client") as pool:
+        warmed = sum(pool.map(lambda run_once: warm_up(run_once, settings, clock), run_onces))
+
+        def window() -> tuple[list[float], float]:
+            start = clock()
+            per_client = list(pool.map(lambda run_once: time_window(run_once, settings, clock), run_onces))
+            return [latency for latencies, _ in per_client for latency in latencies], clock() - start
+
+        return replace(stable_windows(window, batch, settings, warmed), concurrency=len(run_onces))
+
+
+def stable_windows(next_window: Callable[[], tuple[list[float], float]], batch: int, settings: MeasureSettings,
+                   warmed: int) -> Measurement:
+    """Run windows until two consecutive medians agree (or a cap); the last two windows are reported."""
     windows: list[tuple[list[float], float]] = []
     timed = 0.0
     while True:
-        window = time_window(run_once, settings, clock, sync)
+        window = next_window()
         windows.append(window)
         timed += window[1]
         if len(windows) >= 2 and medians_agree(windows[-2][0], windows[-1][0], settings.tolerance):

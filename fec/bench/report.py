@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import platform
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -25,7 +26,7 @@ COLUMNS = ("backend", "precision", "batch", "iterations", "mean_ms", "p50_ms", "
            "max_ms", "cv", "throughput", "stable", "peak_rss_mb", "cuda_peak_mb")
 DECIMALS = {"mean_ms": 3, "p50_ms": 3, "p90_ms": 3, "p95_ms": 3, "p99_ms": 3, "min_ms": 3, "max_ms": 3, "cv": 4,
             "throughput": 1, "peak_rss_mb": 1, "cuda_peak_mb": 1}
-EXTRA = ("target", "device", "inputs", "windows", "warning")
+EXTRA = ("target", "device", "inputs", "windows", "concurrency", "warning")
 VERSIONED_PACKAGES = ("fec", "torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt")
 
 
@@ -49,7 +50,8 @@ class BenchRow:
                   **self.measurement.stats(), "peak_rss_mb": self.peak_rss_mb, "cuda_peak_mb": self.cuda_peak_mb}
         rounded = {key: _rounded(values[key], DECIMALS.get(key)) for key in COLUMNS}
         return {**rounded, "target": self.target, "device": self.device, "inputs": self.inputs,
-                "windows": self.measurement.windows, "warning": self.measurement.warning}
+                "windows": self.measurement.windows, "concurrency": self.measurement.concurrency,
+                "warning": self.measurement.warning}
 
 
 def _rounded(value, decimals: int | None):
@@ -58,13 +60,14 @@ def _rounded(value, decimals: int | None):
     return round(float(value), decimals)
 
 
-def format_table(records: list[dict]) -> str:
-    """Aligned console table of `COLUMNS`, then one line per warning."""
+def format_table(records: list[dict], failures: list[dict] = ()) -> str:
+    """Aligned console table of `COLUMNS`, then one line per warning and per backend that failed."""
     cells = [list(COLUMNS)] + [[_cell(record[key]) for key in COLUMNS] for record in records]
     widths = [max(len(row[column]) for row in cells) for column in range(len(COLUMNS))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
     lines += [f"warning: {record['backend']} batch {record['batch']}: {record['warning']}"
               for record in records if record.get("warning")]
+    lines += [f"failed: {entry['backend']} ({entry['target']}): {entry['error']}" for entry in failures]
     return "\n".join(lines)
 
 
@@ -76,11 +79,20 @@ def _cell(value) -> str:
     return str(value)
 
 
-def report_json(records: list[dict], settings: dict | None = None) -> dict:
+def report_json(records: list[dict], settings: dict | None = None, failures: list[dict] = ()) -> dict:
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return {"format": FORMAT, "created": created, "host": {"machine": platform.machine(), "node": platform.node(),
-            "processor": platform.processor(), "cpus": os.cpu_count()}, "versions": versions(),
-            "settings": settings or {}, "rows": records}
+    host = {"machine": platform.machine(), "node": platform.node(), "processor": platform.processor(),
+            "cpus": os.cpu_count(), "gpus": gpu_names()}
+    return {"format": FORMAT, "created": created, "host": host, "versions": versions(), "settings": settings or {},
+            "rows": records, "failures": list(failures)}
+
+
+def gpu_names() -> list[str]:
+    """CUDA GPUs visible to PyTorch, when PyTorch is already loaded (never imported just for this)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return []
+    return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
 
 
 def versions() -> dict[str, str | None]:
@@ -94,8 +106,9 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def write_report_json(path: str | Path, records: list[dict], settings: dict | None = None) -> None:
-    write_json(path, report_json(records, settings))
+def write_report_json(path: str | Path, records: list[dict], settings: dict | None = None,
+                      failures: list[dict] = ()) -> None:
+    write_json(path, report_json(records, settings, failures))
 
 
 def write_csv(path: str | Path, records: list[dict]) -> None:

@@ -1,56 +1,68 @@
 """From targets to measurements: which backends can run what, the input batch, one row per (backend, batch).
 
-A target is a checkpoint (.pt: torch, torch_compile) or an export folder with an ONNX file
-(onnxruntime). Inputs are real face crops from a triplet CSV, or random normalised data when
-asked (never zeros: some kernels take shortcuts on zeros).
+A target is a checkpoint (.pt), an export folder (its ONNX file, and its TensorRT engine when it has
+one), or a model on a running Triton server (`http://HOST:PORT/MODEL`, `grpc://HOST:PORT/MODEL`).
+Backends come from the registry in fec.bench.backends. Inputs are real face crops from a triplet CSV,
+or random normalised data when asked (never zeros: some kernels take shortcuts on zeros).
 """
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from fec.bench.backends import TARGET_KINDS, BenchBackend, backend_names, get_backend
 from fec.bench.cuda import CudaProbe, cuda_probe
 from fec.bench.errors import BenchError
-from fec.bench.measure import MeasureSettings, measure, no_sync
+from fec.bench.measure import MeasureSettings, measure, measure_concurrent, no_sync
 from fec.bench.report import BenchRow
+from fec.errors import FecError
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.runtimes.base import Runner
 from fec.runtimes.onnxruntime_runner import UINT8_NHWC
 
-CHECKPOINT_BACKENDS = ("torch", "torch_compile")
-ONNX_BACKENDS = ("onnxruntime",)
-BACKENDS = CHECKPOINT_BACKENDS + ONNX_BACKENDS
-KIND_NAMES = {"checkpoint": "checkpoints", "onnx": "ONNX exports"}
+SERVER_SCHEMES = {"http://": "server-http", "grpc://": "server-grpc"}
 
 
 @dataclass(frozen=True)
 class Target:
-    """What to benchmark: a checkpoint or the ONNX file of an export folder, with its preprocessing."""
+    """What to benchmark, with what each kind of backend loads from it and its preprocessing."""
 
-    path: Path
-    kind: str                 # "checkpoint" or "onnx"
+    path: str                         # as the user gave it: a file, a folder or a URL
+    files: dict[str, str]             # target kind -> what the runner loads (.pt, .onnx, .plan, server address)
     prep: Preprocessing
     precision: str
-    model_file: Path          # the .pt or .onnx the runner loads
-    face_size: int
-    face_margin: float
+    face_size: int = 224
+    face_margin: float = 0.0
+    tensorrt_profile: dict = field(default_factory=dict)  # ONNX Runtime TensorRT provider profile of an export
+    model: str | None = None          # the model's name on a server
 
     @property
-    def backends(self) -> tuple[str, ...]:
-        return CHECKPOINT_BACKENDS if self.kind == "checkpoint" else ONNX_BACKENDS
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self.files)
+
+    @property
+    def label(self) -> str:
+        return self.model or Path(self.path).name
 
 
 def resolve_target(path: str | Path) -> Target:
-    """A checkpoint file or an export folder, or BenchError saying why it is neither."""
+    """A checkpoint file, an export folder or a server URL, or BenchError saying why it is neither."""
+    text = str(path)
+    if text.startswith(tuple(SERVER_SCHEMES)):
+        return server_target(text)
+    if "://" in text:
+        raise BenchError(f"{text}: unsupported URL; a server target is http://HOST:PORT/MODEL or grpc://HOST:PORT/MODEL")
     path = Path(path)
     if not path.exists():
-        raise BenchError(f"{path}: target not found (give a checkpoint .pt or an export folder)")
+        raise BenchError(f"{path}: target not found (give a checkpoint .pt, an export folder or a server URL)")
     if path.is_file():
         return checkpoint_target(path)
     return export_target(path)
@@ -61,7 +73,7 @@ def checkpoint_target(path: Path) -> Target:
 
     payload = read_checkpoint(path)
     training = payload.get("config") or {}
-    return Target(path, "checkpoint", Preprocessing.from_dict(payload["preprocessing"]), "fp32", path,
+    return Target(str(path), {"checkpoint": str(path)}, Preprocessing.from_dict(payload["preprocessing"]), "fp32",
                   training.get("face_size") or 224, training.get("face_margin") or 0.0)
 
 
@@ -69,44 +81,99 @@ def export_target(folder: Path) -> Target:
     from fec.export.manifest import artifact, read_manifest
 
     manifest = read_manifest(folder)
-    onnx_entry = artifact(manifest, "onnx")
-    if onnx_entry is None:
+    files = {kind: str(folder / entry["path"]) for kind, role in (("onnx", "onnx"), ("engine", "engine"))
+             if (entry := artifact(manifest, role)) is not None}
+    if not files:
         roles = ", ".join(sorted({entry["role"] for entry in manifest.get("files", [])})) or "none"
-        raise BenchError(f"{folder}: no ONNX file in this export (roles: {roles}); fec-bench runs ONNX exports "
-                         f"with {', '.join(ONNX_BACKENDS)}")
+        raise BenchError(f"{folder}: no ONNX file or TensorRT engine in this export (roles: {roles})")
     source = manifest.get("source") or {}
-    return Target(folder, "onnx", Preprocessing.from_dict(manifest["preprocessing"]), manifest.get("precision", "fp32"),
-                  folder / onnx_entry["path"], source.get("face_size") or 224, source.get("face_margin") or 0.0)
+    return Target(str(folder), files, Preprocessing.from_dict(manifest["preprocessing"]), manifest.get("precision", "fp32"),
+                  source.get("face_size") or 224, source.get("face_margin") or 0.0, export_profile(manifest))
 
 
-def plan(targets: list[Target], backends: list[str] | None) -> list[tuple[Target, str]]:
-    """(target, backend) pairs to run: every requested backend must fit some target, every target some backend."""
-    unknown = [name for name in backends or [] if name not in BACKENDS]
-    if unknown:
-        raise BenchError(f"unknown backend {unknown[0]!r}; available: {', '.join(BACKENDS)}")
-    pairs = [(target, name) for target in targets for name in target.backends if backends is None or name in backends]
-    for name in backends or []:
-        if not any(name == backend for _, backend in pairs):
-            kinds = " or ".join(sorted({KIND_NAMES[target.kind] for target in targets}))
-            raise BenchError(f"backend {name!r} cannot run {kinds} "
-                             f"(checkpoints: {', '.join(CHECKPOINT_BACKENDS)}; ONNX exports: {', '.join(ONNX_BACKENDS)})")
+def export_profile(manifest: dict) -> dict:
+    """The export's batch range as a TensorRT-provider profile (empty when the manifest lacks it)."""
+    from fec.runtimes.onnxruntime_runner import tensorrt_profile
+
+    source, batch = (manifest.get("io") or {}).get("input"), manifest.get("batch")
+    if not source or not batch or not all(isinstance(dim, int) for dim in source["shape"][1:]):
+        return {}
+    return tensorrt_profile(source["name"], tuple(source["shape"][1:]), batch["min"], batch["opt"], batch["max"])
+
+
+def server_target(url: str) -> Target:
+    """A model on a running server: its input size from the server, its preprocessing from the repository's
+    `<name>_preprocess` model when there is one (else the default mean/std)."""
+    from fec.runtimes.triton_runner import EMBEDDING_SUFFIXES, TritonRunner
+
+    kind = next(kind for scheme, kind in SERVER_SCHEMES.items() if url.startswith(scheme))
+    address, _, model = url.split("://", 1)[1].partition("/")
+    with TritonRunner(address, kind.split("-")[1], model.strip("/") or None) as runner:
+        base = next((runner.model[: -len(suffix)] for suffix in EMBEDDING_SUFFIXES if runner.model.endswith(suffix)), None)
+        prep = server_preprocessing(runner.client, base) or Preprocessing(runner.input_size or 224)
+        return Target(url, {kind: address}, prep, "fp32", model=runner.model)
+
+
+def server_preprocessing(client, base: str | None) -> Preprocessing | None:
+    import json
+
+    from fec.triton.errors import ServingError
+
+    if base is None or not client.model_ready(f"{base}_preprocess"):
+        return None
+    try:
+        parameters = client.model_config(f"{base}_preprocess").get("parameters", {})
+        return Preprocessing.from_dict(json.loads(parameters["preprocessing"]["string_value"]))
+    except (ServingError, KeyError, ValueError):
+        return None
+
+
+def plan(targets: list[Target], backends: list[str] | None) -> list[tuple[Target, BenchBackend]]:
+    """(target, backend) pairs: by default every backend that fits a target and can run here; else the named ones,
+    each fitting some target, and every target getting one."""
+    if backends is None:
+        return [(target, backend) for target in targets for backend in default_backends(target)]
+    chosen = [get_backend(name) for name in backends]
+    pairs = [(target, backend) for target in targets for backend in chosen if backend.kind in target.kinds]
+    for backend in chosen:
+        if not any(backend is picked for _, picked in pairs):
+            kinds = " or ".join(sorted({TARGET_KINDS[kind] for target in targets for kind in target.kinds}))
+            runs = "; ".join(f"{TARGET_KINDS[kind]}: {', '.join(backend_names(kind))}"
+                             for kind in sorted({kind for target in targets for kind in target.kinds}))
+            raise BenchError(f"backend {backend.name!r} cannot run {kinds} (it runs {TARGET_KINDS[backend.kind]}; {runs})")
     for target in targets:
-        if not any(chosen is target for chosen, _ in pairs):
-            raise BenchError(f"{target.path}: none of the chosen backends can run it (it needs one of "
-                             f"{', '.join(target.backends)})")
+        if not any(chosen_target is target for chosen_target, _ in pairs):
+            fitting = [name for kind in target.kinds for name in backend_names(kind)]
+            raise BenchError(f"{target.path}: none of the chosen backends can run it (it needs one of {', '.join(fitting)})")
     return pairs
 
 
-def create_bench_runner(target: Target, backend: str, threads: int | None):
+def default_backends(target: Target) -> list[BenchBackend]:
+    fitting = [get_backend(name) for kind in target.kinds for name in backend_names(kind)]
+    available = [backend for backend in fitting if backend.unavailable() is None]
+    if not available:
+        reasons = "; ".join(f"{backend.name}: {backend.unavailable()}" for backend in fitting)
+        raise BenchError(f"{target.path}: no backend that runs it can run here ({reasons})")
+    return available
+
+
+def create_bench_runner(target: Target, backend: BenchBackend, threads: int | None) -> Runner:
     from fec.runtimes import create_runner
 
-    if backend == "onnxruntime":
-        return create_runner(backend, model=target.model_file, provider="cpu", threads=threads)
-    if threads:
-        import torch
+    options, source = dict(backend.options), target.files[backend.kind]
+    if backend.kind == "checkpoint":
+        if threads:
+            import torch
 
-        torch.set_num_threads(threads)
-    return create_runner(backend, checkpoint=target.model_file, device="cpu", precision=target.precision)
+            torch.set_num_threads(threads)
+        return create_runner(backend.runner, checkpoint=source, precision=backend.precision or "fp32", **options)
+    if backend.kind == "onnx":
+        if options.get("provider") == "tensorrt" and target.tensorrt_profile:
+            options["provider_options"] = target.tensorrt_profile
+        return create_runner(backend.runner, model=source, threads=threads, **options)
+    if backend.kind == "engine":
+        return create_runner(backend.runner, engine=source, **options)
+    return create_runner(backend.runner, url=source, model=target.model, **options)
 
 
 def load_faces(csv_path: str | Path, target: Target, count: int) -> np.ndarray:
@@ -140,31 +207,83 @@ def peak_rss_mb() -> float:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024.0
 
 
+@dataclass
+class BenchOutcome:
+    """Rows measured, and the (target, backend) pairs that could not run (with --keep-going)."""
+
+    rows: list[BenchRow] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+
 def bench_targets(targets: list[Target], backends: list[str] | None, batches: list[int], settings: MeasureSettings,
                   data: str | Path | None = None, threads: int | None = None,
-                  progress: Callable[[str], None] | None = None) -> list[BenchRow]:
-    """Measure every (target, backend, batch); faces from `data`, or random inputs when `data` is None."""
+                  progress: Callable[[str], None] | None = None, concurrency: int = 1,
+                  keep_going: bool = False) -> BenchOutcome:
+    """Measure every (target, backend, batch); faces from `data`, or random inputs when `data` is None.
+
+    With `keep_going`, a backend that cannot run here or fails is recorded in `failures` and the others
+    still run; without it, the first one stops the run.
+    """
     pairs = plan(targets, backends)
+    check_request(pairs, batches, settings, concurrency)
+    outcome, faces_of = BenchOutcome(), {}
+    for target, backend in pairs:
+        try:
+            if data is not None and target.path not in faces_of:
+                faces_of[target.path] = load_faces(data, target, max(batches))
+            outcome.rows += bench_backend(target, backend, batches, settings, faces_of.get(target.path), threads,
+                                          progress, concurrency)
+        except Exception as exc:  # noqa: BLE001 - recorded per backend with --keep-going, re-raised otherwise
+            if not keep_going:
+                raise
+            outcome.failures.append(failure(target, backend, exc, progress))
+    return outcome
+
+
+def check_request(pairs: list[tuple[Target, BenchBackend]], batches: list[int], settings: MeasureSettings,
+                  concurrency: int) -> None:
     settings.validate()
     if not batches or min(batches) < 1:
         raise BenchError(f"batch sizes must be >= 1, got {batches}")
-    rows, faces_of = [], {}
-    for target, backend in pairs:
-        if data is not None and target.path not in faces_of:
-            faces_of[target.path] = load_faces(data, target, max(batches))
-        with create_bench_runner(target, backend, threads) as runner:
-            rows += bench_runner(runner, target, backend, batches, settings, faces_of.get(target.path), progress,
-                                 cuda_probe(runner))
-    return rows
+    if concurrency < 1:
+        raise BenchError(f"concurrency must be >= 1, got {concurrency}")
+    local = sorted({backend.name for _, backend in pairs if not backend.kind.startswith("server")})
+    if concurrency > 1 and local:
+        raise BenchError(f"--concurrency {concurrency} applies to Triton server targets; {', '.join(local)} "
+                         "run one request at a time")
 
 
-def bench_runner(runner: Runner, target: Target, backend: str, batches: list[int], settings: MeasureSettings,
+def failure(target: Target, backend: BenchBackend, exc: Exception, progress: Callable[[str], None] | None) -> dict:
+    """A failed (target, backend) as a report entry; a bug (not a FecError) also shows its traceback."""
+    message = str(exc) if isinstance(exc, FecError) else f"{type(exc).__name__}: {exc}"
+    if not isinstance(exc, FecError):
+        print(traceback.format_exc(), file=sys.stderr)
+    if progress:
+        progress(f"{backend.name} ({target.label}) failed: {message}")
+    return {"target": target.path, "backend": backend.name, "error": message.splitlines()[0] if message else ""}
+
+
+def bench_backend(target: Target, backend: BenchBackend, batches: list[int], settings: MeasureSettings,
+                  faces: np.ndarray | None, threads: int | None, progress: Callable[[str], None] | None,
+                  concurrency: int = 1) -> list[BenchRow]:
+    """Activate the backend's runner (one per client) and measure it at every batch size."""
+    reason = backend.unavailable()
+    if reason is not None:
+        raise BenchError(f"backend {backend.name!r} cannot run here: {reason}")
+    with contextlib.ExitStack() as stack:
+        runners = [stack.enter_context(create_bench_runner(target, backend, threads)) for _ in range(concurrency)]
+        return bench_runner(runners[0], target, backend, batches, settings, faces, progress, cuda_probe(runners[0]),
+                            clients=runners[1:])
+
+
+def bench_runner(runner: Runner, target: Target, backend: BenchBackend, batches: list[int], settings: MeasureSettings,
                  faces: np.ndarray | None, progress: Callable[[str], None] | None,
-                 probe: CudaProbe | None = None) -> list[BenchRow]:
-    """One active runner at each batch size: prime (compile, allocate, check the feed) untimed, then measure.
+                 probe: CudaProbe | None = None, clients: list[Runner] = ()) -> list[BenchRow]:
+    """One active runner at each batch size: prime (compile, build, allocate, check the feed) untimed, then measure.
 
     With a CUDA `probe`, the device is synchronised around every timed iteration and its peak
-    allocated memory is reset before, and read after, each batch size.
+    allocated memory is reset before, and read after, each batch size. `clients` are more runners
+    sending the same batch at the same time (a concurrency above 1).
     """
     info = runner.describe()
     uint8_input = getattr(runner, "input_format", None) == UINT8_NHWC
@@ -173,15 +292,23 @@ def bench_runner(runner: Runner, target: Target, backend: str, batches: list[int
         if runner.max_batch is not None and batch > runner.max_batch:
             raise BenchError(f"{target.path}: batch {batch} exceeds this model's maximum {runner.max_batch}")
         if progress:
-            progress(f"{backend} {target.precision} batch {batch} ({target.path.name})")
+            progress(f"{backend.name} batch {batch} ({target.label})")
         feed = input_batch(faces, batch, target.prep, uint8_input)
-        runner.infer(feed)  # the first call of a shape is where torch.compile compiles: never timed
+        for each in (runner, *clients):
+            each.infer(feed)  # the first call of a shape compiles (torch.compile), builds (TensorRT EP), captures: untimed
         if probe is not None:
             probe.reset_peak()
-        result = measure(lambda: runner.infer(feed), batch, settings,
-                         sync=probe.synchronize if probe is not None else no_sync)
-        rows.append(BenchRow(str(target.path), backend, target.precision, batch, result, peak_rss_mb(),
-                             info.get("device") or info.get("provider") or "cpu",
-                             "faces" if faces is not None else "random",
+        if clients:
+            result = measure_concurrent([lambda each=each: each.infer(feed) for each in (runner, *clients)], batch, settings)
+        else:
+            result = measure(lambda: runner.infer(feed), batch, settings,
+                             sync=probe.synchronize if probe is not None else no_sync)
+        rows.append(BenchRow(target.path, backend.name, backend.row_precision(target.precision), batch, result,
+                             peak_rss_mb(), row_device(info), "faces" if faces is not None else "random",
                              probe.peak_mb() if probe is not None else None))
     return rows
+
+
+def row_device(info: dict) -> str:
+    """Where a runner computes, for the report: a torch device, an ONNX Runtime provider, a GPU or a server."""
+    return str(info.get("device") or info.get("provider") or info.get("gpu") or info.get("url") or "cpu")

@@ -1,19 +1,25 @@
 """`fec-bench`: latency and throughput of every backend on the same batches.
 
     fec-bench run/last.pt export/onnx-fp32 --batch 1,8,32 --data data/test.csv --json bench.json
+    fec-bench run/last.pt --backend torch-cuda,torch-cuda-fp16,torch-cuda-graphs --inputs random
+    fec-bench http://127.0.0.1:8000/fecnet_ort_python --concurrency 4 --inputs random
+    fec-bench backends
     fec-bench compare before.json after.json
 
-`fec-bench TARGET...` is short for `fec-bench run TARGET...`; `compare` is a separate subcommand.
-Exit code: 0 done, 2 bad input (missing target, unknown backend, a backend that cannot run a target).
+`fec-bench TARGET...` is short for `fec-bench run TARGET...`; `backends` and `compare` are subcommands.
+Exit code: 0 done, 1 a backend failed (with --keep-going), 2 bad input (missing target, unknown
+backend, a backend that cannot run a target or cannot run here).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
+from fec.bench.backends import TARGET_KINDS
 from fec.cli.common import quiet_option, show_progress, user_errors
 
 
@@ -44,11 +50,13 @@ def main():
     pass
 
 
-@main.command("run", help="Measure each backend on each TARGET (a checkpoint .pt: torch, torch_compile; an export "
-                          "folder with ONNX: onnxruntime) at each batch size. Warm-up is untimed; windows of timed "
-                          "iterations repeat until two consecutive medians agree within --tolerance.")
-@click.argument("targets", metavar="TARGET...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--backend", "backends", callback=comma_list(str), help="Comma list (default: every backend that fits).")
+@main.command("run", help="Measure each backend on each TARGET (a checkpoint .pt, an export folder with an ONNX file "
+                          "or TensorRT engine, or a served model http://HOST:PORT/MODEL or grpc://HOST:PORT/MODEL) at "
+                          "each batch size (`fec-bench backends` lists what runs what). Warm-up is untimed; windows "
+                          "of timed iterations repeat until two consecutive medians agree within --tolerance.")
+@click.argument("targets", metavar="TARGET...", nargs=-1, required=True)
+@click.option("--backend", "backends", callback=comma_list(str),
+              help="Comma list (default: every backend that fits a target and can run here).")
 @click.option("--batch", "batches", callback=comma_list(int), default="1,8,32", show_default=True)
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed warm-up iterations.")
 @click.option("--warmup-seconds", type=float, help="Warm up for this long instead of --warmup iterations.")
@@ -63,10 +71,13 @@ def main():
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the report as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the rows as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write latency/throughput vs batch as PNG.")
+@click.option("--concurrency", type=int, default=1, show_default=True,
+              help="Server targets: this many clients (threads) send requests at once.")
+@click.option("--keep-going", is_flag=True, help="Record a backend that cannot run or fails, measure the others, exit 1.")
 @quiet_option
 @user_errors
 def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tolerance, max_windows, threads, inputs,
-        data, json_path, csv_path, plot_path, quiet):
+        data, json_path, csv_path, plot_path, concurrency, keep_going, quiet):
     from fec.bench import BenchError, MeasureSettings
     from fec.bench.report import format_table, write_csv, write_plot, write_report_json
     from fec.bench.run import bench_targets, resolve_target
@@ -80,15 +91,38 @@ def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tol
                                tolerance=tolerance, max_windows=max_windows)
     resolved = [resolve_target(target) for target in targets]
     say = (lambda line: click.echo(f"measuring {line}", err=True)) if show_progress(quiet) else None
-    rows = bench_targets(resolved, backends, batches, settings, data if inputs == "faces" else None, threads, say)
-    records = [row.record() for row in rows]
-    click.echo(format_table(records))
+    outcome = bench_targets(resolved, backends, batches, settings, data if inputs == "faces" else None, threads, say,
+                            concurrency, keep_going)
+    records = [row.record() for row in outcome.rows]
+    click.echo(format_table(records, outcome.failures))
     if json_path:
-        write_report_json(json_path, records, {**asdict(settings), "threads": threads, "inputs": inputs})
+        write_report_json(json_path, records, {**asdict(settings), "threads": threads, "inputs": inputs,
+                                               "concurrency": concurrency}, outcome.failures)
     if csv_path:
         write_csv(csv_path, records)
     if plot_path:
         write_plot(plot_path, records)
+    if outcome.failures:
+        sys.exit(1)
+
+
+@main.command("backends", help="List fec-bench's backends: the targets each runs, and whether it can run here.")
+@click.option("--available", "only_available", is_flag=True,
+              help="Print only the names of those that can run here, comma-separated (for scripts).")
+@click.option("--kind", type=click.Choice(list(TARGET_KINDS)), help="Only the backends of this kind of target.")
+def backends_command(only_available, kind):
+    from fec.bench.backends import backend_names, get_backend
+
+    chosen = [get_backend(name) for name in backend_names(kind)]
+    if only_available:
+        click.echo(",".join(backend.name for backend in chosen if backend.unavailable() is None))
+        return
+    widths = [max(len(getattr(backend, key)) for backend in chosen) for key in ("name", "kind", "summary")]
+    for backend in chosen:
+        reason = backend.unavailable()
+        status = "yes" if reason is None else f"no: {reason}"
+        click.echo(f"{backend.name:<{widths[0]}}  {backend.kind:<{widths[1]}}  {backend.summary:<{widths[2]}}  "
+                   f"[runs here: {status}]")
 
 
 @main.command("compare", help="Compare two fec-bench JSON reports: p50 latency and throughput ratios (B / A) "

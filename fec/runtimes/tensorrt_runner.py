@@ -7,6 +7,10 @@ the command that rebuilds the engine, instead of TensorRT's deserialisation erro
 
 Inference uses the name-based API of both generations (set_input_shape, set_tensor_address,
 execute_async_v3); device buffers and the stream come from PyTorch, so no pycuda is needed.
+
+With `cuda_graphs=True` each batch shape gets static device buffers and one CUDA graph of
+execute_async_v3 (captured on the runner's stream after one plain run, as TensorRT requires after a
+shape change); later calls copy the batch in, replay the graph and copy the result out.
 """
 
 from __future__ import annotations
@@ -175,15 +179,34 @@ class TorchCudaMemory:
         self.stream.synchronize()
         return buffer.cpu().numpy()
 
+    def copy_into(self, buffer, array: np.ndarray) -> None:
+        with self.torch.cuda.stream(self.stream):
+            buffer.copy_(self.torch.from_numpy(np.ascontiguousarray(array)))
+
+    def capture(self, enqueue):
+        """A CUDA graph of the work `enqueue()` puts on this stream."""
+        self.stream.synchronize()
+        graph = self.torch.cuda.CUDAGraph()
+        with self.torch.cuda.graph(graph, stream=self.stream):
+            enqueue()
+        return graph
+
+    def replay(self, graph) -> None:
+        with self.torch.cuda.stream(self.stream):
+            graph.replay()
+
 
 @register_runner("tensorrt")
 class TensorRTRunner(Runner):
     name = "tensorrt"
 
-    def __init__(self, engine: str | Path, device: int = 0, trt=None, gpu: GpuInfo | None = None, memory=None):
+    def __init__(self, engine: str | Path, device: int = 0, trt=None, gpu: GpuInfo | None = None, memory=None,
+                 cuda_graphs: bool = False):
         # trt, gpu and memory stand in for the real module, GPU query and CUDA buffers in tests
-        self.plan, self.device = Path(engine), device
+        self.plan, self.device, self.cuda_device = Path(engine), device, device
         self._trt, self._gpu, self._memory = trt, gpu, memory
+        self.cuda_graphs = cuda_graphs
+        self.graphs: dict[tuple[int, ...], tuple[object, object, object]] = {}
         self.context = None
         self.input_format = "float32-nchw"
 
@@ -224,11 +247,12 @@ class TensorRTRunner(Runner):
             raise RunnerError(f"{self.plan}: engine tensors {inputs} -> {outputs} do not match its sidecar")
 
     def deactivate(self) -> None:
+        self.graphs.clear()
         self.context = None
         self.engine = None
 
     def describe(self) -> dict:
-        info = {"runner": self.name, "engine": str(self.plan)}
+        info = {"runner": self.name, "engine": str(self.plan), "cuda_graphs": self.cuda_graphs}
         if self.context is not None:
             info.update(tensorrt=self.trt.__version__, gpu=self.gpu.name, compute_capability=self.gpu.compute_capability,
                         precision=self.sidecar.precision)
@@ -243,6 +267,14 @@ class TensorRTRunner(Runner):
             raise RunnerError(f"{self.name}: batch {batch.shape[0]} exceeds the maximum {self.max_batch}")
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        if self.cuda_graphs:
+            return self._replay(batch)
+        inputs, outputs = self._bind(batch)
+        self._execute(batch.shape[0])
+        return self.memory.download(outputs)
+
+    def _bind(self, batch: np.ndarray):
+        """Upload `batch`, set the input shape, allocate the output, point the context at both."""
         context, memory, names = self.context, self.memory, (self.sidecar.input_name, self.sidecar.output_name)
         inputs = memory.upload(batch)
         if context.set_input_shape(names[0], tuple(batch.shape)) is False:
@@ -251,6 +283,20 @@ class TensorRTRunner(Runner):
         outputs = memory.empty(shape, self.trt.nptype(self.engine.get_tensor_dtype(names[1])))
         context.set_tensor_address(names[0], memory.address(inputs))
         context.set_tensor_address(names[1], memory.address(outputs))
-        if not context.execute_async_v3(memory.stream_handle()):
-            raise RunnerError(f"{self.name}: TensorRT failed to run the engine on a batch of {batch.shape[0]}")
-        return memory.download(outputs)
+        return inputs, outputs
+
+    def _execute(self, count: int) -> None:
+        if not self.context.execute_async_v3(self.memory.stream_handle()):
+            raise RunnerError(f"{self.name}: TensorRT failed to run the engine on a batch of {count}")
+
+    def _replay(self, batch: np.ndarray) -> np.ndarray:
+        shape = tuple(batch.shape)
+        if shape not in self.graphs:
+            inputs, outputs = self._bind(batch)
+            self._execute(shape[0])  # one plain run after the shape change, before capturing
+            graph = self.memory.capture(lambda: self._execute(shape[0]))
+            self.graphs[shape] = (graph, inputs, outputs)
+        graph, inputs, outputs = self.graphs[shape]
+        self.memory.copy_into(inputs, batch)
+        self.memory.replay(graph)
+        return self.memory.download(outputs)

@@ -68,3 +68,48 @@ def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, tmp_path, monkeypatch
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """This machine as a CPU-only one, whatever it really has."""
+    from fec.bench import backends
+
+    monkeypatch.setitem(backends.UNAVAILABLE, "cuda", lambda: "no CUDA GPU here (torch.cuda.is_available() is False)")
+
+
+def test_a_backend_that_cannot_run_here_is_a_one_line_error(tiny_checkpoint, no_gpu):
+    result = CliRunner().invoke(main, [str(tiny_checkpoint), "--backend", "torch-cuda", "--inputs", "random"])
+    assert result.exit_code == 2
+    assert result.output.strip() == ("error: backend 'torch-cuda' cannot run here: no CUDA GPU here "
+                                     "(torch.cuda.is_available() is False)")
+
+
+def test_keep_going_measures_what_runs_records_what_cannot_and_exits_1(tiny_checkpoint, no_gpu, tmp_path):
+    result = CliRunner().invoke(main, [str(tiny_checkpoint), "--backend", "torch-cuda,torch", "--inputs", "random",
+                                       "--batch", "2", "--keep-going", "--json", str(tmp_path / "b.json"), *FAST])
+    report = json.loads((tmp_path / "b.json").read_text())
+
+    assert result.exit_code == 1
+    assert [(row["backend"], row["batch"], row["cuda_peak_mb"]) for row in report["rows"]] == [("torch", 2, None)]
+    assert report["failures"] == [{"target": str(tiny_checkpoint), "backend": "torch-cuda",
+                                   "error": "backend 'torch-cuda' cannot run here: no CUDA GPU here "
+                                            "(torch.cuda.is_available() is False)"}]
+    assert f"failed: torch-cuda ({tiny_checkpoint}): backend 'torch-cuda' cannot run here" in result.output
+
+
+def test_concurrency_is_for_server_targets_only(tiny_checkpoint):
+    result = CliRunner().invoke(main, [str(tiny_checkpoint), "--backend", "torch", "--inputs", "random",
+                                       "--concurrency", "2"])
+    assert result.exit_code == 2
+    assert "error: --concurrency 2 applies to Triton server targets; torch run one request at a time" in result.output
+
+
+def test_backends_lists_every_backend_with_whether_it_runs_here(no_gpu):
+    listing = CliRunner().invoke(main, ["backends"]).output.splitlines()
+    available = CliRunner().invoke(main, ["backends", "--available", "--kind", "checkpoint"]).output.strip()
+
+    names = [line.split()[0] for line in listing]
+    assert names[:3] == ["torch", "torch_compile", "torch-cuda"] and "tensorrt-graphs" in names and "triton-grpc" in names
+    assert "[runs here: no: no CUDA GPU here" in listing[2] and listing[0].endswith("[runs here: yes]")
+    assert available == "torch,torch_compile"

@@ -43,9 +43,9 @@ def test_export_folder_runs_on_onnxruntime_with_random_inputs(tmp_path):
     assert all(0 < row["min_ms"] <= row["p50_ms"] <= row["max_ms"] and row["throughput"] > 0 for row in rows)
 
 
-def test_export_without_onnx_is_refused(tmp_path):
-    folder = write_tiny_export(tmp_path / "engine-only", roles=("engine",))
+def test_export_without_onnx_or_engine_is_refused(tmp_path):
+    folder = write_tiny_export(tmp_path / "calibration-only", roles=("calibration",))
     result = CliRunner().invoke(main, [str(folder), "--inputs", "random"])
     assert result.exit_code == 2
-    assert result.output.strip() == (f"error: {folder}: no ONNX file in this export (roles: engine); "
-                                     "fec-bench runs ONNX exports with onnxruntime")
+    assert result.output.strip() == (f"error: {folder}: no ONNX file or TensorRT engine in this export "
+                                     "(roles: calibration)")

@@ -9,45 +9,98 @@ import pytest
 
 from fec.bench import BenchError
 from fec.bench import MeasureSettings
+from fec.bench.backends import get_backend
 from fec.bench.run import Target, input_batch, plan, resolve_target
 from fec.preprocessing import Preprocessing
 
 PREP = Preprocessing(32)
 
 
-def target(kind: str) -> Target:
-    return Target(Path(f"model-{kind}"), kind, PREP, "fp32", Path("model"), 64, 0.0)
+def target(*kinds: str) -> Target:
+    return Target(f"model-{'-'.join(kinds)}", {kind: "model" for kind in kinds}, PREP, "fp32", 64, 0.0)
 
 
-def test_default_plan_runs_every_backend_that_fits_each_target():
-    checkpoint, onnx = target("checkpoint"), target("onnx")
-    pairs = [(chosen.kind, backend) for chosen, backend in plan([checkpoint, onnx], None)]
-    assert pairs == [("checkpoint", "torch"), ("checkpoint", "torch_compile"), ("onnx", "onnxruntime")]
+@pytest.fixture
+def cpu_only(monkeypatch):
+    """This machine as a CPU-only one, whatever it really has."""
+    from fec.bench import backends
+
+    monkeypatch.setitem(backends.UNAVAILABLE, "cuda", lambda: "no CUDA GPU here")
+    for need in ("ort-cuda", "ort-tensorrt", "tensorrt"):
+        monkeypatch.setitem(backends.UNAVAILABLE, need, lambda: "not here")
+
+
+def test_default_plan_runs_every_backend_that_fits_each_target_and_can_run_here(cpu_only):
+    checkpoint, export = target("checkpoint"), target("onnx", "engine")
+    with pytest.raises(BenchError, match=r"model-engine: no backend that runs it can run here \(tensorrt: not here; "):
+        plan([target("engine")], None)
+    pairs = [(chosen.path, backend.name) for chosen, backend in plan([checkpoint, export], None)]
+    assert pairs == [("model-checkpoint", "torch"), ("model-checkpoint", "torch_compile"), ("model-onnx-engine", "onnxruntime")]
+
+
+def test_default_plan_on_a_gpu_machine_adds_the_cuda_backends(cpu_only, monkeypatch):
+    from fec.bench import backends
+
+    monkeypatch.setitem(backends.UNAVAILABLE, "cuda", lambda: None)
+    names = [backend.name for _, backend in plan([target("checkpoint")], None)]
+    assert names == ["torch", "torch_compile", "torch-cuda", "torch-cuda-fp16", "torch-cuda-bf16", "torch-cuda-graphs",
+                     "torch-cuda-graphs-fp16", "torch_compile-cuda"]
 
 
 def test_plan_keeps_only_the_requested_backends():
-    pairs = plan([target("checkpoint"), target("onnx")], ["torch", "onnxruntime"])
-    assert [backend for _, backend in pairs] == ["torch", "onnxruntime"]
+    pairs = plan([target("checkpoint"), target("onnx")], ["torch-cuda-fp16", "onnxruntime-tensorrt"])
+    assert [(chosen.path, backend.name) for chosen, backend in pairs] == [
+        ("model-checkpoint", "torch-cuda-fp16"), ("model-onnx", "onnxruntime-tensorrt")]
 
 
 @pytest.mark.parametrize("targets, backends, message", [
-    (["checkpoint"], ["tensorflow"], "unknown backend 'tensorflow'; available: torch, torch_compile, onnxruntime"),
-    (["checkpoint"], ["onnxruntime"], "backend 'onnxruntime' cannot run checkpoints"),
+    (["checkpoint"], ["tensorflow"], "unknown backend 'tensorflow'; available: torch, torch_compile, torch-cuda, "),
+    (["checkpoint"], ["onnxruntime"], "backend 'onnxruntime' cannot run checkpoints (it runs ONNX exports; "
+                                      "checkpoints: torch, torch_compile, torch-cuda"),
     (["onnx"], ["torch"], "backend 'torch' cannot run ONNX exports"),
-    (["checkpoint", "onnx"], ["torch"], "none of the chosen backends can run it"),
+    (["checkpoint", "onnx"], ["torch"], "model-onnx: none of the chosen backends can run it (it needs one of "
+                                        "onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, onnxruntime-tensorrt-fp16)"),
 ])
 def test_plan_rejects_backends_that_cannot_run_the_targets(targets, backends, message):
-    with pytest.raises(BenchError, match=message.replace("(", r"\(")):
+    with pytest.raises(BenchError) as caught:
         plan([target(kind) for kind in targets], backends)
+    assert message in str(caught.value)
 
 
-def test_missing_target_and_foreign_folder_are_user_errors(tmp_path):
+def test_backends_report_their_precision_on_fp32_targets_only():
+    from fec.bench.backends import get_backend
+
+    assert get_backend("torch-cuda-bf16").row_precision("fp32") == "bf16"
+    assert get_backend("onnxruntime-tensorrt-fp16").row_precision("int8") == "int8"
+    assert get_backend("onnxruntime").row_precision("fp16") == "fp16"
+
+
+def test_missing_target_foreign_folder_and_other_urls_are_user_errors(tmp_path):
     from fec.errors import FecError
 
     with pytest.raises(BenchError, match="target not found"):
         resolve_target(tmp_path / "nothing.pt")
     with pytest.raises(FecError, match="not an export folder"):
         resolve_target(tmp_path)
+    with pytest.raises(BenchError, match="unsupported URL; a server target is http://HOST:PORT/MODEL"):
+        resolve_target("ftp://127.0.0.1/fecnet")
+
+
+def test_an_export_with_an_engine_offers_both_kinds_and_its_batch_range_as_a_tensorrt_profile(tmp_path):
+    import json
+
+    folder = tmp_path / "trt"
+    folder.mkdir()
+    manifest = {"format": "fec-export/1", "precision": "fp16", "preprocessing": {"input_size": 32, "mean": [0.5] * 3,
+                "std": [0.25] * 3}, "io": {"input": {"name": "images", "shape": ["batch", 3, 32, 32]}},
+                "batch": {"min": 1, "opt": 8, "max": 64},
+                "files": [{"path": "model.onnx", "role": "onnx"}, {"path": "model.plan", "role": "engine"}]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    resolved = resolve_target(folder)
+
+    assert resolved.files == {"onnx": str(folder / "model.onnx"), "engine": str(folder / "model.plan")}
+    assert resolved.precision == "fp16" and resolved.kinds == ("onnx", "engine")
+    assert resolved.tensorrt_profile["trt_profile_max_shapes"] == "images:64x3x32x32"
 
 
 def test_face_batches_repeat_real_faces_and_normalise_them():
@@ -106,8 +159,8 @@ def test_cuda_rows_synchronise_every_timed_iteration_and_report_peak_memory_per_
     from fec.bench.run import bench_runner
 
     probe, runner = FakeProbe([120.04, 250.06]), EchoRunner()
-    rows = bench_runner(runner, target("checkpoint"), "torch-cuda", [1, 4], MeasureSettings(warmup_iters=1, iters=2),
-                        None, None, probe)
+    rows = bench_runner(runner, target("checkpoint"), get_backend("torch-cuda"), [1, 4],
+                        MeasureSettings(warmup_iters=1, iters=2), None, None, probe)
 
     assert [(row.batch, row.cuda_peak_mb) for row in rows] == [(1, 120.04), (4, 250.06)]
     assert probe.resets == 2
@@ -121,8 +174,8 @@ def test_host_runners_get_no_probe_and_no_cuda_memory():
     from fec.bench.run import bench_runner
 
     runner = EchoRunner()
-    rows = bench_runner(runner, target("checkpoint"), "torch", [2], MeasureSettings(warmup_iters=0, iters=2), None, None,
-                        cuda_probe(runner))
+    rows = bench_runner(runner, target("checkpoint"), get_backend("torch"), [2], MeasureSettings(warmup_iters=0, iters=2),
+                        None, None, cuda_probe(runner))
     assert cuda_probe(runner) is None and rows[0].cuda_peak_mb is None and rows[0].record()["cuda_peak_mb"] is None
 
 

@@ -39,8 +39,6 @@ def test_unknown_compile_mode_is_a_runner_error():
 
 def test_bench_primes_each_batch_before_timing(monkeypatch):
     """The first call of each batch (where torch.compile compiles) is made before warm-up and timing."""
-    from pathlib import Path
-
     import fec.bench.run as bench_run
     from fec.bench import MeasureSettings
     from fec.preprocessing import Preprocessing
@@ -55,8 +53,8 @@ def test_bench_primes_each_batch_before_timing(monkeypatch):
             return np.zeros((batch.shape[0], 16), np.float32)
 
     monkeypatch.setattr(bench_run, "create_bench_runner", lambda target, backend, threads: Counting())
-    target = bench_run.Target(Path("m.pt"), "checkpoint", Preprocessing(8), "fp32", Path("m.pt"), 8, 0.0)
-    rows = bench_run.bench_targets([target], ["torch_compile"], [1, 3], MeasureSettings(warmup_iters=2, iters=2))
+    target = bench_run.Target("m.pt", {"checkpoint": "m.pt"}, Preprocessing(8), "fp32", 8, 0.0)
+    rows = bench_run.bench_targets([target], ["torch_compile"], [1, 3], MeasureSettings(warmup_iters=2, iters=2)).rows
 
     # per batch: 1 priming call + 2 warm-up + at least 2 windows of 2 timed iterations
     assert [row.batch for row in rows] == [1, 3]

@@ -58,6 +58,19 @@ class FakeCudaMemory:
         self.calls.append(("download",))
         return self.buffers[buffer].copy()
 
+    def copy_into(self, buffer: int, array: np.ndarray) -> None:
+        self.calls.append(("copy_into", buffer, array.shape))
+        self.buffers[buffer][...] = array
+
+    def capture(self, enqueue):
+        """A 'graph' is the recorded function: captured work is not run until replayed."""
+        self.calls.append(("capture",))
+        return enqueue
+
+    def replay(self, graph) -> None:
+        self.calls.append(("replay",))
+        graph()
+
 
 def make_fake_tensorrt(version: str = "10.8.0.43") -> types.ModuleType:
     """A fresh fake module imitating TensorRT `version` (10.x or 11.x)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -95,3 +96,59 @@ def test_missing_onnxruntime_unknown_provider_and_missing_file_are_one_line(tmp_
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(RunnerError, match=r"onnxruntime is not installed; pip install onnxruntime \(CPU\) or onnxruntime-gpu"):
         create_runner("onnxruntime", model=tmp_path / "model.onnx").activate()
+
+
+def recording_session(monkeypatch, provider_name: str) -> list:
+    """InferenceSession that records the providers it is given and reports `provider_name` as running."""
+    seen = []
+
+    class Session:
+        def __init__(self, path, options, providers):
+            seen.append(providers)
+
+        def get_providers(self):
+            return [provider_name, "CPUExecutionProvider"]
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [provider_name, "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    return seen
+
+
+def test_tensorrt_provider_gets_engine_and_timing_caches_fp16_and_a_profile(tmp_path, monkeypatch):
+    from fec.runtimes.onnxruntime_runner import tensorrt_profile
+
+    tiny_model(tmp_path / "model.onnx")
+    seen = recording_session(monkeypatch, "TensorrtExecutionProvider")
+    profile = tensorrt_profile("images", (3, 8, 8), 1, 4, 16)
+    runner = create_runner("onnxruntime", model=tmp_path / "model.onnx", provider="tensorrt", fp16=True,
+                           cache_dir=tmp_path / "cache", provider_options=profile)
+    runner.session = runner._session(onnxruntime, "TensorrtExecutionProvider")
+
+    (name, options), fallback = seen[0]
+    assert name == "TensorrtExecutionProvider" and fallback == ("CPUExecutionProvider", {})
+    assert options == {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(tmp_path / "cache"),
+                       "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(tmp_path / "cache"),
+                       "trt_fp16_enable": "True", "trt_profile_min_shapes": "images:1x3x8x8",
+                       "trt_profile_opt_shapes": "images:4x3x8x8", "trt_profile_max_shapes": "images:16x3x8x8"}
+    assert (tmp_path / "cache").is_dir() and runner.cuda_device == 0 and runner.cuda_memory_tracked is False
+
+
+def test_tensorrt_engine_cache_defaults_to_one_folder_per_model_file(tmp_path, monkeypatch):
+    tiny_model(tmp_path / "model.onnx")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    seen = recording_session(monkeypatch, "TensorrtExecutionProvider")
+    runner = create_runner("onnxruntime", model=tmp_path / "model.onnx", provider="tensorrt")
+    runner.session = runner._session(onnxruntime, "TensorrtExecutionProvider")
+
+    options = seen[0][0][1]
+    cache = Path(options["trt_engine_cache_path"])
+    assert cache.parent == tmp_path / "xdg" / "fec" / "onnxruntime-tensorrt" and len(cache.name) == 16
+    assert options["trt_fp16_enable"] == "False"
+
+
+def test_cuda_provider_runs_on_device_0_unless_told_and_fp16_is_only_for_tensorrt(tmp_path):
+    assert create_runner("onnxruntime", model="m.onnx", provider="cuda").cuda_device == 0
+    assert create_runner("onnxruntime", model="m.onnx", provider="cuda", provider_options={"device_id": 1}).cuda_device == 1
+    assert create_runner("onnxruntime", model="m.onnx").cuda_device is None
+    with pytest.raises(RunnerError, match="fp16 and cache_dir are options of the tensorrt provider, not 'cuda'"):
+        create_runner("onnxruntime", model="m.onnx", provider="cuda", fp16=True)

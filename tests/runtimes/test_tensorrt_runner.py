@@ -53,10 +53,32 @@ def test_inference_uses_the_name_based_api_and_returns_the_engine_output(tmp_pat
                      ("set_tensor_address", "images"), ("set_tensor_address", "embeddings"),
                      ("execute_async_v3", 0xBEEF), ("download",)]
     assert (runner.input_size, runner.max_batch) == (8, 8)
-    assert described == {"runner": "tensorrt", "engine": str(tmp_path / "model.plan"), "tensorrt": "10.8.0.43",
+    assert described == {"runner": "tensorrt", "engine": str(tmp_path / "model.plan"), "cuda_graphs": False,
+                         "tensorrt": "10.8.0.43",
                          "gpu": "NVIDIA L4", "compute_capability": "8.9", "precision": "fp32"}
     with runner, pytest.raises(RunnerError, match="batch 9 exceeds the maximum 8"):
         runner.infer(np.zeros((9, 3, 8, 8), np.float32))
+
+
+def test_cuda_graphs_capture_once_per_shape_then_replay_on_the_same_buffers(tmp_path):
+    trt = make_fake_tensorrt()
+    runner = TensorRTRunner(engine(tmp_path), trt=trt, gpu=L4, memory=trt.memory, cuda_graphs=True)
+    first, second = np.random.default_rng(1).random((2, 3, 3, 8, 8), dtype=np.float32)
+
+    with runner:
+        assert runner.cuda_device == 0 and runner.describe()["cuda_graphs"] is True
+        np.testing.assert_allclose(runner.infer(first), fake_embeddings(first))
+        captured = len(trt.calls)
+        np.testing.assert_allclose(runner.infer(second), fake_embeddings(second))  # new data through the static buffer
+        replayed = trt.calls[captured:]
+        runner.infer(first[:1])
+
+    # first call: bind static buffers, one plain run, capture (not run), copy in, replay (runs), copy out
+    assert [call[0] for call in trt.calls[:captured] if call[0] != "deserialize_cuda_engine"] == [
+        "upload", "set_input_shape", "set_tensor_address", "set_tensor_address", "execute_async_v3",
+        "capture", "copy_into", "replay", "execute_async_v3", "download"]
+    assert [call[0] for call in replayed] == ["copy_into", "replay", "execute_async_v3", "download"]
+    assert [call[0] for call in trt.calls].count("capture") == 2 and not runner.graphs  # batch 3 and 1; released
 
 
 @pytest.mark.parametrize(("version", "gpu", "differs"), [

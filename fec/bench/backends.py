@@ -1,0 +1,132 @@
+"""What fec-bench can run: one registry of named backends, each a runner with fixed options.
+
+A backend runs one kind of target (a checkpoint, the ONNX file or the TensorRT engine of an export
+folder, or a model on a Triton server) with one runner of fec.runtimes. Names are the runner's, with
+the device and variant appended: `torch`, `torch-cuda-fp16`, `onnxruntime-tensorrt`, `tensorrt-graphs`.
+A new backend is one `register_backend` line.
+
+    backend = get_backend("torch-cuda-graphs")
+    backend.unavailable()   # None, or why it cannot run on this machine
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+from fec.bench.errors import BenchError
+
+TARGET_KINDS = {"checkpoint": "checkpoints", "onnx": "ONNX exports", "engine": "TensorRT engines",
+                "server-http": "Triton models over HTTP (http://...)", "server-grpc": "Triton models over gRPC (grpc://...)"}
+
+
+@dataclass(frozen=True)
+class BenchBackend:
+    name: str
+    kind: str                         # the target kind it runs (TARGET_KINDS)
+    runner: str                       # the fec.runtimes runner
+    options: dict = field(default_factory=dict)
+    precision: str | None = None      # what it computes in when it decides (autocast, TensorRT fp16); None: the target's
+    needs: str = "cpu"                # cpu | cuda | ort-cuda | ort-tensorrt | tensorrt | triton
+    summary: str = ""
+
+    def unavailable(self) -> str | None:
+        """Why this backend cannot run on this machine, or None when it can (cheap checks, no model loaded)."""
+        return UNAVAILABLE[self.needs]()
+
+    def row_precision(self, target_precision: str) -> str:
+        """The precision a row reports: the backend's (autocast, TRT fp16) on fp32 targets, else the target's."""
+        return self.precision if self.precision and target_precision == "fp32" else target_precision
+
+
+def _no_cuda() -> str | None:
+    import torch
+
+    return None if torch.cuda.is_available() else "no CUDA GPU here (torch.cuda.is_available() is False)"
+
+
+def _ort_provider(provider: str):
+    def check() -> str | None:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "onnxruntime is not installed"
+        import onnxruntime
+
+        available = onnxruntime.get_available_providers()
+        if provider not in available:
+            return f"onnxruntime {onnxruntime.__version__} has no {provider} here (available: {', '.join(available)})"
+        return _no_cuda()
+
+    return check
+
+
+def _module(name: str, install: str):
+    def check() -> str | None:
+        return None if importlib.util.find_spec(name) is not None else f"{name} is not installed ({install})"
+
+    return check
+
+
+def _tensorrt() -> str | None:
+    return _module("tensorrt", "NVIDIA's TensorRT wheel")() or _no_cuda()
+
+
+UNAVAILABLE = {
+    "cpu": lambda: None,
+    "cuda": _no_cuda,
+    "ort-cuda": _ort_provider("CUDAExecutionProvider"),
+    "ort-tensorrt": _ort_provider("TensorrtExecutionProvider"),
+    "tensorrt": _tensorrt,
+    "triton": _module("tritonclient", "pip install 'tritonclient[http,grpc]'"),
+}
+
+_BACKENDS: dict[str, BenchBackend] = {}
+
+
+def register_backend(backend: BenchBackend) -> BenchBackend:
+    if backend.name in _BACKENDS:
+        raise ValueError(f"bench backend {backend.name!r} is registered twice")
+    if backend.kind not in TARGET_KINDS or backend.needs not in UNAVAILABLE:
+        raise ValueError(f"bench backend {backend.name!r}: unknown kind {backend.kind!r} or need {backend.needs!r}")
+    _BACKENDS[backend.name] = backend
+    return backend
+
+
+def get_backend(name: str) -> BenchBackend:
+    if name not in _BACKENDS:
+        raise BenchError(f"unknown backend {name!r}; available: {', '.join(_BACKENDS)}")
+    return _BACKENDS[name]
+
+
+def backend_names(kind: str | None = None) -> list[str]:
+    """Registered backends (of one target kind), in registration order."""
+    return [name for name, backend in _BACKENDS.items() if kind is None or backend.kind == kind]
+
+
+CUDA = {"device": "cuda"}
+for _backend in (
+    BenchBackend("torch", "checkpoint", "torch", {"device": "cpu"}, summary="PyTorch eager on the CPU"),
+    BenchBackend("torch_compile", "checkpoint", "torch_compile", {"device": "cpu"}, summary="torch.compile on the CPU"),
+    BenchBackend("torch-cuda", "checkpoint", "torch", CUDA, needs="cuda", summary="PyTorch eager on CUDA, fp32"),
+    BenchBackend("torch-cuda-fp16", "checkpoint", "torch", CUDA, "fp16", "cuda", "fp16 autocast"),
+    BenchBackend("torch-cuda-bf16", "checkpoint", "torch", CUDA, "bf16", "cuda", "bf16 autocast"),
+    BenchBackend("torch-cuda-graphs", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, needs="cuda",
+                 summary="one CUDA graph per batch shape, fp32"),
+    BenchBackend("torch-cuda-graphs-fp16", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, "fp16", "cuda",
+                 "CUDA graphs with fp16 autocast"),
+    BenchBackend("torch_compile-cuda", "checkpoint", "torch_compile", CUDA, needs="cuda", summary="torch.compile on CUDA"),
+    BenchBackend("onnxruntime", "onnx", "onnxruntime", {"provider": "cpu"}, summary="ONNX Runtime, CPU provider"),
+    BenchBackend("onnxruntime-cuda", "onnx", "onnxruntime", {"provider": "cuda"}, needs="ort-cuda",
+                 summary="ONNX Runtime, CUDA provider"),
+    BenchBackend("onnxruntime-tensorrt", "onnx", "onnxruntime", {"provider": "tensorrt"}, needs="ort-tensorrt",
+                 summary="ONNX Runtime, TensorRT provider (engine cache; built before timing)"),
+    BenchBackend("onnxruntime-tensorrt-fp16", "onnx", "onnxruntime", {"provider": "tensorrt", "fp16": True}, "fp16",
+                 "ort-tensorrt", "TensorRT provider with trt_fp16_enable"),
+    BenchBackend("tensorrt", "engine", "tensorrt", needs="tensorrt", summary="the export's TensorRT engine"),
+    BenchBackend("tensorrt-graphs", "engine", "tensorrt", {"cuda_graphs": True}, needs="tensorrt",
+                 summary="the TensorRT engine replayed as CUDA graphs"),
+    BenchBackend("triton-http", "server-http", "triton", {"protocol": "http"}, needs="triton",
+                 summary="a model on a running Triton server, over HTTP"),
+    BenchBackend("triton-grpc", "server-grpc", "triton", {"protocol": "grpc"}, needs="triton",
+                 summary="a model on a running Triton server, over gRPC"),
+):
+    register_backend(_backend)
