@@ -147,25 +147,50 @@ def measure(run_once: Callable[[], object], batch: int, settings: MeasureSetting
     return stable_windows(lambda: time_window(run_once, settings, clock, sync), batch, settings, warmed)
 
 
-def measure_concurrent(run_onces: list[Callable[[], object]], batch: int, settings: MeasureSettings = MeasureSettings(),
+class ClientThreads:
+    """`count` long-lived threads, one per client; `each(task)` runs task(index) on every one at once.
+
+    A client made on a thread is only ever used on that thread (the Triton HTTP client, built on
+    gevent, fails when a connection made on one thread is used on another).
+    """
+
+    def __init__(self, count: int):
+        self.count = count
+        self.pools = [ThreadPoolExecutor(1, thread_name_prefix=f"bench-client-{index}") for index in range(count)]
+
+    def each(self, task: Callable[[int], object]) -> list:
+        futures = [pool.submit(task, index) for index, pool in enumerate(self.pools)]
+        return [future.result() for future in futures]
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown()
+
+    def __enter__(self) -> "ClientThreads":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def measure_concurrent(threads: ClientThreads, run_once: Callable[[int], object], batch: int,
+                       settings: MeasureSettings = MeasureSettings(),
                        clock: Callable[[], float] = time.perf_counter) -> Measurement:
-    """`measure` with one thread per client, all sending at once (like perf_analyzer's --concurrency-range).
+    """`measure` with every client thread sending at once (like perf_analyzer's --concurrency-range):
+    client `index` calls `run_once(index)`.
 
     A window lasts until every client has done its `iters` requests (or `duration_s`); throughput is
     batch x all requests / the window's wall time, and the latencies are those of every request.
     """
-    if len(run_onces) == 1:
-        return measure(run_onces[0], batch, settings, clock)
     settings.validate()
-    with ThreadPoolExecutor(len(run_onces), thread_name_prefix="bench-client") as pool:
-        warmed = sum(pool.map(lambda run_once: warm_up(run_once, settings, clock), run_onces))
+    warmed = sum(threads.each(lambda index: warm_up(lambda: run_once(index), settings, clock)))
 
-        def window() -> tuple[list[float], float]:
-            start = clock()
-            per_client = list(pool.map(lambda run_once: time_window(run_once, settings, clock), run_onces))
-            return [latency for latencies, _ in per_client for latency in latencies], clock() - start
+    def window() -> tuple[list[float], float]:
+        start = clock()
+        per_client = threads.each(lambda index: time_window(lambda: run_once(index), settings, clock))
+        return [latency for latencies, _ in per_client for latency in latencies], clock() - start
 
-        return replace(stable_windows(window, batch, settings, warmed), concurrency=len(run_onces))
+    return replace(stable_windows(window, batch, settings, warmed), concurrency=threads.count)
 
 
 def stable_windows(next_window: Callable[[], tuple[list[float], float]], batch: int, settings: MeasureSettings,

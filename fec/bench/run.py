@@ -8,7 +8,6 @@ or random normalised data when asked (never zeros: some kernels take shortcuts o
 
 from __future__ import annotations
 
-import contextlib
 import resource
 import sys
 import traceback
@@ -21,7 +20,7 @@ import numpy as np
 from fec.bench.backends import TARGET_KINDS, BenchBackend, backend_names, get_backend
 from fec.bench.cuda import CudaProbe, cuda_probe
 from fec.bench.errors import BenchError
-from fec.bench.measure import MeasureSettings, measure, measure_concurrent, no_sync
+from fec.bench.measure import ClientThreads, MeasureSettings, measure, measure_concurrent, no_sync
 from fec.bench.report import BenchRow
 from fec.errors import FecError
 from fec.preprocessing import Preprocessing, normalize_uint8
@@ -270,20 +269,42 @@ def bench_backend(target: Target, backend: BenchBackend, batches: list[int], set
     reason = backend.unavailable()
     if reason is not None:
         raise BenchError(f"backend {backend.name!r} cannot run here: {reason}")
-    with contextlib.ExitStack() as stack:
-        runners = [stack.enter_context(create_bench_runner(target, backend, threads)) for _ in range(concurrency)]
-        return bench_runner(runners[0], target, backend, batches, settings, faces, progress, cuda_probe(runners[0]),
-                            clients=runners[1:])
+    if concurrency == 1:
+        with create_bench_runner(target, backend, threads) as runner:
+            return bench_runner(runner, target, backend, batches, settings, faces, progress, cuda_probe(runner))
+    with ClientThreads(concurrency) as client_threads:
+        clients = Clients(client_threads, [])
+        try:  # each client's runner is made, used and closed on its own thread
+            clients.runners = client_threads.each(lambda index: activated(create_bench_runner(target, backend, threads)))
+            return bench_runner(clients.runners[0], target, backend, batches, settings, faces, progress, clients=clients)
+        finally:
+            client_threads.each(lambda index: clients.runners[index].deactivate() if index < len(clients.runners) else None)
+
+
+def activated(runner: Runner) -> Runner:
+    runner.activate()
+    return runner
+
+
+@dataclass
+class Clients:
+    """Concurrent clients: one runner per client thread."""
+
+    threads: ClientThreads
+    runners: list[Runner]
+
+    def infer(self, index: int, feed: np.ndarray) -> np.ndarray:
+        return self.runners[index].infer(feed)
 
 
 def bench_runner(runner: Runner, target: Target, backend: BenchBackend, batches: list[int], settings: MeasureSettings,
                  faces: np.ndarray | None, progress: Callable[[str], None] | None,
-                 probe: CudaProbe | None = None, clients: list[Runner] = ()) -> list[BenchRow]:
+                 probe: CudaProbe | None = None, clients: Clients | None = None) -> list[BenchRow]:
     """One active runner at each batch size: prime (compile, build, allocate, check the feed) untimed, then measure.
 
     With a CUDA `probe`, the device is synchronised around every timed iteration and its peak
-    allocated memory is reset before, and read after, each batch size. `clients` are more runners
-    sending the same batch at the same time (a concurrency above 1).
+    allocated memory is reset before, and read after, each batch size. With `clients` (a concurrency
+    above 1; `runner` is their first), every client sends the same batch at the same time.
     """
     info = runner.describe()
     uint8_input = getattr(runner, "input_format", None) == UINT8_NHWC
@@ -294,12 +315,15 @@ def bench_runner(runner: Runner, target: Target, backend: BenchBackend, batches:
         if progress:
             progress(f"{backend.name} batch {batch} ({target.label})")
         feed = input_batch(faces, batch, target.prep, uint8_input)
-        for each in (runner, *clients):
-            each.infer(feed)  # the first call of a shape compiles (torch.compile), builds (TensorRT EP), captures: untimed
+        # the first call of a shape compiles (torch.compile), builds (TensorRT EP), captures (CUDA graphs): untimed
+        if clients is not None:
+            clients.threads.each(lambda index: clients.infer(index, feed))
+        else:
+            runner.infer(feed)
         if probe is not None:
             probe.reset_peak()
-        if clients:
-            result = measure_concurrent([lambda each=each: each.infer(feed) for each in (runner, *clients)], batch, settings)
+        if clients is not None:
+            result = measure_concurrent(clients.threads, lambda index: clients.infer(index, feed), batch, settings)
         else:
             result = measure(lambda: runner.infer(feed), batch, settings,
                              sync=probe.synchronize if probe is not None else no_sync)

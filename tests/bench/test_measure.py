@@ -138,26 +138,25 @@ def test_concurrent_clients_multiply_throughput_and_every_request_is_a_latency()
     """Three clients each taking 20 ms per request (sleeping: the GIL is free) on the real clock."""
     import time
 
-    from fec.bench.measure import measure_concurrent
+    import threading
 
-    calls = []
+    from fec.bench.measure import ClientThreads, measure_concurrent
 
-    def client():
-        calls.append(1)
+    calls: list[tuple[int, str]] = []
+
+    def client(index: int) -> None:
+        calls.append((index, threading.current_thread().name))
         time.sleep(0.020)
 
     settings = MeasureSettings(warmup_iters=1, iters=5, tolerance=0.5)
-    result = measure_concurrent([client, client, client], 4, settings)
+    with ClientThreads(3) as threads:
+        result = measure_concurrent(threads, client, 4, settings)
 
     assert result.concurrency == 3 and result.stats()["concurrency"] == 3
     assert result.iterations == 3 * 5 * 2 and len(calls) == 3 + 3 * 5 * result.windows
     assert all(latency >= 19.9 for latency in result.latencies_ms)
     # one client alone would reach 4 / 0.020 = 200 images/s; three at once, close to 600
     assert 400 < result.throughput <= 600 * 1.01
-
-
-def test_one_client_is_the_plain_measurement(fake_clock, delayed):
-    from fec.bench.measure import measure_concurrent
-
-    result = measure_concurrent([delayed([2.0])], 1, MeasureSettings(warmup_iters=0, iters=3), clock=fake_clock)
-    assert result.concurrency == 1 and result.latencies_ms == pytest.approx((2.0,) * 6)
+    # each client always runs on its own thread
+    assert {index: {name for seen, name in calls if seen == index} for index in range(3)} == {
+        index: {f"bench-client-{index}_0"} for index in range(3)}
