@@ -3,10 +3,11 @@
     fec-bench run/last.pt export/onnx-fp32 --batch 1,8,32 --data data/test.csv --json bench.json
     fec-bench run/last.pt --backend torch-cuda,torch-cuda-fp16,torch-cuda-graphs --inputs random
     fec-bench http://127.0.0.1:8000/fecnet_ort_python --concurrency 4 --inputs random
+    fec-bench train --data data/synth --set batch_size=64 --steps 50 --json train.json
     fec-bench backends
     fec-bench compare before.json after.json
 
-`fec-bench TARGET...` is short for `fec-bench run TARGET...`; `backends` and `compare` are subcommands.
+`fec-bench TARGET...` is short for `fec-bench run TARGET...`; `train`, `backends` and `compare` are subcommands.
 Exit code: 0 done, 1 a backend failed (with --keep-going), 2 bad input (missing target, unknown
 backend, a backend that cannot run a target or cannot run here).
 """
@@ -123,6 +124,34 @@ def backends_command(only_available, kind):
         status = "yes" if reason is None else f"no: {reason}"
         click.echo(f"{backend.name:<{widths[0]}}  {backend.kind:<{widths[1]}}  {backend.summary:<{widths[2]}}  "
                    f"[runs here: {status}]")
+
+
+@main.command("train", help="Training throughput: images/s of N real fec-train steps (data loading included) and of "
+                            "N steps on one batch cached on the device, and their ratio (near 1: the input pipeline "
+                            "keeps up). Builds the trainer fec-train would from --data, --config and --set.")
+@click.option("--data", required=True, help="Folder with train.csv (as `fec-data synth` writes) or a train CSV.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config file, as for fec-train.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
+@click.option("--device", help="auto, cpu, cuda, cuda:1 ... (default: the config's).")
+@click.option("--steps", type=int, default=20, show_default=True, help="Timed steps of each kind.")
+@click.option("--warmup-steps", type=int, default=2, show_default=True, help="Untimed steps first.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the result as JSON.")
+@user_errors
+def train_command(data, config_path, overrides, device, steps, warmup_steps, json_path):
+    import tempfile
+
+    from fec.bench.train_throughput import (build_trainer, device_sync, format_training, measure_training,
+                                            training_report)
+    from fec.io import write_json
+    from fec.train.config import parse_overrides
+
+    values = {**parse_overrides(overrides), **({"device": device} if device else {})}
+    with tempfile.TemporaryDirectory(prefix="fec-bench-train-") as run_dir:
+        trainer = build_trainer(data, config_path, values, run_dir)
+        result = measure_training(trainer, steps, warmup_steps, sync=device_sync(trainer))
+    click.echo(format_training(result, trainer.config.num_workers))
+    if json_path:
+        write_json(json_path, training_report(result, trainer))
 
 
 @main.command("compare", help="Compare two fec-bench JSON reports: p50 latency and throughput ratios (B / A) "

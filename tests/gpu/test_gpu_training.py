@@ -44,3 +44,19 @@ def test_cuda_training_with_autocast_has_finite_losses_and_a_resumable_checkpoin
                                                   "--quiet"], catch_exceptions=False)
     assert resumed.exit_code == 0, resumed.output
     assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 6
+
+
+@needs_cuda
+def test_training_throughput_mode_on_cuda(tiny_synth, tmp_path):
+    from fec.cli.bench import main as bench_main
+
+    result = CliRunner().invoke(bench_main, ["train", "--data", str(tiny_synth), "--device", "cuda", "--steps", "4",
+                                             "--set", "amp=bf16", "--set", "batch_size=8", "--set", "face_size=64",
+                                             "--set", "input_size=64", "--set", "val_fraction=0",
+                                             "--json", str(tmp_path / "train.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "train.json").read_text())
+
+    assert report["device"] == "cuda" and report["amp"] == "bfloat16" and report["gpus"]
+    assert [row["images"] for row in report["rows"]] == [4 * 8 * 3] * 2
+    assert all(row["images_per_s"] > 0 for row in report["rows"]) and report["ratio"] > 0
