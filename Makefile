@@ -1,7 +1,8 @@
 # Two entry points, each working on a fresh machine by itself:
 #   make demo   the main job on the embedded default (synthetic FEC-format data) on CPU:
 #               synthesise, train, evaluate, export to ONNX fp32/fp16/int8, verify against PyTorch,
-#               package for Triton, serve on 127.0.0.1 and query it
+#               benchmark (latency/throughput table, JSON, CSV, PNG), package for Triton, serve on
+#               127.0.0.1 and query it
 #   make test   the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,6 +11,8 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 DEMO_DATA ?= data/synth
 DEMO_RUN ?= runs/demo
 TRAIN_ARGS ?=          # e.g. TRAIN_ARGS="--max-steps 20" for a quick pass
+# Short windows, one intra-op thread per backend (comparable, and robust to other load on 2 cores): ~15 s.
+BENCH_ARGS ?= --threads 1 --warmup 3 --iters 10 --max-windows 3 --quiet
 
 .PHONY: install demo test clean
 
@@ -34,6 +37,9 @@ demo: install
 		--calib-data $(DEMO_DATA)/train.csv --out export/demo-onnx-int8-cpu
 	$(BIN)/fec-verify export/demo-onnx-fp32 export/demo-onnx-fp16 export/demo-onnx-int8-cpu \
 		--data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/verify.json
+	$(BIN)/fec-bench $(DEMO_RUN)/best.pt export/demo-onnx-fp32 export/demo-onnx-fp16 export/demo-onnx-int8-cpu \
+		--backend torch,onnxruntime --batch 1,32 --data $(DEMO_DATA)/test.csv $(BENCH_ARGS) \
+		--json $(DEMO_RUN)/bench.json --csv $(DEMO_RUN)/bench.csv --plot $(DEMO_RUN)/bench.png
 	PATH=$(abspath $(BIN)):$$PATH triton_repo/serve_and_query.sh export/demo-onnx-fp32 $(DEMO_DATA)/images \
 		$$(ls $(DEMO_DATA)/images/test_*.png | head -1) $(DEMO_RUN)
 

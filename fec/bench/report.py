@@ -65,7 +65,7 @@ def format_table(records: list[dict], failures: list[dict] = ()) -> str:
     cells = [list(COLUMNS)] + [[_cell(record[key]) for key in COLUMNS] for record in records]
     widths = [max(len(row[column]) for row in cells) for column in range(len(COLUMNS))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
-    lines += [f"warning: {record['backend']} batch {record['batch']}: {record['warning']}"
+    lines += [f"warning: {record['backend']} {record['precision']} batch {record['batch']}: {record['warning']}"
               for record in records if record.get("warning")]
     lines += [f"failed: {entry['backend']} ({entry['target']}): {entry['error']}" for entry in failures]
     return "\n".join(lines)

@@ -65,8 +65,8 @@ def test_records_are_rounded_once(records):
 
 def test_warnings_follow_the_table(records):
     text = format_table(records)
-    assert "warning: torch-cuda batch 8: latency varies a lot" in text  # 7/9 ms: CV 12.5%
-    assert "warning: torch batch 1" in text
+    assert "warning: torch-cuda fp32 batch 8: latency varies a lot" in text  # 7/9 ms: CV 12.5%
+    assert "warning: torch fp32 batch 1" in text
 
 
 def write_report(path, fake_clock, delayed, p50s: dict) -> None:
