@@ -47,7 +47,7 @@ def _no_cuda() -> str | None:
 
 def _ort_provider(provider: str):
     def check() -> str | None:
-        if importlib.util.find_spec("onnxruntime") is None:
+        if not importable("onnxruntime"):
             return "onnxruntime is not installed"
         import onnxruntime
 
@@ -61,9 +61,17 @@ def _ort_provider(provider: str):
 
 def _module(name: str, install: str):
     def check() -> str | None:
-        return None if importlib.util.find_spec(name) is not None else f"{name} is not installed ({install})"
+        return None if importable(name) else f"{name} is not installed ({install})"
 
     return check
+
+
+def importable(name: str) -> bool:
+    """Whether `import name` would find the module, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a blocked or half-removed module
+        return False
 
 
 def _tensorrt() -> str | None:

@@ -188,13 +188,26 @@ class Comparison:
 
 
 def read_report(path: str | Path) -> list[dict]:
+    return read_report_file(path)["rows"]
+
+
+def read_report_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path}: benchmark report not found")
     report = read_json(path, BenchError, "benchmark report")
     if not isinstance(report, dict) or report.get("format") != FORMAT:
         raise BenchError(f"{path}: not an fec-bench report (no '{FORMAT}' tag); write one with fec-bench --json")
-    return report["rows"]
+    return report
+
+
+def merge_reports(paths: list[str | Path]) -> tuple[list[dict], list[dict], dict]:
+    """(rows, failures, settings by report) of several reports, in order: runs made with different settings,
+    written out as one report."""
+    reports = [read_report_file(path) for path in paths]
+    rows = [row for report in reports for row in report["rows"]]
+    failures = [entry for report in reports for entry in report.get("failures", [])]
+    return rows, failures, {"merged_from": {str(path): report.get("settings", {}) for path, report in zip(paths, reports)}}
 
 
 def compare(path_a: str | Path, path_b: str | Path) -> list[Comparison]:

@@ -5,9 +5,11 @@
     fec-bench http://127.0.0.1:8000/fecnet_ort_python --concurrency 4 --inputs random
     fec-bench train --data data/synth --set batch_size=64 --steps 50 --json train.json
     fec-bench backends
+    fec-bench merge gpu.json cpu.json --json all.json --csv all.csv --plot all.png
     fec-bench compare before.json after.json
 
-`fec-bench TARGET...` is short for `fec-bench run TARGET...`; `train`, `backends` and `compare` are subcommands.
+`fec-bench TARGET...` is short for `fec-bench run TARGET...`; `train`, `backends`, `merge` and `compare`
+are subcommands.
 Exit code: 0 done, 1 a backend failed (with --keep-going), 2 bad input (missing target, unknown
 backend, a backend that cannot run a target or cannot run here).
 """
@@ -152,6 +154,26 @@ def train_command(data, config_path, overrides, device, steps, warmup_steps, jso
     click.echo(format_training(result, trainer.config.num_workers))
     if json_path:
         write_json(json_path, training_report(result, trainer))
+
+
+@main.command("merge", help="Combine fec-bench JSON reports (runs made with different settings) into one: "
+                            "the table, and --json/--csv/--plot of all their rows and failures.")
+@click.argument("reports", metavar="REPORT.json...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the combined report as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the combined rows as CSV.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write latency/throughput vs batch as PNG.")
+@user_errors
+def merge_command(reports, json_path, csv_path, plot_path):
+    from fec.bench.report import format_table, merge_reports, write_csv, write_plot, write_report_json
+
+    records, failures, settings = merge_reports(list(reports))
+    click.echo(format_table(records, failures))
+    if json_path:
+        write_report_json(json_path, records, settings, failures)
+    if csv_path:
+        write_csv(csv_path, records)
+    if plot_path:
+        write_plot(plot_path, records)
 
 
 @main.command("compare", help="Compare two fec-bench JSON reports: p50 latency and throughput ratios (B / A) "

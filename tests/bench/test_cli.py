@@ -113,3 +113,20 @@ def test_backends_lists_every_backend_with_whether_it_runs_here(no_gpu):
     assert names[:3] == ["torch", "torch_compile", "torch-cuda"] and "tensorrt-graphs" in names and "triton-grpc" in names
     assert "[runs here: no: no CUDA GPU here" in listing[2] and listing[0].endswith("[runs here: yes]")
     assert available == "torch,torch_compile"
+
+
+def test_merge_combines_rows_and_failures_of_several_reports(torch_report, tmp_path):
+    _, out = torch_report
+    failed = {"format": "fec-bench/1", "settings": {"iters": 5}, "rows": [],
+              "failures": [{"target": "m.pt", "backend": "torch-cuda", "error": "no CUDA GPU here"}]}
+    (tmp_path / "failed.json").write_text(json.dumps(failed))
+    result = invoke(["merge", out / "bench.json", tmp_path / "failed.json", "--json", tmp_path / "all.json",
+                     "--csv", tmp_path / "all.csv", "--plot", tmp_path / "all.png"])
+    merged = json.loads((tmp_path / "all.json").read_text())
+    original = json.loads((out / "bench.json").read_text())
+
+    assert result.exit_code == 0 and "failed: torch-cuda (m.pt): no CUDA GPU here" in result.output
+    assert merged["rows"] == original["rows"] and merged["failures"] == failed["failures"]
+    assert merged["settings"]["merged_from"][str(tmp_path / "failed.json")] == {"iters": 5}
+    assert len(list(csv.DictReader((tmp_path / "all.csv").open()))) == 2
+    assert (tmp_path / "all.png").read_bytes()[:4] == b"\x89PNG"
