@@ -45,3 +45,7 @@ def inspect(csv_path: Path, as_json: bool) -> None:
 
 
 main.add_command(download)
+
+
+if __name__ == "__main__":
+    main()
