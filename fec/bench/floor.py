@@ -1,0 +1,95 @@
+"""How fast a model could possibly run here: its FLOPs over the machine's peak rate, the "FLOP floor".
+
+    floor (ms per batch) = model FLOPs per image x batch / peak FLOP/s
+
+Two peaks are given: the nominal one from the processor (cores x clock x FLOPs per cycle from its
+vector units: AVX-512 FMA 64, AVX2 FMA 32 fp32 FLOPs per cycle and core) and the measured one (a
+large fp32 matrix product through PyTorch with the same thread count), which is what well-tuned
+kernels actually reach. INT8 floors assume twice the fp32 rate (AVX2/AVX-512 integer multiply-add of
+bytes into 16/32-bit sums) unless VNNI is present (four times). A measured latency divided by its
+floor says how much of the machine a backend leaves unused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+FP32_FLOPS_PER_CYCLE = {"avx512f": 64, "avx2": 32, "sse": 8}
+
+
+@dataclass(frozen=True)
+class MachinePeak:
+    cores: int
+    ghz: float
+    vector_unit: str
+    nominal_gflops: float        # fp32
+    measured_gflops: float       # fp32 matrix product through torch
+    int8_factor: float           # int8 rate / fp32 rate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_flops(model: torch.nn.Module, input_size: int) -> int:
+    """FLOPs (2 x multiply-adds) of one image's forward pass, counted by PyTorch's FlopCounterMode."""
+    model = model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, 3, input_size, input_size))
+    return int(counter.get_total_flops())
+
+
+def cpu_flags(cpuinfo: str) -> set[str]:
+    match = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, re.MULTILINE)
+    return set(match.group(1).split()) if match else set()
+
+
+def cpu_ghz(cpuinfo: str) -> float:
+    match = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", cpuinfo, re.MULTILINE)
+    return float(match.group(1)) / 1000 if match else 0.0
+
+
+def vector_unit(flags: set[str]) -> str:
+    if "avx512f" in flags:
+        return "avx512f"
+    return "avx2" if {"avx2", "fma"} <= flags else "sse"
+
+
+def measured_gemm_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 GEMM rate (GFLOP/s) over a few products with `threads` intra-op threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        torch.mm(a, b)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return 2 * size**3 / best / 1e9
+
+
+def machine_peak(threads: int | None = None, cpuinfo_path: str | Path = "/proc/cpuinfo") -> MachinePeak:
+    cores = threads or os.cpu_count() or 1
+    cpuinfo = Path(cpuinfo_path).read_text() if Path(cpuinfo_path).is_file() else ""
+    flags = cpu_flags(cpuinfo)
+    unit = vector_unit(flags)
+    ghz = cpu_ghz(cpuinfo)
+    int8_factor = 4.0 if flags & {"avx512_vnni", "avx_vnni"} else 2.0
+    return MachinePeak(cores, ghz, unit, cores * ghz * FP32_FLOPS_PER_CYCLE[unit],
+                       measured_gemm_gflops(cores), int8_factor)
+
+
+def floor_ms(flops_per_image: int, batch: int, gflops: float) -> float:
+    """Milliseconds for `batch` images at `gflops` GFLOP/s."""
+    return flops_per_image * batch / (gflops * 1e9) * 1e3
