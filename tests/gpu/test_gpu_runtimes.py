@@ -31,23 +31,22 @@ def test_cuda_embeddings_match_the_cpu(gpu_checkpoint, faces, precision, min_cos
     on_gpu = embed(gpu_checkpoint, faces, device="cuda", precision=precision)
 
     assert on_gpu.dtype == np.float32 and on_gpu.shape == reference.shape
-    assert cosines(on_gpu, reference).min() >= min_cos
-    if precision == "fp32":
-        assert np.abs(on_gpu - reference).max() < 1e-3
+    assert cosines(on_gpu, reference).min() >= min_cos  # fp32: cuDNN convolutions use TF32 by default
 
 
 @needs_cuda
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_cuda_graphs_replay_equals_eager_on_new_data(gpu_checkpoint, faces, precision):
+@pytest.mark.parametrize("precision, max_abs", [("fp32", 1e-5), ("fp16", 2e-3)])  # fp16: a few half-precision ulps
+def test_cuda_graphs_replay_equals_eager_on_new_data(gpu_checkpoint, faces, precision, max_abs):
     first, second = faces[:8], faces[8:16]
     eager = [embed(gpu_checkpoint, batch, device="cuda", precision=precision) for batch in (first, second)]
     with create_runner("torch", checkpoint=gpu_checkpoint, device="cuda", precision=precision, cuda_graphs=True) as runner:
         graphed = [runner.infer(first), runner.infer(second), runner.infer(first[:3])]
         assert sorted(runner.graphs) == [(3, 3, 64, 64), (8, 3, 64, 64)]  # one graph per batch shape
 
-    assert np.abs(graphed[0] - eager[0]).max() <= 1e-5
-    assert np.abs(graphed[1] - eager[1]).max() <= 1e-5      # the second batch went through the static input buffer
-    assert np.abs(graphed[2] - eager[0][:3]).max() <= 1e-5
+    assert np.abs(graphed[0] - eager[0]).max() <= max_abs
+    assert np.abs(graphed[1] - eager[1]).max() <= max_abs      # the second batch went through the static input buffer
+    assert np.abs(graphed[2] - eager[0][:3]).max() <= max_abs
+    assert cosines(graphed[1], eager[1]).min() >= 0.99999 and np.abs(graphed[1] - graphed[0]).max() > 1e-3
 
 
 @needs_cuda
