@@ -4,6 +4,7 @@
 #
 #   PYTHONPATH=. benchmarks/gpu_curves.sh [OUT_DIR]     (default: benchmarks/out/curves)
 #
+# BUDGET_S (default 330) caps the sweep; metrics.tar.gz keeps every run's log either way.
 # Synthesises the demo dataset at 12000 triplets (seed 0), then runs the recipes below in parallel
 # with benchmarks/learning_curves.py. Results: OUT_DIR/curves.md (table), OUT_DIR/curves.json.
 set -euo pipefail
@@ -17,7 +18,7 @@ start=$(date +%s)
 [[ -f "$WORK/data/train.csv" ]] || "$PY" -m fec.cli.data synth --out "$WORK/data" --triplets 12000 --seed 0 --quiet
 echo "synthesised in $(( $(date +%s) - start )) s"
 
-"$PY" benchmarks/learning_curves.py --data "$WORK/data" --out "$WORK/runs" --device cuda --parallel 8 --threads 2 \
+timeout "${BUDGET_S:-330}" "$PY" benchmarks/learning_curves.py --data "$WORK/data" --out "$WORK/runs" --device cuda --parallel 8 --threads 2 \
   --set face_size=128 --set flip=true --set warmup_steps=10 --set max_steps=1500 --set eval_every=100 \
   --set checkpoint_every=100000 --set batch_size=32 --set amp=off \
   "compact-1e-3: model=compact_cnn lr=0.001" \
@@ -25,10 +26,12 @@ echo "synthesised in $(( $(date +%s) - start )) s"
   "compact-5e-4: model=compact_cnn lr=0.0005" \
   "compact-1e-3-noclip: model=compact_cnn lr=0.001 grad_clip=0" \
   "compact-1e-3-b64: model=compact_cnn lr=0.001 batch_size=64 max_steps=750 eval_every=50" \
-  "compact-1e-3-6k: model=compact_cnn lr=0.001 max_steps=6000 eval_every=500" \
+  "compact-1e-3-4k: model=compact_cnn lr=0.001 max_steps=4000 eval_every=250" \
   "mobilenet-1e-3: model=mobilenet_v3_small lr=0.001" \
   "resnet18-1e-3: model=resnet18 lr=0.001 input_size=128" \
   | tee "$OUT/curves.md" || status=$?
 cp "$WORK/runs/curves.json" "$OUT/" 2>/dev/null || true
+# every run's metrics.jsonl, also when the budget cut the sweep short
+(cd "$WORK/runs" && tar czf - */metrics.jsonl */test_metrics.json 2>/dev/null) > "$OUT/metrics.tar.gz" || true
 echo "total $(( $(date +%s) - start )) s"
 exit ${status:-0}
