@@ -93,3 +93,44 @@ def machine_peak(threads: int | None = None, cpuinfo_path: str | Path = "/proc/c
 def floor_ms(flops_per_image: int, batch: int, gflops: float) -> float:
     """Milliseconds for `batch` images at `gflops` GFLOP/s."""
     return flops_per_image * batch / (gflops * 1e9) * 1e3
+
+
+def model_config_of(target: str) -> dict:
+    """The model entry ({name, embedding_dim, input_size, ...}) of a checkpoint or an export folder."""
+    path = Path(target)
+    if path.is_file():
+        from fec.train.checkpoint import read_checkpoint
+
+        return read_checkpoint(path)["model"]
+    from fec.export.manifest import read_manifest
+
+    return read_manifest(path)["model"]
+
+
+def config_flops(config: dict) -> int:
+    from fec.models import create_model
+
+    options = {k: v for k, v in config.items() if k not in ("name", "embedding_dim", "input_size")}
+    model = create_model(config["name"], config.get("embedding_dim", 16), input_size=config["input_size"], **options)
+    return model_flops(model, config["input_size"])
+
+
+def floor_rows(report: dict, peak: MachinePeak) -> list[dict]:
+    """Each CPU row of a fec-bench report with its model's FLOPs, its floors and p50 / floor."""
+    flops_by_target: dict[str, int] = {}
+    rows = []
+    for row in report["rows"]:
+        if row.get("device", "cpu") != "cpu" or row["target"].startswith(("http://", "grpc://")):
+            continue
+        if row["target"] not in flops_by_target:
+            flops_by_target[row["target"]] = config_flops(model_config_of(row["target"]))
+        flops = flops_by_target[row["target"]]
+        factor = peak.int8_factor if row["precision"] == "int8" else 1.0
+        nominal = floor_ms(flops, row["batch"], peak.nominal_gflops * factor)
+        measured = floor_ms(flops, row["batch"], peak.measured_gflops * factor)
+        rows.append({"target": row["target"], "backend": row["backend"], "precision": row["precision"],
+                     "batch": row["batch"], "mflops_per_image": round(flops / 1e6, 2), "p50_ms": row["p50_ms"],
+                     "floor_ms_nominal": round(nominal, 3), "floor_ms_measured_gemm": round(measured, 3),
+                     "x_nominal_floor": round(row["p50_ms"] / nominal, 2),
+                     "x_measured_floor": round(row["p50_ms"] / measured, 2)})
+    return rows

@@ -7,6 +7,7 @@
     fec-bench backends
     fec-bench merge gpu.json cpu.json --json all.json --csv all.csv --plot all.png
     fec-bench compare before.json after.json
+    fec-bench floor bench.json --threads 2
 
 `fec-bench TARGET...` is short for `fec-bench run TARGET...`; `train`, `backends`, `merge` and `compare`
 are subcommands.
@@ -185,6 +186,38 @@ def compare_command(report_a, report_b):
     from fec.bench.report import compare, format_comparison
 
     click.echo(format_comparison(compare(report_a, report_b)))
+
+
+@main.command("floor", help="How far each CPU row of a fec-bench report is from its FLOP floor: model FLOPs x batch / "
+                            "the machine's fp32 peak (nominal, from clock and vector units, and measured, a large fp32 "
+                            "GEMM with the same threads); int8 rows use the int8 rate (2x fp32 on AVX2, 4x with VNNI).")
+@click.argument("report", metavar="REPORT.json", type=click.Path(path_type=Path))
+@click.option("--threads", type=int, help="Cores the benchmark used (default: the report's --threads, else all).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the peaks and rows as JSON.")
+@user_errors
+def floor_command(report, threads, json_path):
+    from fec.bench.floor import floor_rows, machine_peak
+    from fec.bench.report import read_report_file
+    from fec.io import write_json
+
+    data = read_report_file(report)
+    peak = machine_peak(threads or (data.get("settings") or {}).get("threads"))
+    rows = floor_rows(data, peak)
+    click.echo(f"{peak.cores} cores x {peak.ghz:.2f} GHz x {peak.vector_unit}: fp32 peak {peak.nominal_gflops:.0f} "
+               f"GFLOP/s nominal, {peak.measured_gflops:.0f} measured (GEMM); int8 x{peak.int8_factor:g}")
+    click.echo(format_floor_table(rows))
+    if json_path:
+        write_json(json_path, {"peak": peak.to_dict(), "rows": rows})
+
+
+def format_floor_table(rows: list[dict]) -> str:
+    header = ("target", "backend", "precision", "batch", "MFLOP/img", "p50 ms", "floor ms", "x floor", "x GEMM floor")
+    keys = ("target", "backend", "precision", "batch", "mflops_per_image", "p50_ms", "floor_ms_nominal",
+            "x_nominal_floor", "x_measured_floor")
+    lines = [" | ".join(header)]
+    for row in rows:
+        lines.append(" | ".join(Path(str(row[k])).name if k == "target" else str(row[k]) for k in keys))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

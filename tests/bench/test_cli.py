@@ -130,3 +130,29 @@ def test_merge_combines_rows_and_failures_of_several_reports(torch_report, tmp_p
     assert merged["settings"]["merged_from"][str(tmp_path / "failed.json")] == {"iters": 5}
     assert len(list(csv.DictReader((tmp_path / "all.csv").open()))) == 2
     assert (tmp_path / "all.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_floor_puts_each_row_against_flops_over_peak(torch_report, tiny_checkpoint, tmp_path):
+    from fec.bench.floor import config_flops, model_config_of
+
+    _, out = torch_report
+    result = invoke(["floor", out / "bench.json", "--threads", "1", "--json", tmp_path / "floor.json"])
+    assert result.exit_code == 0, result.output
+    floors = json.loads((tmp_path / "floor.json").read_text())
+    rows, peak = floors["rows"], floors["peak"]
+    flops = config_flops(model_config_of(str(tiny_checkpoint)))
+
+    assert peak["cores"] == 1 and peak["measured_gflops"] > 0 and [r["batch"] for r in rows] == [1, 2]
+    for row in rows:
+        expected = flops * row["batch"] / (peak["nominal_gflops"] * 1e9) * 1e3
+        assert row["mflops_per_image"] == round(flops / 1e6, 2)
+        assert row["floor_ms_nominal"] == pytest.approx(expected, abs=1e-3)
+        assert row["x_nominal_floor"] == pytest.approx(row["p50_ms"] / expected, rel=0.01)
+    assert "GFLOP/s nominal" in result.output and "x GEMM floor" in result.output
+
+
+def test_floor_of_a_file_that_is_no_report_is_one_line(tmp_path):
+    bogus = tmp_path / "bench.json"
+    bogus.write_text("{}")
+    result = invoke(["floor", bogus])
+    assert result.exit_code == 2 and "not an fec-bench report" in result.output
