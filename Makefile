@@ -28,7 +28,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/fec-data synth --out $(DEMO_DATA) --triplets 3000 --seed 0 --quiet
+	$(BIN)/fec-data synth --out $(DEMO_DATA) --triplets 12000 --seed 0 --quiet
 	$(BIN)/fec-train --config fec/configs/demo_cpu.yaml --data $(DEMO_DATA) --out $(DEMO_RUN) $(TRAIN_ARGS)
 	$(BIN)/fec-eval $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/eval.json
 	$(BIN)/fec-export $(DEMO_RUN)/best.pt --format onnx --out export/demo-onnx-fp32
