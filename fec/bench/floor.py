@@ -115,12 +115,18 @@ def config_flops(config: dict) -> int:
     return model_flops(model, config["input_size"])
 
 
+def runs_on_cpu(row: dict) -> bool:
+    """PyTorch rows say `cpu`, ONNX Runtime rows their provider; served models are not this machine's."""
+    device = str(row.get("device", "cpu")).lower()
+    return device in ("cpu", "cpuexecutionprovider") and not row["target"].startswith(("http://", "grpc://"))
+
+
 def floor_rows(report: dict, peak: MachinePeak) -> list[dict]:
     """Each CPU row of a fec-bench report with its model's FLOPs, its floors and p50 / floor."""
     flops_by_target: dict[str, int] = {}
     rows = []
     for row in report["rows"]:
-        if row.get("device", "cpu") != "cpu" or row["target"].startswith(("http://", "grpc://")):
+        if not runs_on_cpu(row):
             continue
         if row["target"] not in flops_by_target:
             flops_by_target[row["target"]] = config_flops(model_config_of(row["target"]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from fec.bench.floor import cpu_flags, cpu_ghz, floor_ms, machine_peak, model_flops, vector_unit
+from fec.bench.floor import cpu_flags, cpu_ghz, floor_ms, machine_peak, model_flops, runs_on_cpu, vector_unit
 
 CPUINFO = """processor\t: 0
 model name\t: AMD EPYC
@@ -37,3 +37,10 @@ def test_machine_peak_from_cpuinfo(tmp_path):
     assert peak.int8_factor == 2.0 and peak.vector_unit == "avx2" and peak.measured_gflops > 0
     info.write_text(CPUINFO.replace("bmi2", "bmi2 avx512f avx512_vnni"))
     assert machine_peak(threads=1, cpuinfo_path=info).int8_factor == 4.0
+
+
+def test_only_rows_computed_on_this_cpu_get_a_floor():
+    row = {"target": "run/best.pt", "device": "cpu"}
+    assert runs_on_cpu(row) and runs_on_cpu({**row, "device": "CPUExecutionProvider"})
+    assert not runs_on_cpu({**row, "device": "cuda"}) and not runs_on_cpu({**row, "device": "CUDAExecutionProvider"})
+    assert not runs_on_cpu({"target": "http://127.0.0.1:8000/fecnet", "device": "cpu"})
