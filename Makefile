@@ -33,7 +33,7 @@ demo: install
 	$(BIN)/fec-eval $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/eval.json
 	$(BIN)/fec-export $(DEMO_RUN)/best.pt --format onnx --out export/demo-onnx-fp32
 	$(BIN)/fec-export export/demo-onnx-fp32/model.onnx --format onnx --precision fp16 --out export/demo-onnx-fp16
-	$(BIN)/fec-export export/demo-onnx-fp32/model.onnx --format onnx --precision int8 --target cpu \
+	$(BIN)/fec-export export/demo-onnx-fp32/model.onnx --format onnx --precision int8 --target cpu --float-below 16 \
 		--calib-data $(DEMO_DATA)/train.csv --out export/demo-onnx-int8-cpu
 	$(BIN)/fec-verify export/demo-onnx-fp32 export/demo-onnx-fp16 export/demo-onnx-int8-cpu \
 		--data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/verify.json

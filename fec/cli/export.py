@@ -28,6 +28,9 @@ FORMATS = ("onnx", "trt")  # fec.export.list_formats() without importing the exp
                    "Default: cpu for onnx, tensorrt for trt.")
 @click.option("--quantizer", type=click.Choice(["modelopt", "onnxruntime"]), default="modelopt", show_default=True,
               help="INT8 for TensorRT: NVIDIA ModelOpt (optional extra) or ONNX Runtime in symmetric mode.")
+@click.option("--float-below", type=int,
+              help="INT8: keep convolutions with fewer channels than this (in or out) in float (default 48); 0 "
+                   "quantizes every convolution. The embedding head always stays float.")
 @click.option("--bake-preprocessing", is_flag=True, help="Graph takes uint8 RGB NHWC and normalises inside.")
 @click.option("--opset", type=int, default=20, show_default=True)
 @click.option("--exporter", type=click.Choice(["dynamo", "legacy"]), default="dynamo", show_default=True,
@@ -44,14 +47,19 @@ FORMATS = ("onnx", "trt")  # fec.export.list_formats() without importing the exp
 @click.option("--tf32", is_flag=True, help="Allow TF32 in fp32 TensorRT engines (faster, beyond fp32 tolerances).")
 @quiet_option
 @user_errors
-def main(source, fmt, precision, max_batch, opt_batch, out, calib_data, calib_size, target, quantizer, bake_preprocessing,
+def main(source, fmt, precision, max_batch, opt_batch, out, calib_data, calib_size, target, quantizer, float_below,
+         bake_preprocessing,
          opset, exporter, store, face_size, workspace_mb, opt_level, hardware_compat, version_compat, timing_cache, tf32,
          quiet):
+    from dataclasses import replace
+
     from fec.export import EngineOptions, ExportRequest, export_model
 
     engine = EngineOptions(workspace_mb, opt_level, hardware_compat, version_compat, timing_cache, tf32)
     request = ExportRequest(precision, max_batch, opt_batch, target, calib_data, calib_size, quantizer, bake_preprocessing,
                             opset, exporter, store, face_size, engine)
+    if float_below is not None:
+        request = replace(request, float_below=float_below)
     result = export_model(source, fmt, request, out)
     if not quiet:
         click.echo(result.summary())

@@ -83,7 +83,8 @@ def derive(fp32_path: Path, info: OnnxInfo, request: ExportRequest, path: Path, 
         return describe(info) | {"fp16": {"kept_in_fp32": "graph input/output casts and the L2 normalisation"}}
     with tempfile.TemporaryDirectory(prefix=".fec-int8-", dir=path.parent) as scratch:
         quantized = Path(scratch) / "int8.onnx"
-        facts = quantize_int8(fp32_path, quantized, calibration, INPUT_NAME, request.target, request.quantizer)
+        facts = quantize_int8(fp32_path, quantized, calibration, INPUT_NAME, request.target, request.quantizer,
+                              request.float_below)
         info = replace(info, precision="int8", int8_target=request.target)
         save_onnx(onnx.load(str(quantized)), info, path)
     return describe(info) | {"int8": facts}

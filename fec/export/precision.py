@@ -92,10 +92,10 @@ def normalisation_tail(graph: onnx.GraphProto) -> list[str]:
     return tail
 
 
-def sensitive_nodes(graph: onnx.GraphProto) -> list[str]:
+def sensitive_nodes(graph: onnx.GraphProto, float_below: int = NARROW_CHANNELS) -> list[str]:
     """Layers kept in float when quantizing: narrow convolutions and the fully connected head.
 
-    A convolution with fewer than NARROW_CHANNELS input or output channels (the first one, which
+    A convolution with fewer than `float_below` (default NARROW_CHANNELS) input or output channels (the first one, which
     sees raw pixels, and the thin early stages of MobileNet-style trunks) has too few channels to
     average out the rounding of its per-tensor activation scale. On one briefly trained
     MobileNetV3-small FECNet this lifted the worst face's cosine to fp32 from 0.91 to 0.99; on
@@ -103,7 +103,7 @@ def sensitive_nodes(graph: onnx.GraphProto) -> list[str]:
     (worst face 0.99+). For ResNet18 only the first convolution is affected.
     """
     weights = {tensor.name: tensor.dims for tensor in graph.initializer}
-    narrow = [node.name for node in graph.node if node.op_type == "Conv" and _conv_width(node, weights) < NARROW_CHANNELS]
+    narrow = [node.name for node in graph.node if node.op_type == "Conv" and _conv_width(node, weights) < float_below]
     last_conv = max((index for index, node in enumerate(graph.node) if node.op_type == "Conv"), default=-1)
     # Everything after the last convolution is the small embedding head (pool, FC, BN, ReLU, FC, L2).
     head = [node.name for node in graph.node[last_conv + 1:]]
@@ -258,13 +258,13 @@ def _half_tensor(tensor: onnx.TensorProto, name: str) -> onnx.TensorProto:
 
 
 def quantize_int8(fp32_path: Path, out_path: Path, inputs: np.ndarray, input_name: str, target: str,
-                  quantizer: str) -> dict:
+                  quantizer: str, float_below: int = NARROW_CHANNELS) -> dict:
     """Write an INT8 Q/DQ copy of `fp32_path` calibrated on `inputs`; return what was done."""
     if target not in INT8_TARGETS:
         raise ExportError(f"unknown INT8 target {target!r}; choose one of {', '.join(INT8_TARGETS)}")
     model = onnx.load(str(fp32_path))
     name_nodes(model.graph)
-    excluded = sensitive_nodes(model.graph)
+    excluded = sensitive_nodes(model.graph, float_below)
     with tempfile.TemporaryDirectory(prefix=".fec-quant-", dir=out_path.parent) as scratch:
         named = Path(scratch) / "named.onnx"
         onnx.save_model(model, str(named))

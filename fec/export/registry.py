@@ -17,7 +17,7 @@ from pathlib import Path
 from fec.export.errors import ExportError
 from fec.export.manifest import ArtifactFile
 from fec.export.onnx_export import EXPORTERS, OPSET
-from fec.export.precision import INT8_TARGETS, PRECISIONS, QUANTIZERS
+from fec.export.precision import INT8_TARGETS, NARROW_CHANNELS, PRECISIONS, QUANTIZERS
 
 BUILTIN_FORMATS = {
     "onnx": "fec.export.onnx_format",
@@ -64,6 +64,7 @@ class ExportRequest:
     store: Path | None = None
     face_size: int | None = None
     engine: EngineOptions = field(default_factory=EngineOptions)
+    float_below: int = NARROW_CHANNELS       # INT8: convolutions narrower than this stay float
 
     def validate(self) -> None:
         checks = [
@@ -74,6 +75,7 @@ class ExportRequest:
             (self.target is None or self.target in INT8_TARGETS, f"--target must be one of {', '.join(INT8_TARGETS)}"),
             (self.quantizer in QUANTIZERS, f"--quantizer must be one of {', '.join(QUANTIZERS)}"),
             (self.exporter in EXPORTERS, f"--exporter must be one of {', '.join(EXPORTERS)}"),
+            (self.float_below >= 0, f"--float-below must be 0 or more channels, got {self.float_below}"),
         ]
         for ok, message in checks:
             if not ok:

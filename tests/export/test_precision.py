@@ -108,3 +108,21 @@ def test_int8_for_tensorrt_without_modelopt_says_how_to_get_it(onnx_exports, tra
                                                r"in a separate environment.*--quantizer onnxruntime"):
         export_model(onnx_exports["fp32"] / "model.onnx", "onnx", request, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_float_below_sets_which_convolutions_stay_float(onnx_exports):
+    graph = onnx.load(str(onnx_exports["fp32"] / "model.onnx")).graph
+    from fec.export.precision import name_nodes
+
+    name_nodes(graph)
+    convs = [node.name for node in graph.node if node.op_type == "Conv"]
+    head = sensitive_nodes(graph, float_below=0)
+
+    assert head and not set(head) & set(convs)                                # the head only
+    assert set(sensitive_nodes(graph, float_below=48)) - set(head) == {convs[0]}  # ResNet18: 3 -> 64 stem
+    assert set(sensitive_nodes(graph, float_below=10**6)) - set(head) == set(convs)
+
+
+def test_negative_float_below_is_a_user_error():
+    with pytest.raises(Exception, match="--float-below must be 0 or more channels, got -1"):
+        ExportRequest(precision="int8", float_below=-1).validate()
