@@ -10,7 +10,6 @@ value: an export is proven when it agrees with PyTorch, not when it happens to s
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from fec.metrics import OVERALL
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.runtimes import Runner, create_runner
 from fec.runtimes.base import RunnerError
+from fec.runtimes.onnxruntime_runner import export_tensorrt_profile
 
 TYPE_KEYS = [kind.value for kind in TRIPLET_TYPES]
 COLLAPSE_SPREAD = 1e-6  # mean squared distance between reference embeddings below which all faces look alike
@@ -259,26 +259,13 @@ def verify_backend(export: LoadedExport, name: str, prep: Preprocessing, dataset
         row.size_mb = entry["bytes"] / 1e6
         options = dict(backend.options)
         if name == "onnxruntime-tensorrt":
-            options["provider_options"] = ort_tensorrt_profile(manifest)
+            options["provider_options"] = export_tensorrt_profile(manifest)  # engine cache: the runner's default
         runner = create_runner(backend.runner, **{RUNNER_PATH_OPTION[backend.runner]: path}, **options)
         embeddings, row.runner = embed_with(runner, prep, dataset, batch_size, quiet)
     except RunnerError as exc:
         row.failures = [str(exc)]
         return row
     return judge(row, embeddings, dataset, reference)
-
-
-def ort_tensorrt_profile(manifest: dict) -> dict:
-    """ONNX Runtime's TensorRT provider: one profile from the export's batch range; engines cached per model."""
-    io, batch = manifest["io"]["input"], manifest["batch"]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fec" / "onnxruntime-tensorrt"
-
-    def shape(size: int) -> str:
-        return f"{io['name']}:" + "x".join(str(size if index == 0 else dim) for index, dim in enumerate(io["shape"]))
-
-    return {"trt_profile_min_shapes": shape(batch["min"]), "trt_profile_opt_shapes": shape(batch["opt"]),
-            "trt_profile_max_shapes": shape(batch["max"]), "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": str(cache / artifact(manifest, "onnx")["sha256"][:16])}
 
 
 # --------------------------------------------------------------------------- judging

@@ -20,7 +20,7 @@ from fec.cli.verify import main as verify_main  # noqa: E402
 from fec.export.manifest import ArtifactFile, write_manifest  # noqa: E402
 from fec.export.onnx_export import read_onnx_info, save_onnx  # noqa: E402
 from fec.verify import (  # noqa: E402
-    DEFAULT_TOLERANCES, BackendResult, Tolerances, failures, ort_tensorrt_profile, reference_warnings)
+    DEFAULT_TOLERANCES, BackendResult, Tolerances, failures, reference_warnings)
 
 
 @pytest.fixture(scope="session")
@@ -153,10 +153,13 @@ def test_a_collapsed_reference_is_flagged():
 
 
 def test_onnx_runtimes_tensorrt_provider_gets_the_exports_batch_profile():
+    from fec.runtimes.onnxruntime_runner import export_tensorrt_profile
+
     record = {"io": {"input": {"name": "images", "shape": ["batch", 3, 112, 112]}}, "batch": {"min": 1, "opt": 16, "max": 64},
               "files": [{"path": "model.onnx", "role": "onnx", "sha256": "ab" * 32, "bytes": 1}]}
-    options = ort_tensorrt_profile(record)
+    options = export_tensorrt_profile(record)
 
-    assert (options["trt_profile_min_shapes"], options["trt_profile_opt_shapes"], options["trt_profile_max_shapes"]) == (
-        "images:1x3x112x112", "images:16x3x112x112", "images:64x3x112x112")
-    assert options["trt_engine_cache_path"].endswith("fec/onnxruntime-tensorrt/abababababababab")
+    assert options == {"trt_profile_min_shapes": "images:1x3x112x112", "trt_profile_opt_shapes": "images:16x3x112x112",
+                       "trt_profile_max_shapes": "images:64x3x112x112"}
+    assert export_tensorrt_profile({"io": {"input": {"name": "images", "shape": ["batch", 3, "h", "w"]}},
+                                    "batch": record["batch"]}) == {}

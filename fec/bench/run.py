@@ -87,17 +87,7 @@ def export_target(folder: Path) -> Target:
         raise BenchError(f"{folder}: no ONNX file or TensorRT engine in this export (roles: {roles})")
     source = manifest.get("source") or {}
     return Target(str(folder), files, Preprocessing.from_dict(manifest["preprocessing"]), manifest.get("precision", "fp32"),
-                  source.get("face_size") or 224, source.get("face_margin") or 0.0, export_profile(manifest))
-
-
-def export_profile(manifest: dict) -> dict:
-    """The export's batch range as a TensorRT-provider profile (empty when the manifest lacks it)."""
-    from fec.runtimes.onnxruntime_runner import tensorrt_profile
-
-    source, batch = (manifest.get("io") or {}).get("input"), manifest.get("batch")
-    if not source or not batch or not all(isinstance(dim, int) for dim in source["shape"][1:]):
-        return {}
-    return tensorrt_profile(source["name"], tuple(source["shape"][1:]), batch["min"], batch["opt"], batch["max"])
+                  source.get("face_size") or 224, source.get("face_margin") or 0.0, export_tensorrt_profile(manifest))
 
 
 def server_target(url: str) -> Target:

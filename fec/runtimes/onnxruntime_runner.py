@@ -141,6 +141,14 @@ def tensorrt_profile(input_name: str, item_shape: tuple[int, ...], min_batch: in
             "trt_profile_max_shapes": shape(max_batch)}
 
 
+def export_tensorrt_profile(manifest: dict) -> dict:
+    """An export manifest's batch range as a TensorRT-provider profile (empty when the manifest lacks it)."""
+    source, batch = (manifest.get("io") or {}).get("input"), manifest.get("batch")
+    if not source or not batch or not all(isinstance(dim, int) for dim in source["shape"][1:]):
+        return {}
+    return tensorrt_profile(source["name"], tuple(source["shape"][1:]), batch["min"], batch["opt"], batch["max"])
+
+
 def import_onnxruntime():
     try:
         import onnxruntime
