@@ -122,11 +122,12 @@ def runs_on_cpu(row: dict) -> bool:
 
 
 def floor_rows(report: dict, peak: MachinePeak) -> list[dict]:
-    """Each CPU row of a fec-bench report with its model's FLOPs, its floors and p50 / floor."""
+    """Each compute-only CPU row of a fec-bench report with its model's FLOPs, its floors and p50 / floor
+    (end-to-end rows also decode and preprocess: the FLOP floor of the model does not bound them)."""
     flops_by_target: dict[str, int] = {}
     rows = []
     for row in report["rows"]:
-        if not runs_on_cpu(row):
+        if not runs_on_cpu(row) or row.get("mode", "compute") != "compute":
             continue
         if row["target"] not in flops_by_target:
             flops_by_target[row["target"]] = config_flops(model_config_of(row["target"]))

@@ -2,7 +2,9 @@
 a comparison of two JSON reports.
 
 Numbers are rounded once, in `BenchRow.record()`; every format writes those values, so the table,
-the JSON and the CSV can be checked against each other.
+the JSON and the CSV can be checked against each other. Each row says what its timed iteration covered
+(`mode`): "compute" (inference on a prepared batch) or "end-to-end" (JPEG bytes decoded, preprocessed
+and inferred); reports written before the field existed are read as "compute".
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from fec.bench.measure import Measurement
 from fec.io import atomic_open, atomic_path, write_json, read_json
 
 FORMAT = "fec-bench/1"
-COLUMNS = ("backend", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
+COLUMNS = ("backend", "mode", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
            "max_ms", "cv", "throughput", "stable", "peak_rss_mb", "cuda_peak_mb")
 DECIMALS = {"mean_ms": 3, "p50_ms": 3, "p90_ms": 3, "p95_ms": 3, "p99_ms": 3, "min_ms": 3, "max_ms": 3, "cv": 4,
             "throughput": 1, "peak_rss_mb": 1, "cuda_peak_mb": 1}
 EXTRA = ("target", "device", "inputs", "windows", "concurrency", "warning")
+DEFAULT_MODE = "compute"               # the mode of rows from reports that predate the field
 VERSIONED_PACKAGES = ("fec", "torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt")
 
 
@@ -43,10 +46,11 @@ class BenchRow:
     device: str = "cpu"
     inputs: str = "faces"
     cuda_peak_mb: float | None = None
+    mode: str = DEFAULT_MODE          # compute | end-to-end: what one timed iteration covers
 
     def record(self) -> dict:
         """Flat, rounded values: what the table, JSON and CSV all carry."""
-        values = {"backend": self.backend, "precision": self.precision, "batch": self.batch,
+        values = {"backend": self.backend, "mode": self.mode, "precision": self.precision, "batch": self.batch,
                   **self.measurement.stats(), "peak_rss_mb": self.peak_rss_mb, "cuda_peak_mb": self.cuda_peak_mb}
         rounded = {key: _rounded(values[key], DECIMALS.get(key)) for key in COLUMNS}
         return {**rounded, "target": self.target, "device": self.device, "inputs": self.inputs,
@@ -60,15 +64,22 @@ def _rounded(value, decimals: int | None):
     return round(float(value), decimals)
 
 
-def format_table(records: list[dict], failures: list[dict] = ()) -> str:
-    """Aligned console table of `COLUMNS`, then one line per warning and per backend that failed."""
+def format_table(records: list[dict], failures: list[dict] = (), notes: list[str] = ()) -> str:
+    """Aligned console table of `COLUMNS`, then one line per warning, per backend that failed and per note."""
     cells = [list(COLUMNS)] + [[_cell(record[key]) for key in COLUMNS] for record in records]
     widths = [max(len(row[column]) for row in cells) for column in range(len(COLUMNS))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
-    lines += [f"warning: {record['backend']} {record['precision']} batch {record['batch']}: {record['warning']}"
+    lines += [f"warning: {_label(record)} batch {record['batch']}: {record['warning']}"
               for record in records if record.get("warning")]
     lines += [f"failed: {entry['backend']} ({entry['target']}): {entry['error']}" for entry in failures]
+    lines += [f"note: {note}" for note in notes]
     return "\n".join(lines)
+
+
+def _label(record: dict) -> str:
+    """Backend and precision, with the mode when it is not the default (`torch end-to-end fp32`)."""
+    mode = record.get("mode", DEFAULT_MODE)
+    return " ".join([record["backend"], *([mode] if mode != DEFAULT_MODE else []), record["precision"]])
 
 
 def _cell(value) -> str:
@@ -79,12 +90,13 @@ def _cell(value) -> str:
     return str(value)
 
 
-def report_json(records: list[dict], settings: dict | None = None, failures: list[dict] = ()) -> dict:
+def report_json(records: list[dict], settings: dict | None = None, failures: list[dict] = (),
+                notes: list[str] = ()) -> dict:
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     host = {"machine": platform.machine(), "node": platform.node(), "processor": platform.processor(),
             "cpus": os.cpu_count(), "gpus": gpu_names()}
     return {"format": FORMAT, "created": created, "host": host, "versions": versions(), "settings": settings or {},
-            "rows": records, "failures": list(failures)}
+            "rows": records, "failures": list(failures), "notes": list(notes)}
 
 
 def gpu_names() -> list[str]:
@@ -107,8 +119,8 @@ def versions() -> dict[str, str | None]:
 
 
 def write_report_json(path: str | Path, records: list[dict], settings: dict | None = None,
-                      failures: list[dict] = ()) -> None:
-    write_json(path, report_json(records, settings, failures))
+                      failures: list[dict] = (), notes: list[str] = ()) -> None:
+    write_json(path, report_json(records, settings, failures, notes))
 
 
 def write_csv(path: str | Path, records: list[dict]) -> None:
@@ -126,7 +138,7 @@ def csv_text(records: list[dict]) -> str:
 
 
 def write_plot(path: str | Path, records: list[dict]) -> None:
-    """p50 latency and throughput against batch size, one line per backend/precision (atomic PNG)."""
+    """p50 latency and throughput against batch size, one line per backend/precision/mode (atomic PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,11 +164,11 @@ def write_plot(path: str | Path, records: list[dict]) -> None:
 
 
 def _series(records: list[dict]) -> dict[str, list[dict]]:
-    """Rows grouped into lines: backend and precision, plus the target's name when several were measured."""
+    """Rows grouped into lines: backend, precision and mode, plus the target's name when several were measured."""
     several_targets = len({record.get("target") for record in records}) > 1
     series: dict[str, list[dict]] = {}
     for record in records:
-        label = f"{record['backend']} {record['precision']}"
+        label = _label(record)
         if several_targets:
             label += f" ({Path(record['target']).name})"
         series.setdefault(label, []).append(record)
@@ -168,9 +180,10 @@ def _series(records: list[dict]) -> dict[str, list[dict]]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """B against A for one (backend, precision, batch): ratios > 1 mean B is slower / has more throughput."""
+    """B against A for one (backend, mode, precision, batch): ratios > 1 mean B is slower / has more throughput."""
 
     backend: str
+    mode: str
     precision: str
     batch: int
     p50_a: float
@@ -198,6 +211,7 @@ def read_report_file(path: str | Path) -> dict:
     report = read_json(path, BenchError, "benchmark report")
     if not isinstance(report, dict) or report.get("format") != FORMAT:
         raise BenchError(f"{path}: not an fec-bench report (no '{FORMAT}' tag); write one with fec-bench --json")
+    report["rows"] = [{**row, "mode": row.get("mode", DEFAULT_MODE)} for row in report.get("rows", [])]
     return report
 
 
@@ -211,11 +225,11 @@ def merge_reports(paths: list[str | Path]) -> tuple[list[dict], list[dict], dict
 
 
 def compare(path_a: str | Path, path_b: str | Path) -> list[Comparison]:
-    """Rows present in both reports, matched by (backend, precision, batch)."""
+    """Rows present in both reports, matched by (backend, mode, precision, batch)."""
     rows_a, rows_b = _keyed(path_a), _keyed(path_b)
     shared = [key for key in rows_a if key in rows_b]
     if not shared:
-        raise BenchError(f"{path_a} and {path_b} share no (backend, precision, batch) row")
+        raise BenchError(f"{path_a} and {path_b} share no (backend, mode, precision, batch) row")
     return [Comparison(*key, rows_a[key]["p50_ms"], rows_b[key]["p50_ms"], rows_a[key]["throughput"],
                        rows_b[key]["throughput"]) for key in shared]
 
@@ -223,17 +237,17 @@ def compare(path_a: str | Path, path_b: str | Path) -> list[Comparison]:
 def _keyed(path: str | Path) -> dict[tuple, dict]:
     keyed: dict[tuple, dict] = {}
     for record in read_report(path):
-        key = (record["backend"], record["precision"], record["batch"])
+        key = (record["backend"], record["mode"], record["precision"], record["batch"])
         if key in keyed:
-            raise BenchError(f"{path}: two rows for {key[0]} {key[1]} batch {key[2]} (several targets); "
+            raise BenchError(f"{path}: two rows for {_label(record)} batch {key[3]} (several targets); "
                              "compare reports of one target each")
         keyed[key] = record
     return keyed
 
 
 def format_comparison(comparisons: list[Comparison]) -> str:
-    header = ("backend", "precision", "batch", "p50_a_ms", "p50_b_ms", "latency_b/a", "thr_a", "thr_b", "throughput_b/a")
-    cells = [list(header)] + [[item.backend, item.precision, str(item.batch), str(item.p50_a), str(item.p50_b),
+    header = ("backend", "mode", "precision", "batch", "p50_a_ms", "p50_b_ms", "latency_b/a", "thr_a", "thr_b", "throughput_b/a")
+    cells = [list(header)] + [[item.backend, item.mode, item.precision, str(item.batch), str(item.p50_a), str(item.p50_b),
                                f"{item.latency_ratio:.3f}", str(item.throughput_a), str(item.throughput_b),
                                f"{item.throughput_ratio:.3f}"] for item in comparisons]
     widths = [max(len(row[column]) for row in cells) for column in range(len(header))]

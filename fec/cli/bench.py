@@ -2,6 +2,7 @@
 
     fec-bench run/last.pt export/onnx-fp32 --batch 1,8,32 --data data/test.csv --json bench.json
     fec-bench run/last.pt --backend torch-cuda,torch-cuda-fp16,torch-cuda-graphs --inputs random
+    fec-bench run/last.pt export/onnx-fp32 --mode both --batch 1,32 --data data/test.csv
     fec-bench http://127.0.0.1:8000/fecnet_ort_python --concurrency 4 --inputs random
     fec-bench train --data data/synth --set batch_size=64 --steps 50 --json train.json
     fec-bench backends
@@ -72,6 +73,10 @@ def main():
 @click.option("--inputs", type=click.Choice(["faces", "random"]), default="faces", show_default=True,
               help="Real face crops from --data, or random normalised data.")
 @click.option("--data", type=click.Path(path_type=Path), help="Triplet CSV, or a folder with test.csv (for --inputs faces).")
+@click.option("--mode", type=click.Choice(["compute", "end-to-end", "both"]), default="compute", show_default=True,
+              help="What one timed iteration covers: compute = infer a prepared batch (host-device copies included "
+                   "on CUDA); end-to-end = decode the faces' JPEG bytes, resize, normalise, infer (not for server "
+                   "targets); both = a row of each.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the report as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the rows as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write latency/throughput vs batch as PNG.")
@@ -81,13 +86,15 @@ def main():
 @quiet_option
 @user_errors
 def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tolerance, max_windows, threads, inputs,
-        data, json_path, csv_path, plot_path, concurrency, keep_going, quiet):
+        data, mode, json_path, csv_path, plot_path, concurrency, keep_going, quiet):
     from fec.bench import BenchError, MeasureSettings
     from fec.bench.report import format_table, write_csv, write_plot, write_report_json
-    from fec.bench.run import bench_targets, resolve_target
+    from fec.bench.run import bench_modes, bench_targets, check_modes, resolve_target
 
     if inputs == "faces" and data is None:
         raise BenchError("--inputs faces needs --data CSV (real face crops); or pass --inputs random")
+    modes = bench_modes(mode)
+    check_modes(list(targets), modes, inputs == "faces")  # before resolving: a server target is contacted then
     if iters is not None and duration is not None:
         raise BenchError("give --iters or --duration, not both")
     window_iters = None if duration is not None else (50 if iters is None else iters)
@@ -96,12 +103,13 @@ def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tol
     resolved = [resolve_target(target) for target in targets]
     say = (lambda line: click.echo(f"measuring {line}", err=True)) if show_progress(quiet) else None
     outcome = bench_targets(resolved, backends, batches, settings, data if inputs == "faces" else None, threads, say,
-                            concurrency, keep_going)
+                            concurrency, keep_going, modes)
     records = [row.record() for row in outcome.rows]
-    click.echo(format_table(records, outcome.failures))
+    click.echo(format_table(records, outcome.failures, outcome.notes))
     if json_path:
         write_report_json(json_path, records, {**asdict(settings), "threads": threads, "inputs": inputs,
-                                               "concurrency": concurrency}, outcome.failures)
+                                               "concurrency": concurrency, "mode": mode}, outcome.failures,
+                          outcome.notes)
     if csv_path:
         write_csv(csv_path, records)
     if plot_path:

@@ -52,7 +52,8 @@ def test_compare_subcommand_prints_ratios(torch_report):
     result = invoke(["compare", out / "bench.json", out / "bench.json"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert len(lines) == 3 and all(line.split()[5] == "1.000" for line in lines[1:])
+    assert lines[0].split()[:2] == ["backend", "mode"]
+    assert len(lines) == 3 and all(line.split()[1] == "compute" and line.split()[6] == "1.000" for line in lines[1:])
 
 
 @pytest.mark.parametrize("args, message", [
@@ -61,6 +62,10 @@ def test_compare_subcommand_prints_ratios(torch_report):
     (["{checkpoint}", "--backend", "onnxruntime", "--inputs", "random"], "backend 'onnxruntime' cannot run checkpoints"),
     (["{checkpoint}"], "--inputs faces needs --data"),
     (["compare", "missing.json", "missing.json"], "missing.json: benchmark report not found"),
+    (["http://127.0.0.1:9/fecnet", "--mode", "end-to-end", "--data", "test.csv"],
+     "http://127.0.0.1:9/fecnet: --mode end-to-end does not apply to Triton server targets"),
+    (["{checkpoint}", "--mode", "end-to-end", "--inputs", "random"],
+     "--mode end-to-end starts from the JPEG bytes of real face crops: give --data"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
@@ -156,3 +161,49 @@ def test_floor_of_a_file_that_is_no_report_is_one_line(tmp_path):
     bogus.write_text("{}")
     result = invoke(["floor", bogus])
     assert result.exit_code == 2 and "not an fec-bench report" in result.output
+
+
+@pytest.fixture(scope="module")
+def both_modes(tiny_checkpoint, tiny_synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench_modes")
+    result = invoke([tiny_checkpoint, "--backend", "torch", "--batch", "1,2", "--mode", "both", "--data",
+                     tiny_synth / "test.csv", "--json", out / "bench.json", "--csv", out / "bench.csv", *FAST])
+    return result, out
+
+
+def test_both_modes_give_a_compute_and_an_end_to_end_row_per_batch_in_table_json_and_csv(both_modes):
+    result, out = both_modes
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "bench.json").read_text())
+    csv_rows = list(csv.DictReader((out / "bench.csv").open()))
+    table = [line.split() for line in result.output.splitlines() if not line.startswith(("warning:", "note:"))]
+
+    expected = [("torch", "compute", 1), ("torch", "end-to-end", 1), ("torch", "compute", 2), ("torch", "end-to-end", 2)]
+    assert [(row["backend"], row["mode"], row["batch"]) for row in report["rows"]] == expected
+    assert [(row["backend"], row["mode"], int(row["batch"])) for row in csv_rows] == expected
+    assert table[0][:3] == ["backend", "mode", "precision"]
+    assert [(line[0], line[1], int(line[3])) for line in table[1:]] == expected
+    assert [float(row["p50_ms"]) for row in csv_rows] == [row["p50_ms"] for row in report["rows"]]
+    assert [float(line[6]) for line in table[1:]] == [row["p50_ms"] for row in report["rows"]]
+    assert report["settings"]["mode"] == "both" and report["notes"] == []
+    for row in report["rows"]:
+        assert row["iterations"] == 6 and row["inputs"] == "faces"
+        assert 0 < row["min_ms"] <= row["p50_ms"] <= row["max_ms"]
+
+
+def test_merge_and_compare_read_reports_written_before_modes_as_compute(both_modes, tmp_path):
+    _, out = both_modes
+    report = json.loads((out / "bench.json").read_text())
+    old = {**report, "rows": [{key: value for key, value in row.items() if key != "mode"}
+                              for row in report["rows"] if row["mode"] == "compute"]}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+
+    merged = invoke(["merge", tmp_path / "old.json", out / "bench.json", "--json", tmp_path / "all.json"])
+    compared = invoke(["compare", tmp_path / "old.json", out / "bench.json"])
+
+    assert merged.exit_code == 0 and compared.exit_code == 0, merged.output + compared.output
+    rows = json.loads((tmp_path / "all.json").read_text())["rows"]
+    assert [row["mode"] for row in rows] == ["compute"] * 2 + ["compute", "end-to-end"] * 2
+    lines = [line.split() for line in compared.output.splitlines()[1:]]
+    assert [(line[0], line[1], line[3], line[6]) for line in lines] == [("torch", "compute", "1", "1.000"),
+                                                                         ("torch", "compute", "2", "1.000")]

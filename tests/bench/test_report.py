@@ -45,11 +45,12 @@ def test_table_json_and_csv_carry_identical_numbers(records, tmp_path):
     from_table = parse_table(format_table(records))
 
     assert len(from_json) == len(from_csv) == len(from_table) == 3
-    numeric = [column for column in COLUMNS if column not in ("backend", "precision", "stable")]
+    numeric = [column for column in COLUMNS if column not in ("backend", "mode", "precision", "stable")]
     for expected, json_row, csv_row, table_row in zip(records, from_json, from_csv, from_table):
         for column in numeric:
             assert number(json_row[column]) == number(csv_row[column]) == number(table_row[column]) == expected[column]
         assert json_row["backend"] == csv_row["backend"] == table_row["backend"]
+        assert json_row["mode"] == csv_row["mode"] == table_row["mode"] == "compute"
     # CUDA memory: a value on the CUDA row, unknown (null / empty / '-') on the CPU rows
     assert [row["cuda_peak_mb"] for row in from_json] == [None, 87.7, None]
     assert [row["cuda_peak_mb"] for row in from_csv] == ["", "87.7", ""]
@@ -115,3 +116,39 @@ def test_plot_draws_one_line_per_backend_and_target(records):
     other = [{**records[0], "target": "other.pt"}]
     assert set(_series(records + other)) == {"torch fp32 (model.pt)", "torch-cuda fp32 (model.pt)",
                                              "onnxruntime fp32 (model.pt)", "torch fp32 (other.pt)"}
+
+
+def test_mode_sits_next_to_backend_and_is_identical_in_every_format(fake_clock, delayed, tmp_path):
+    rows = [BenchRow("model.pt", "torch", "fp32", 8, measure(delayed([2.0] * 4), 8, MeasureSettings(warmup_iters=0, iters=2),
+                                                               clock=fake_clock), 100.0, mode=mode)
+            for mode in ("compute", "end-to-end")]
+    records = [row.record() for row in rows]
+    write_report_json(tmp_path / "bench.json", records)
+    from_json = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    from_csv = list(csv.DictReader(csv_text(records).splitlines()))
+    from_table = parse_table(format_table(records))
+
+    assert COLUMNS[:2] == ("backend", "mode")
+    assert [row["mode"] for row in from_json] == [row["mode"] for row in from_csv] == \
+        [row["mode"] for row in from_table] == ["compute", "end-to-end"]
+
+
+def test_compare_matches_rows_by_mode_too(fake_clock, delayed, tmp_path):
+    def row(mode, p50):
+        result = measure(delayed([p50] * 4), 1, MeasureSettings(warmup_iters=0, iters=2), clock=fake_clock)
+        return BenchRow("model.pt", "torch", "fp32", 1, result, 100.0, mode=mode).record()
+
+    write_report_json(tmp_path / "a.json", [row("compute", 10.0), row("end-to-end", 20.0)])
+    write_report_json(tmp_path / "b.json", [row("compute", 5.0), row("end-to-end", 30.0)])
+    ratios = {item.mode: item.latency_ratio for item in compare(tmp_path / "a.json", tmp_path / "b.json")}
+
+    assert ratios == {"compute": pytest.approx(0.5), "end-to-end": pytest.approx(1.5)}
+
+
+def test_warnings_and_plot_lines_name_the_end_to_end_mode(records):
+    from fec.bench.report import _series
+
+    end_to_end = {**records[1], "mode": "end-to-end"}
+    assert "warning: torch-cuda end-to-end fp32 batch 8: latency varies a lot" in format_table([end_to_end])
+    assert set(_series([records[1], end_to_end])) == {"torch-cuda fp32", "torch-cuda end-to-end fp32"}
+    assert format_table(records, notes=["x skipped"]).endswith("\nnote: x skipped")

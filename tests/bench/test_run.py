@@ -195,3 +195,102 @@ def test_a_cuda_runner_gets_a_probe_that_reports_memory_only_when_torch_allocate
     assert calls == [("sync", 1), ("reset", 1), ("sync", 1)] and probe.peak_mb() == 3.0
     runner.cuda_memory_tracked = False
     assert cuda.cuda_probe(runner).peak_mb() is None   # e.g. ONNX Runtime's own CUDA arena: unknown, not 0
+
+
+class RecordingRunner(EchoRunner):
+    """A host-side runner that keeps a copy of every batch it was fed."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def infer(self, batch):
+        self.batches.append(batch.copy())
+        return super().infer(batch)
+
+
+@pytest.fixture
+def synth_faces(tiny_synth):
+    from fec.bench.run import MODES, face_inputs
+
+    return face_inputs(tiny_synth / "test.csv", target("checkpoint"), 3, MODES)
+
+
+def pixel_levels(normalised: np.ndarray) -> np.ndarray:
+    """Normalised NCHW values back on the 0-255 scale (differences only: the mean cancels)."""
+    return normalised * np.asarray(PREP.std, np.float32).reshape(1, 3, 1, 1) * 255.0
+
+
+def test_end_to_end_iterations_decode_the_jpegs_into_the_compute_batch(synth_faces, monkeypatch):
+    from fec.bench import run as bench_run
+
+    decoded, decode = [], bench_run.decode_image
+    monkeypatch.setattr(bench_run, "decode_image", lambda payload: decoded.append(payload) or decode(payload))
+    runner, settings = RecordingRunner(), MeasureSettings(warmup_iters=1, iters=2, max_windows=2)
+    compute, end_to_end = bench_run.bench_runner(runner, target("checkpoint"), get_backend("torch"), [4], settings,
+                                                 synth_faces.faces, None, modes=bench_run.MODES, jpegs=synth_faces.jpegs)
+
+    assert (compute.mode, end_to_end.mode) == ("compute", "end-to-end")
+    compute_calls = 1 + 1 + 2 * compute.measurement.windows          # prime, warm-up, timed
+    end_to_end_calls = 1 + 1 + 2 * end_to_end.measurement.windows
+    assert runner.calls == compute_calls + end_to_end_calls
+    # every end-to-end call (and no compute call) decoded its 4 faces from JPEG bytes
+    assert len(decoded) == 4 * end_to_end_calls
+    assert decoded[:4] == [synth_faces.jpegs[index % 3] for index in range(4)]
+    assert all(payload[:3] == b"\xff\xd8\xff" for payload in decoded)
+    feed, decoded_feed = runner.batches[0], runner.batches[compute_calls]
+    assert decoded_feed.shape == feed.shape == (4, 3, 32, 32) and decoded_feed.dtype == np.float32
+    # the same faces, resized from their 64 px crops and normalised: equal to the compute batch up to JPEG's loss
+    difference = np.abs(pixel_levels(decoded_feed - feed))
+    assert 0 < difference.mean() < 4.0 and np.percentile(difference, 99) < 20
+
+
+def test_end_to_end_keeps_uint8_pixels_for_uint8_input_exports(synth_faces):
+    from fec.bench.run import jpeg_batch, preprocess_jpegs
+
+    pixels = preprocess_jpegs(jpeg_batch(synth_faces.jpegs, 5), PREP, uint8_input=True)
+    expected = input_batch(synth_faces.faces, 5, PREP, uint8_input=True)
+
+    assert pixels.dtype == np.uint8 and pixels.shape == (5, 32, 32, 3)
+    assert np.abs(pixels.astype(int) - expected).mean() < 4.0
+    assert np.array_equal(pixels[3], pixels[0])       # repeated in input_batch's order
+
+
+def test_end_to_end_jpegs_are_the_stored_crops_encoded_at_quality_90(synth_faces, tiny_synth):
+    from PIL import Image
+    import io
+
+    from fec.bench.run import load_faces
+
+    crops = load_faces(tiny_synth / "test.csv", target("checkpoint"), 3, size=64)
+    for crop, payload in zip(crops, synth_faces.jpegs):
+        with Image.open(io.BytesIO(payload)) as image:
+            assert image.format == "JPEG" and image.size == (64, 64)
+            assert np.abs(np.asarray(image, dtype=int) - crop).mean() < 4.0
+
+
+def test_server_targets_are_measured_compute_only_with_a_note(monkeypatch):
+    from fec.bench import run as bench_run
+
+    server = Target("http://127.0.0.1:9/fecnet", {"server-http": "127.0.0.1:9"}, PREP, "fp32", model="fecnet")
+    local, modes_of = target("checkpoint"), {}
+    monkeypatch.setattr(bench_run, "face_inputs", lambda data, chosen, count, modes: None)
+    monkeypatch.setattr(bench_run, "bench_backend",
+                        lambda chosen, backend, *args: modes_of.__setitem__(chosen.path, args[-1]) or [])
+    outcome = bench_run.bench_targets([local, server], ["torch", "triton-http"], [1], MeasureSettings(),
+                                      data="test.csv", modes=bench_run.MODES)
+
+    assert modes_of == {local.path: ("compute", "end-to-end"), server.path: ("compute",)}
+    assert outcome.notes == ["triton-http (fecnet): end-to-end skipped, the server preprocesses on its side "
+                             "(compute only)"]
+    with pytest.raises(BenchError, match=r"^http://127.0.0.1:9/fecnet: --mode end-to-end does not apply to Triton"):
+        bench_run.bench_targets([local, server], ["torch", "triton-http"], [1], MeasureSettings(), data="test.csv",
+                                modes=("end-to-end",))
+
+
+def test_modes_of_the_mode_option():
+    from fec.bench.run import bench_modes
+
+    assert bench_modes("both") == ("compute", "end-to-end") and bench_modes("end-to-end") == ("end-to-end",)
+    with pytest.raises(BenchError, match="unknown mode 'e2e'"):
+        bench_modes("e2e")
