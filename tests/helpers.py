@@ -17,3 +17,12 @@ def tiny_overrides(data: Path, **extra) -> dict:
     return {"data": str(data), "model": "mobilenet_v3_small", "batch_size": 8, "max_steps": 6, "face_size": 64,
             "dropout": 0.0, "amp": "off", "val_fraction": 0.2, "eval_every": 3, "checkpoint_every": 3,
             "warmup_steps": 2, "lr": 0.01, "log_every": 1, **extra}
+
+
+def tiny_torch_model():
+    """A seeded 4-channel conv + linear network: enough for a runner to embed 8x8 batches."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                               torch.nn.Linear(4, 16)).eval()

@@ -8,12 +8,7 @@ import torch
 
 from fec.runtimes import create_runner, list_runners
 from fec.runtimes.base import RunnerError
-
-
-def tiny_model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                               torch.nn.Linear(4, 16)).eval()
+from tests.helpers import tiny_torch_model as tiny_model
 
 
 def test_compiled_model_matches_eager_and_is_released():
