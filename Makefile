@@ -40,8 +40,8 @@ demo: install
 	$(BIN)/fec-bench $(DEMO_RUN)/best.pt export/demo-onnx-fp32 export/demo-onnx-fp16 export/demo-onnx-int8-cpu \
 		--backend torch,onnxruntime --batch 1,32 --data $(DEMO_DATA)/test.csv $(BENCH_ARGS) \
 		--json $(DEMO_RUN)/bench.json --csv $(DEMO_RUN)/bench.csv --plot $(DEMO_RUN)/bench.png
-	PATH=$(abspath $(BIN)):$$PATH triton_repo/serve_and_query.sh export/demo-onnx-fp32 $(DEMO_DATA)/images \
-		$$(ls $(DEMO_DATA)/images/test_*.png | head -1) $(DEMO_RUN)
+	PATH=$(abspath $(BIN)):$$PATH triton_repo/serve_and_query.sh export/demo-onnx-fp32 $(DEMO_DATA)/faces \
+		$$(find $(DEMO_DATA)/faces -name '*.jpg' | sort | head -1) $(DEMO_RUN)
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -2,6 +2,8 @@
 # The demo's serving stage: package an ONNX export as a Triton repository, start the real tritonserver
 # on 127.0.0.1, embed pictures through it, find the faces whose expression is closest to a query, stop.
 # Usage: triton_repo/serve_and_query.sh EXPORT_DIR PICTURES_DIR QUERY_PICTURE OUT_DIR
+# PICTURES_DIR should hold face crops (make demo passes the face store): the model was trained on crops, and
+# whole pictures (face, hair, background, clutter) put it out of its domain.
 set -euo pipefail
 export_dir=$1 pictures=$2 query=$3 out=$4
 bin=$(dirname "$(command -v fec-serve || echo .venv/bin/fec-serve)")

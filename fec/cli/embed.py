@@ -9,7 +9,7 @@ import click
 from fec.cli.common import quiet_option, show_progress, user_errors
 
 
-@click.command(help="Embed pictures (files or folders) through a Triton server (--url) or a checkpoint "
+@click.command(help="Embed pictures (files, or folders searched recursively) through a Triton server (--url) or a checkpoint "
                     "(--checkpoint). With --similar, list the --top pictures whose expression is closest to a "
                     "query picture and write a contact sheet PNG.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))

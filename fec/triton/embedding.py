@@ -90,11 +90,12 @@ class EmbeddingResult:
 
 
 def list_images(inputs: list[str | Path]) -> list[Path]:
-    """Files as given, and the pictures directly inside given folders (sorted); DataError when none."""
+    """Files as given, and the pictures anywhere below given folders (sorted; a face store keeps its crops in
+    hash-prefix subfolders); DataError when none."""
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            paths += sorted(path for path in item.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+            paths += sorted(path for path in item.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
         elif item.is_file():
             paths.append(item)
         else:

@@ -113,6 +113,13 @@ def test_local_embedding_isolates_a_broken_file(picture_folder, checkpoint, pict
     assert cosines(result.embeddings, expected).min() >= 0.9999
 
 
+def test_list_images_finds_pictures_in_subfolders_like_a_face_store(tmp_path):
+    for name in ("ab/1.jpg", "ab/2.png", "cd/3.jpg", "cd/notes.txt", "4.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images([tmp_path])] == ["4.png", "ab/1.jpg", "ab/2.png", "cd/3.jpg"]
+
+
 def test_list_images_errors(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         list_images([tmp_path / "missing"])
