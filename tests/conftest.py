@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", "/tmp/fec-test-inductor")
 os.environ.setdefault("XDG_CACHE_HOME", "/tmp/fec-test-cache")
+sys.path.insert(0, str(Path(__file__).parent / "export"))  # export_fixtures
 
 
 @pytest.fixture
@@ -29,3 +31,19 @@ def tiny_synth(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_synth")
     write_synthetic_dataset(out, triplets=60, seed=5, image_size=48)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """The session's briefly trained ResNet18 and its data (tests/export/export_fixtures.py), built once."""
+    import export_fixtures
+
+    return export_fixtures.trained_model(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def onnx_exports(trained, tmp_path_factory) -> dict[str, Path]:
+    """Its fp32, fp16 and int8 ONNX exports, built once."""
+    import export_fixtures
+
+    return export_fixtures.onnx_exports(tmp_path_factory.getbasetemp(), trained)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +11,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, str(Path(__file__).parent / "export"))
-
-import export_fixtures  # noqa: E402
-from export_fixtures import manifest, run_cli  # noqa: E402
-from fec.cli.verify import main as verify_main  # noqa: E402
-from fec.export.manifest import ArtifactFile, write_manifest  # noqa: E402
-from fec.export.onnx_export import read_onnx_info, save_onnx  # noqa: E402
-from fec.verify import (  # noqa: E402
+from export_fixtures import manifest, run_cli
+from fec.cli.verify import main as verify_main
+from fec.export.manifest import ArtifactFile, write_manifest
+from fec.export.onnx_export import read_onnx_info, save_onnx
+from fec.verify import (
     DEFAULT_TOLERANCES, BackendResult, Tolerances, failures, reference_warnings)
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    return export_fixtures.trained_model(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="session")
-def onnx_exports(trained, tmp_path_factory):
-    return export_fixtures.onnx_exports(tmp_path_factory.getbasetemp(), trained)
 
 
 @pytest.fixture(scope="session")

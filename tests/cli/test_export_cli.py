@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "export"))
-
-import export_fixtures  # noqa: E402
-from export_fixtures import run_cli  # noqa: E402
-from fec.cli.export import main  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    return export_fixtures.trained_model(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="session")
-def onnx_exports(trained, tmp_path_factory):
-    return export_fixtures.onnx_exports(tmp_path_factory.getbasetemp(), trained)
+from export_fixtures import run_cli
+from fec.cli.export import main
 
 
 def one_error_line(result) -> str:

@@ -1,24 +1,7 @@
-"""Fixtures for export tests: the session's briefly trained model and its ONNX exports (built once)."""
-
-from __future__ import annotations
+"""Export tests also import the recording fake of tensorrt (tests/runtimes); the session's trained model and
+its ONNX exports are fixtures of tests/conftest.py, shared with tests/cli and tests/test_verify.py."""
 
 import sys
 from pathlib import Path
 
-import pytest
-
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "runtimes"))  # fake_tensorrt
-sys.path.insert(0, str(HERE))
-
-import export_fixtures  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> export_fixtures.TrainedModel:
-    return export_fixtures.trained_model(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="session")
-def onnx_exports(trained, tmp_path_factory) -> dict[str, Path]:
-    return export_fixtures.onnx_exports(tmp_path_factory.getbasetemp(), trained)
+sys.path.insert(0, str(Path(__file__).parents[1] / "runtimes"))  # fake_tensorrt
