@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from fec.bench.errors import BenchError
+
 FP32_FLOPS_PER_CYCLE = {"avx512f": 64, "avx2": 32, "sse": 8}
 
 
@@ -98,6 +100,9 @@ def floor_ms(flops_per_image: int, batch: int, gflops: float) -> float:
 def model_config_of(target: str) -> dict:
     """The model entry ({name, embedding_dim, input_size, ...}) of a checkpoint or an export folder."""
     path = Path(target)
+    if not path.exists():
+        raise BenchError(f"{target}: this report's target is gone (no such checkpoint or export folder); "
+                         "the floor needs its model: run fec-bench floor where the report was made")
     if path.is_file():
         from fec.train.checkpoint import read_checkpoint
 

@@ -207,3 +207,12 @@ def test_merge_and_compare_read_reports_written_before_modes_as_compute(both_mod
     lines = [line.split() for line in compared.output.splitlines()[1:]]
     assert [(line[0], line[1], line[3], line[6]) for line in lines] == [("torch", "compute", "1", "1.000"),
                                                                          ("torch", "compute", "2", "1.000")]
+
+
+def test_floor_of_a_report_whose_target_is_gone_is_one_line(torch_report, tmp_path):
+    _, out = torch_report
+    report = json.loads((out / "bench.json").read_text())
+    report["rows"][0]["target"] = str(tmp_path / "moved.pt")
+    (tmp_path / "bench.json").write_text(json.dumps(report))
+    result = invoke(["floor", tmp_path / "bench.json"])
+    assert result.exit_code == 2 and "moved.pt: this report's target is gone" in result.output
