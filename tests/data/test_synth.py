@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from fec.data.fec_csv import read_triplets
-from fec.data.synth import SynthSummary, write_synthetic_dataset
+import numpy as np
+
+from fec.data.synth import GENERATOR_VERSION, SUB_EXPRESSIONS, SynthSummary, write_synthetic_dataset
 from fec.data.triplets import TripletType
 from fec.errors import DataError
 from fec.preprocessing import crop_box, open_image
@@ -48,6 +50,30 @@ def test_synth_json_holds_summary_and_parameters(dataset):
     assert payload["parameters"]["seed"] == SEED
     assert payload["parameters"]["triplets"] == TRIPLETS
     assert payload["parameters"]["image_size"] == IMAGE_SIZE
+    assert payload["parameters"]["generator_version"] == GENERATOR_VERSION == 2
+    assert np.array(payload["parameters"]["sub_expressions"]).shape == (7, 3, 6)
+
+
+def pairwise_distances(points: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(points[:, None] - points[None], axis=-1)
+
+
+def test_three_faces_of_three_sub_expressions_have_a_clear_odd_one():
+    for category, sub_expressions in enumerate(SUB_EXPRESSIONS):
+        distances = np.sort(pairwise_distances(sub_expressions)[np.triu_indices(3, 1)])
+        assert distances[0] >= 0.25, category
+        assert distances[1] - distances[0] >= 0.25, (category, distances)
+
+
+def test_every_sub_expression_is_nearest_to_its_own_category():
+    points = SUB_EXPRESSIONS.reshape(-1, SUB_EXPRESSIONS.shape[-1])
+    categories = np.repeat(np.arange(len(SUB_EXPRESSIONS)), SUB_EXPRESSIONS.shape[1])
+    distances = pairwise_distances(points)
+    np.fill_diagonal(distances, np.inf)
+    for i, row in enumerate(distances):
+        own = row[categories == categories[i]].min()
+        other = row[categories != categories[i]].min()
+        assert own < other, (categories[i], i % 3, own, other)
 
 
 def test_all_three_types_are_balanced(dataset, parsed):
