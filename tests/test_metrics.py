@@ -31,3 +31,13 @@ def test_report_per_type_overall_and_high_agreement():
     assert report["high_agreement"] == {"accuracy": 1.0, "count": 3}
     table = format_report(report)
     assert "overall" in table and " 60.00%" in table
+
+
+def test_embedding_spread_is_the_mean_squared_pair_distance():
+    from fec.metrics import embedding_spread
+
+    triplets = np.array([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]],  # squared distances 2, 1, 1
+                         [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]])  # one point: 0, 0, 0
+    assert embedding_spread(triplets) == pytest.approx(4 / 6)
+    assert embedding_spread(triplets[1:]) == 0.0
+    assert embedding_spread(np.zeros((0, 3, 16))) == 0.0

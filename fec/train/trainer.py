@@ -27,7 +27,7 @@ from fec.errors import CheckpointError, ConfigError
 from fec.evaluate import Evaluation, evaluate, torch_embedder
 from fec.io import atomic_open, write_json
 from fec.losses import margin_vector, triplet_loss
-from fec.metrics import OVERALL
+from fec.metrics import COLLAPSED_SPREAD, OVERALL, embedding_spread
 from fec.models import create_model
 from fec.preprocessing import normalize_tensor
 from fec.train.checkpoint import load_weights, read_checkpoint, restore_rng_states, rng_states, save_checkpoint
@@ -219,7 +219,14 @@ class Trainer:
             return
         result = self.evaluate(self.val_set)
         accuracy = result.report[OVERALL].accuracy
-        self.record({"step": self.step, "split": "val", **{k: v["accuracy"] for k, v in result.to_json().items()}})
+        spread = embedding_spread(result.embeddings)
+        self.record({"step": self.step, "split": "val", **{k: v["accuracy"] for k, v in result.to_json().items()},
+                     "embedding_spread": spread})
+        if spread < COLLAPSED_SPREAD:
+            self.log(f"warning: step {self.step}: the embeddings have (nearly) collapsed to one point (mean squared "
+                     f"pair distance {spread:.3f} < {COLLAPSED_SPREAD}), where the triplet loss barely moves them; "
+                     "if validation accuracy stays near 33%, restart with a larger batch_size, a lower lr or a "
+                     "longer warmup_steps")
         if accuracy > self.best_accuracy:
             self.best_accuracy = accuracy
             if self.context.is_main:
