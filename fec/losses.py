@@ -9,6 +9,7 @@ batches that mix labels and types cannot misalign them.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from fec.data.triplets import TRIPLET_TYPES, TripletType
 from fec.metrics import pair_distances
@@ -28,6 +29,19 @@ def triplet_loss(embeddings: torch.Tensor, odd_index: torch.Tensor, margins: tor
     similar = distances.gather(1, odd_index.view(-1, 1))
     others = _other_pairs(distances, odd_index)
     return torch.relu(similar - others + margins.view(-1, 1)).sum(dim=1)
+
+
+def softmax_triplet_loss(embeddings: torch.Tensor, odd_index: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per-triplet cross-entropy (N,) of naming the similar pair closest, logits -distance / temperature.
+
+    Not the paper's loss: an option that keeps a gradient on every triplet, right or wrong, where the
+    margin loss stops at the margin.
+    """
+    distances = pair_distances(embeddings.float())
+    return F.cross_entropy(-distances / temperature, odd_index, reduction="none")
+
+
+LOSSES = ("triplet", "softmax")
 
 
 # Columns of the two pairs that contain the odd face, for odd index 0, 1, 2.

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from fec.losses import DEFAULT_MARGINS, margin_vector, triplet_loss
+from fec.losses import DEFAULT_MARGINS, margin_vector, softmax_triplet_loss, triplet_loss
 
 
 def embeddings_from_points(*triplets):
@@ -44,3 +46,23 @@ def test_gradient_pulls_the_similar_pair_together():
     triplet_loss(points, torch.tensor([2]), torch.tensor([0.2])).sum().backward()
     # similar pair (1, 2) at 0 and 2: face 1 is pushed up, face 2 down.
     assert points.grad[0, 0, 0] < 0 < points.grad[0, 1, 0]
+
+
+def test_softmax_loss_by_hand():
+    # faces at (0,0), (1,0), (0,1): squared distances 2 (pair 2-3), 1 (pair 1-3), 1 (pair 1-2)
+    embeddings = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]]).repeat(3, 1, 1)
+    odd = torch.tensor([0, 1, 2])
+    losses = softmax_triplet_loss(embeddings, odd, temperature=0.5)
+    normaliser = math.log(math.exp(-4.0) + 2 * math.exp(-2.0))  # logits -2/0.5, -1/0.5, -1/0.5
+    assert losses.tolist() == pytest.approx([4.0 + normaliser, 2.0 + normaliser, 2.0 + normaliser])
+
+
+def test_softmax_loss_keeps_a_gradient_where_the_margin_loss_has_none():
+    # a right answer beyond every margin: the similar pair (faces 1, 2) is 3.9 closer than the others
+    embeddings = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [-0.9, 0.0]]], requires_grad=True)
+    odd = torch.tensor([2])
+    triplet_loss(embeddings, odd, torch.tensor([0.2])).sum().backward()
+    assert embeddings.grad.abs().sum() == 0
+    embeddings.grad = None
+    softmax_triplet_loss(embeddings, odd, temperature=1.0).sum().backward()
+    assert embeddings.grad.abs().sum() > 0

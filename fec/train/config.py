@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from fec.errors import ConfigError
-from fec.losses import DEFAULT_MARGINS
+from fec.losses import DEFAULT_MARGINS, LOSSES
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -44,6 +44,8 @@ class TrainConfig:
     schedule: str = "cosine"
     grad_clip: float = 5.0             # max gradient norm; 0 disables
     amp: str = "auto"
+    loss: str = "triplet"              # triplet: the paper's margin loss | softmax: cross-entropy over pairs
+    temperature: float = 0.1           # softmax loss only: logits are -squared distance / temperature
     margins: dict = field(default_factory=lambda: {k.value: v for k, v in DEFAULT_MARGINS.items()})
     balanced_types: bool = False
     flip: bool = True
@@ -66,6 +68,8 @@ class TrainConfig:
             (self.batch_size > 0, "batch_size must be positive"),
             (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
             (self.lr > 0, "lr must be positive"),
+            (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
+            (self.temperature > 0, "temperature must be positive"),
             (self.keep_last >= 1, "keep_last must be at least 1"),
         ]
         for ok, message in checks:

@@ -26,7 +26,7 @@ from fec.data.dataset import LoadedTriplets, load_triplets, subset
 from fec.errors import CheckpointError, ConfigError
 from fec.evaluate import Evaluation, evaluate, torch_embedder
 from fec.io import atomic_open, write_json
-from fec.losses import margin_vector, triplet_loss
+from fec.losses import margin_vector, softmax_triplet_loss, triplet_loss
 from fec.metrics import COLLAPSED_SPREAD, OVERALL, embedding_spread
 from fec.models import create_model
 from fec.preprocessing import normalize_tensor
@@ -178,9 +178,7 @@ class Trainer:
         inputs = normalize_tensor(images.flatten(0, 1), self.prep)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             embeddings = self.train_model(inputs).view(count, 3, -1)
-        type_index = batch["type_index"].to(self.device)
-        losses = triplet_loss(embeddings, batch["odd_index"].to(self.device), self.margins[type_index])
-        loss = losses.mean()
+        loss = self._loss(embeddings, batch).mean()
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.grad_clip > 0:
@@ -190,6 +188,13 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         return loss.item()
+
+    def _loss(self, embeddings: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Per-triplet loss of the configured kind."""
+        odd_index = batch["odd_index"].to(self.device)
+        if self.config.loss == "softmax":
+            return softmax_triplet_loss(embeddings, odd_index, self.config.temperature)
+        return triplet_loss(embeddings, odd_index, self.margins[batch["type_index"].to(self.device)])
 
     def _after_step(self, end: int) -> None:
         config = self.config

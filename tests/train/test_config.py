@@ -23,6 +23,8 @@ def test_yaml_then_overrides_on_top_of_defaults(tmp_path):
         ({"batch_size": "many"}, "config key batch_size: expected int, got 'many'"),
         ({"flip": "maybe"}, "config key flip: expected bool"),
         ({"max_steps": 0}, "max_steps must be positive"),
+        ({"loss": "hinge"}, "loss must be one of ('triplet', 'softmax')"),
+        ({"temperature": 0.0}, "temperature must be positive"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):
