@@ -25,7 +25,7 @@ import torch
 
 from fec.data.fec_csv import read_triplets
 from fec.data.synth import EXPRESSIONS_FILE, read_expressions
-from fec.errors import FecError
+from fec.errors import DataError, FecError
 from fec.metrics import correct_predictions, pair_distances
 
 GAP_EDGES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)
@@ -36,7 +36,12 @@ def triplet_expressions(data: Path, rows: np.ndarray) -> np.ndarray:
     """(N, 3, axes) expression vectors of the test triplets at CSV lines `rows`."""
     expressions = read_expressions(data / EXPRESSIONS_FILE)
     by_line = {t.line: t for t in read_triplets(data / "test.csv").triplets}
-    return np.stack([[expressions[face.url] for face in by_line[int(row)].faces] for row in rows])
+    urls = [[face.url for face in by_line[int(row)].faces] for row in rows]
+    missing = next((url for faces in urls for url in faces if url not in expressions), None)
+    if missing is not None:
+        raise DataError(f"{data / EXPRESSIONS_FILE}: no row for {missing}, a picture of {data}/test.csv; "
+                        "the table belongs to another dataset: regenerate it with fec-data synth")
+    return np.stack([[expressions[url] for url in faces] for faces in urls])
 
 
 def deciding_gap(expressions: np.ndarray) -> np.ndarray:

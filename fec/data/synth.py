@@ -59,9 +59,9 @@ CATEGORIES = ("neutral", "happy", "sad", "surprise", "anger", "fear", "disgust")
 EXPRESSION_AXES = ("mouth_curve", "mouth_open", "brow_raise", "brow_tilt", "eye_open", "wrinkle")
 # Three sub-expressions per category (the FEC paper's example: smiles range from shy smiles to
 # laughter), one column per axis; curve, raise and tilt lie in [-1, 1], the rest in [0, 1]. Within a
-# category the three pairwise distances differ by at least 0.25, so three faces showing three different
-# sub-expressions still have a clear odd one, and every sub-expression lies closer to one of its own
-# category than to any other category's.
+# category the closest pair of sub-expressions is at least 0.25 closer than the next pair, so three faces
+# showing three different sub-expressions still have a clear odd one, and every sub-expression lies
+# closer to one of its own category than to any other category's.
 SUB_EXPRESSIONS = np.array(
     [
         [  # neutral: relaxed, attentive, drowsy

@@ -72,3 +72,18 @@ def test_embeddings_of_another_dataset_fail_with_one_line(synth, tmp_path, capsy
     assert script.main(["--data", str(synth), "--embeddings", str(bad)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: {bad}: not an fec-eval --embeddings file") and "\n" not in error
+
+
+def test_expressions_of_another_dataset_fail_with_one_line_naming_the_picture(synth, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "test.csv").write_bytes((synth / "test.csv").read_bytes())
+    lines = (synth / EXPRESSIONS_FILE).read_text().splitlines()
+    (other / EXPRESSIONS_FILE).write_text("\n".join(line for line in lines if "test_" not in line) + "\n")
+    test = read_triplets(other / "test.csv").triplets
+    embeddings = tmp_path / "emb.npz"
+    np.savez(embeddings, a=np.zeros((len(test), 16)), b=np.zeros((len(test), 16)), c=np.zeros((len(test), 16)),
+             odd=np.ones(len(test)), type=np.array([t.type.value for t in test]), row=np.array([t.line for t in test]))
+    assert script.main(["--data", str(other), "--embeddings", str(embeddings)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {other / EXPRESSIONS_FILE}: no row for images/test_") and "\n" not in error
