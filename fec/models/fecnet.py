@@ -7,32 +7,59 @@ from torch import nn
 from torch.nn import functional as F
 
 
-class EmbeddingHead(nn.Module):
-    """1x1 conv, BN, ReLU, global average pooling (any feature-map size), FC, BN, ReLU, dropout, FC, L2 norm.
+def embedding_mlp(in_features: int, width: int, embedding_dim: int, dropout: float) -> nn.Sequential:
+    """FC, BN, ReLU, dropout, FC: pooled features -> the (not yet normalised) embedding.
 
     The BN after the first FC keeps its ReLU alive: without it, a large early step can zero every
     unit, every face then maps to the bias, and the triplet loss is stuck at 2 x margin.
     """
+    return nn.Sequential(
+        nn.Linear(in_features, width, bias=False),
+        nn.BatchNorm1d(width),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(width, embedding_dim),
+    )
+
+
+def conv1x1_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+class EmbeddingHead(nn.Module):
+    """The paper's head: 1x1 conv, BN, ReLU, global average pooling (any feature-map size), MLP, L2 norm."""
 
     def __init__(self, in_channels: int, embedding_dim: int = 16, width: int = 512, dropout: float = 0.2):
         super().__init__()
-        self.reduce = nn.Sequential(
-            nn.Conv2d(in_channels, width, kernel_size=1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-        )
+        self.reduce = conv1x1_bn_relu(in_channels, width)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Sequential(
-            nn.Linear(width, width, bias=False),
-            nn.BatchNorm1d(width),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(width, embedding_dim),
-        )
+        self.fc = embedding_mlp(width, width, embedding_dim, dropout)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         pooled = self.pool(self.reduce(features)).flatten(1)
         return F.normalize(self.fc(pooled), dim=1)
+
+
+class GridEmbeddingHead(nn.Module):
+    """A head that keeps where features are: 1x1 conv to a few channels, average pooling to a fixed
+    `grid` x `grid` (any feature-map size), flatten, MLP, L2 norm.
+
+    Global pooling throws away position, so a small trunk must spend capacity encoding *which* part
+    of the face (mouth, brows, eyes) a feature came from. Keeping a coarse grid hands that to the FC
+    layer for free: compact_cnn learns 4 points faster with it on the same images (benchmarks/README.md).
+    """
+
+    def __init__(self, in_channels: int, embedding_dim: int = 16, grid: int = 4, channels: int = 32,
+                 width: int = 256, dropout: float = 0.2):
+        super().__init__()
+        self.reduce = conv1x1_bn_relu(in_channels, channels)
+        self.pool = nn.AdaptiveAvgPool2d(grid)
+        self.fc = embedding_mlp(channels * grid * grid, width, embedding_dim, dropout)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        cells = self.pool(self.reduce(features)).flatten(1)
+        return F.normalize(self.fc(cells), dim=1)
 
 
 class FECNet(nn.Module):

@@ -96,7 +96,8 @@ class Trainer:
         self.model = create_model(config.model, config.embedding_dim, config.pretrained or None,
                                   input_size=config.input_size or None, dropout=config.dropout)
         self.prep = self.model.preprocessing
-        self.model.to(self.device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=self.memory_format)
         self.train_model = self._wrap_distributed(self.model)
         self.train_csv, self.test_csv = data_paths(config)
         self.data = self._load(self.train_csv, flip=config.flip, min_agreement=config.min_agreement)
@@ -175,7 +176,7 @@ class Trainer:
         self.train_model.train()
         images = batch["images"].to(self.device, non_blocking=True)
         count = images.shape[0]
-        inputs = normalize_tensor(images.flatten(0, 1), self.prep)
+        inputs = normalize_tensor(images.flatten(0, 1), self.prep).contiguous(memory_format=self.memory_format)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             embeddings = self.train_model(inputs).view(count, 3, -1)
         loss = self._loss(embeddings, batch).mean()
