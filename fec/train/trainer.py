@@ -231,8 +231,9 @@ class Trainer:
         if spread < COLLAPSED_SPREAD:
             self.log(f"warning: step {self.step}: the embeddings have (nearly) collapsed to one point (mean squared "
                      f"pair distance {spread:.3f} < {COLLAPSED_SPREAD}), where the triplet loss barely moves them; "
-                     "if validation accuracy stays near 33%, restart with a larger batch_size, a lower lr or a "
-                     "longer warmup_steps")
+                     "early in a run this plateau is common and usually left within a few hundred steps; if "
+                     "validation accuracy stays near 33%, restart with a longer warmup_steps, a larger "
+                     "batch_size or a lower lr")
         if accuracy > self.best_accuracy:
             self.best_accuracy = accuracy
             if self.context.is_main:

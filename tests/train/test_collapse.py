@@ -46,7 +46,7 @@ def test_collapsed_embeddings_get_one_warning_line(tiny_synth, tmp_path, capsys)
     validate_with(trainer, one_point)
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
     assert warnings == [warnings[0]] and "step 0: the embeddings have (nearly) collapsed to one point" in warnings[0]
-    assert "restart with a larger batch_size" in warnings[0]
+    assert "restart with a longer warmup_steps, a larger batch_size or a lower lr" in warnings[0]
     assert val_records(tmp_path / "run")[-1]["embedding_spread"] == 0.0
 
 
