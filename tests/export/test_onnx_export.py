@@ -19,8 +19,9 @@ from fec.export.registry import ExportFormat, FormatOutcome
 from fec.models import create_model, list_models
 from fec.preprocessing import Preprocessing, normalize_uint8
 
-# the smallest convenient input each trunk accepts (Inception-ResNet-v1's unpadded stem needs 75 px)
-SMALL_INPUT = {"inception_resnet_v1": 80}
+# the smallest convenient input each trunk accepts (Inception-ResNet-v1's unpadded stem needs 75 px);
+# compact_cnn at 96 px, so its grid head pools a 6x6 map to 4x4 (overlapping windows), not a 4x4 map as is
+SMALL_INPUT = {"inception_resnet_v1": 80, "compact_cnn": 96}
 
 
 def run_onnx(path, batch: np.ndarray) -> np.ndarray:
