@@ -27,8 +27,9 @@ def pair_distances(embeddings: torch.Tensor) -> torch.Tensor:
 
 
 # Mean squared pair distance below which unit embeddings have (nearly) collapsed to one point: the
-# triplet loss then sits at its margins with almost no gradient. Learning runs spread to 0.2-2 by their
-# first validation; runs measured stuck at chance accuracy sat at 0.02-0.08.
+# triplet loss then sits at its margins with almost no gradient. Runs stuck at chance accuracy sat at
+# 0.02-0.08; early in a run this is common and usually passes (the demo run: 0.065 at step 400, 0.21 at
+# 800, then 85.5% held-out), so crossing it is a warning, not an error.
 COLLAPSED_SPREAD = 0.1
 
 

@@ -47,7 +47,8 @@ class GridEmbeddingHead(nn.Module):
 
     Global pooling throws away position, so a small trunk must spend capacity encoding *which* part
     of the face (mouth, brows, eyes) a feature came from. Keeping a coarse grid hands that to the FC
-    layer for free: compact_cnn learns 4 points faster with it on the same images (benchmarks/README.md).
+    layer for free: compact_cnn scores 80.3% instead of 75.7% with it after the same 1600 steps
+    (benchmarks/README.md).
     """
 
     def __init__(self, in_channels: int, embedding_dim: int = 16, grid: int = 4, channels: int = 32,
