@@ -3,7 +3,7 @@
 #               synthesise, train, evaluate, export to ONNX fp32/fp16/int8, verify against PyTorch,
 #               benchmark (latency/throughput table, JSON, CSV, PNG), package for Triton, serve on
 #               127.0.0.1 and query it
-#   make test   the test suite (what CI runs)
+#   make test   the linter (ruff, configured in pyproject.toml), then the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -44,6 +44,7 @@ demo: install
 		$$(find $(DEMO_DATA)/faces -name '*.jpg' | sort | head -1) $(DEMO_RUN)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

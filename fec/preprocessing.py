@@ -33,7 +33,7 @@ class Preprocessing:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, payload: dict) -> "Preprocessing":
+    def from_dict(cls, payload: dict) -> Preprocessing:
         return cls(int(payload["input_size"]), tuple(payload["mean"]), tuple(payload["std"]))
 
 

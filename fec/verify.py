@@ -38,7 +38,7 @@ class Tolerances:
     max_delta_pt: float       # |accuracy delta| in percentage points
 
     def override(self, max_abs: float | None = None, min_cos: float | None = None,
-                 max_delta_pt: float | None = None) -> "Tolerances":
+                 max_delta_pt: float | None = None) -> Tolerances:
         return Tolerances(self.max_abs if max_abs is None else max_abs, self.min_cos if min_cos is None else min_cos,
                           self.max_delta_pt if max_delta_pt is None else max_delta_pt)
 

@@ -38,7 +38,8 @@ def test_mixed_batch_keeps_each_row_with_its_own_label_and_margin():
 
 def test_default_margins_by_type():
     assert margin_vector({k.value: v for k, v in DEFAULT_MARGINS.items()}).tolist() == pytest.approx([0.1, 0.2, 0.2])
-    assert margin_vector({"ONE_CLASS": 0.3, "TWO_CLASS": 0.4, "THREE_CLASS_TRIPLET": 0.5}).tolist() == pytest.approx([0.3, 0.4, 0.5])
+    margins = margin_vector({"ONE_CLASS": 0.3, "TWO_CLASS": 0.4, "THREE_CLASS_TRIPLET": 0.5})
+    assert margins.tolist() == pytest.approx([0.3, 0.4, 0.5])
 
 
 def test_gradient_pulls_the_similar_pair_together():

@@ -21,7 +21,8 @@ def test_correct_when_similar_pair_is_strictly_closest():
 
 def test_report_per_type_overall_and_high_agreement():
     correct = np.array([True, False, True, True, False])
-    types = np.array(["ONE_CLASS_TRIPLET", "ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET", "THREE_CLASS_TRIPLET"])
+    types = np.array(["ONE_CLASS_TRIPLET", "ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET",
+                      "THREE_CLASS_TRIPLET"])
     agreement = np.array([1.0, 0.5, 4 / 6, 1.0, 0.5])
     report = {k: v.to_dict() for k, v in accuracy_report(correct, types, agreement).items()}
     assert report["ONE_CLASS_TRIPLET"] == {"accuracy": 0.5, "count": 2}

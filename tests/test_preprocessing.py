@@ -9,8 +9,15 @@ from PIL import Image
 
 from fec.data.triplets import FaceBox
 from fec.errors import DataError
-from fec.preprocessing import (Preprocessing, crop_box, decode_image, normalize_tensor, normalize_uint8,
-                               preprocess_images, resize_uint8)
+from fec.preprocessing import (
+    Preprocessing,
+    crop_box,
+    decode_image,
+    normalize_tensor,
+    normalize_uint8,
+    preprocess_images,
+    resize_uint8,
+)
 
 
 def test_numpy_and_torch_normalisation_agree():

@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from export_fixtures import manifest, run_cli
 from onnx import TensorProto, helper, numpy_helper
 
-from export_fixtures import manifest, run_cli
 from fec.cli.verify import main as verify_main
 from fec.export.manifest import ArtifactFile, write_manifest
 from fec.export.onnx_export import read_onnx_info, save_onnx
-from fec.verify import (
-    DEFAULT_TOLERANCES, BackendResult, Tolerances, failures, reference_warnings)
+from fec.verify import DEFAULT_TOLERANCES, BackendResult, Tolerances, failures, reference_warnings
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ The clock and the synchronisation are injected so that tests can drive them with
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
@@ -166,7 +166,7 @@ class ClientThreads:
         for pool in self.pools:
             pool.shutdown()
 
-    def __enter__(self) -> "ClientThreads":
+    def __enter__(self) -> ClientThreads:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -223,7 +223,7 @@ def warm_up(run_once: Callable[[], object], settings: MeasureSettings, clock: Ca
             run_once()
             count += 1
         return count
-    for count in range(1, settings.warmup_iters + 1):
+    for _ in range(settings.warmup_iters):
         run_once()
     return settings.warmup_iters
 

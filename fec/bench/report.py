@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fec.bench.errors import BenchError
 from fec.bench.measure import Measurement
-from fec.io import atomic_open, atomic_path, write_json, read_json
+from fec.io import atomic_open, atomic_path, read_json, write_json
 
 FORMAT = "fec-bench/1"
 COLUMNS = ("backend", "mode", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",

@@ -15,14 +15,13 @@ server decodes and preprocesses on its side.
 
 from __future__ import annotations
 
+import io
 import resource
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import io
 
 import numpy as np
 

@@ -15,8 +15,8 @@ The clock and the device synchronisation are injected, as in fec.bench.measure.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from fec.bench.errors import BenchError
 from fec.bench.measure import no_sync

@@ -151,8 +151,7 @@ def backends_command(only_available, kind):
 def train_command(data, config_path, overrides, device, steps, warmup_steps, json_path):
     import tempfile
 
-    from fec.bench.train_throughput import (build_trainer, device_sync, format_training, measure_training,
-                                            training_report)
+    from fec.bench.train_throughput import build_trainer, device_sync, format_training, measure_training, training_report
     from fec.io import write_json
     from fec.train.config import parse_overrides
 

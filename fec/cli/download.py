@@ -27,11 +27,15 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 @click.option("--workers", type=click.IntRange(1, 512), default=16, show_default=True, help="Concurrent downloads.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True, help="Seconds per request.")
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True, help="Retries of transient failures.")
-@click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True, help="First retry delay in seconds (doubles, with jitter).")
-@click.option("--image-size", type=click.IntRange(8, 4096), default=DEFAULT_FACE_SIZE, show_default=True, help="Stored face size in pixels.")
-@click.option("--margin", type=click.FloatRange(0, 2), default=0.0, show_default=True, help="Box growth on each side, as a share of its size.")
+@click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="First retry delay in seconds (doubles, with jitter).")
+@click.option("--image-size", type=click.IntRange(8, 4096), default=DEFAULT_FACE_SIZE, show_default=True,
+              help="Stored face size in pixels.")
+@click.option("--margin", type=click.FloatRange(0, 2), default=0.0, show_default=True,
+              help="Box growth on each side, as a share of its size.")
 @click.option("--keep-raw/--discard-raw", default=False, show_default=True, help="Keep the downloaded pictures under STORE/raw.")
-@click.option("--from-dir", type=click.Path(path_type=Path), help="Build from pictures you have (named by sha1 of the URL, or --mapping); no network.")
+@click.option("--from-dir", type=click.Path(path_type=Path),
+              help="Build from pictures you have (named by sha1 of the URL, or --mapping); no network.")
 @click.option("--mapping", type=click.Path(path_type=Path), help="With --from-dir: a url,file CSV naming each URL's picture.")
 @click.option("--align", metavar="PLUGIN", help="Face alignment plug-in (mtcnn, an fec.aligners entry point, or module:factory).")
 @click.option("--skip-bad-rows", is_flag=True, help="Count malformed CSV rows and go on instead of stopping.")
@@ -83,7 +87,8 @@ def format_report(report: DownloadReport) -> str:
         f"{'csv':<40} {'triplets':>9} {'complete':>9} {'dropped':>8}  kept as",
     ]
     for csv_summary in summary.csvs:
-        lines.append(f"{_clip(csv_summary.csv, 40):<40} {csv_summary.triplets:>9} {csv_summary.complete:>9} {csv_summary.dropped:>8}  {csv_summary.kept_csv}")
+        lines.append(f"{_clip(csv_summary.csv, 40):<40} {csv_summary.triplets:>9} {csv_summary.complete:>9} "
+                     f"{csv_summary.dropped:>8}  {csv_summary.kept_csv}")
         for name, counts in csv_summary.by_type.items():
             if counts.complete or counts.dropped:
                 lines.append(f"{'  ' + name:<40} {counts.complete + counts.dropped:>9} {counts.complete:>9} {counts.dropped:>8}")

@@ -212,7 +212,7 @@ def inception_resnet_c(channels: int = 1792, scale: float = 0.20, activate: bool
     return ResidualInception(channels, mixed, scale, activate)
 
 
-def reduction_a(in_channels: int = 256, k: int = 192, l: int = 192, m: int = 256, n: int = 384) -> ConcatBranches:
+def reduction_a(in_channels: int = 256, k: int = 192, l: int = 192, m: int = 256, n: int = 384) -> ConcatBranches:  # noqa: E741  (the paper's k, l, m, n)
     """35 -> 17 reduction: max pool | 3x3/2 n | 1x1 k -> 3x3 l -> 3x3/2 m (all stride-2 ops unpadded)."""
     return ConcatBranches([
         nn.MaxPool2d(3, 2),

@@ -14,7 +14,7 @@ rejects a wrong dtype or shape the same way.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,7 +32,8 @@ class Runner:
     input_size: int = 0          # expected square H = W, 0 when any size works
     max_batch: int | None = None
     cuda_device: int | None = None       # the CUDA device it computes on (benchmarks synchronise it), None: host only
-    cuda_memory_tracked: bool = False    # its device memory comes from PyTorch's allocator (torch.cuda.max_memory_allocated sees it)
+    # its device memory comes from PyTorch's allocator (torch.cuda.max_memory_allocated sees it)
+    cuda_memory_tracked: bool = False
 
     def activate(self) -> None:
         """Load the model / create sessions. Called once before the first infer."""
@@ -57,11 +58,12 @@ class Runner:
         if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[0] == 0:
             raise RunnerError(f"{self.name}: input must have shape (N>0, 3, H, W), got {batch.shape}")
         if self.input_size and batch.shape[2:] != (self.input_size, self.input_size):
-            raise RunnerError(f"{self.name}: input must be {self.input_size}x{self.input_size}, got {batch.shape[2]}x{batch.shape[3]}")
+            raise RunnerError(f"{self.name}: input must be {self.input_size}x{self.input_size}, "
+                              f"got {batch.shape[2]}x{batch.shape[3]}")
         if self.max_batch is not None and batch.shape[0] > self.max_batch:
             raise RunnerError(f"{self.name}: batch {batch.shape[0]} exceeds the maximum {self.max_batch}")
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         self.activate()
         return self
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fec.io import write_json, read_json
+from fec.io import read_json, write_json
 from fec.runtimes.base import Runner, RunnerError, register_runner
 
 SIDECAR_FORMAT = "fec-trt-engine/1"
@@ -71,7 +71,7 @@ class EngineSidecar:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, payload: dict, source: Path) -> "EngineSidecar":
+    def from_dict(cls, payload: dict, source: Path) -> EngineSidecar:
         if payload.get("format") != SIDECAR_FORMAT:
             raise RunnerError(f"{source}: not an fec engine sidecar (no '{SIDECAR_FORMAT}' tag)")
         try:

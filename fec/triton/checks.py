@@ -37,7 +37,8 @@ def parse_config(text: str, source: str = "config.pbtxt"):
 
 
 def data_type_name(proto_config, value: int) -> str:
-    return proto_config.DESCRIPTOR.fields_by_name["input"].message_type.fields_by_name["data_type"].enum_type.values_by_number[value].name
+    data_type = proto_config.DESCRIPTOR.fields_by_name["input"].message_type.fields_by_name["data_type"]
+    return data_type.enum_type.values_by_number[value].name
 
 
 def raise_problems(name: str, problems: list[str]) -> None:
@@ -155,7 +156,8 @@ def check_ensemble(config, members: dict) -> None:
 def step_problems(config, step, member, available: dict) -> list[str]:
     problems = []
     if member.max_batch_size < config.max_batch_size:
-        problems.append(f"{step.model_name!r} takes batches of {member.max_batch_size}, below the ensemble's {config.max_batch_size}")
+        problems.append(f"{step.model_name!r} takes batches of {member.max_batch_size}, "
+                        f"below the ensemble's {config.max_batch_size}")
     member_inputs = {tensor.name: tensor for tensor in member.input}
     for model_input, ensemble_tensor in step.input_map.items():
         target = member_inputs.get(model_input)
@@ -163,7 +165,8 @@ def step_problems(config, step, member, available: dict) -> list[str]:
         if target is None:
             problems.append(f"{step.model_name!r} has no input {model_input!r}")
         elif source is None:
-            problems.append(f"ensemble tensor {ensemble_tensor!r} feeding {step.model_name!r} is produced by no earlier step or input")
+            problems.append(f"ensemble tensor {ensemble_tensor!r} feeding {step.model_name!r} "
+                            "is produced by no earlier step or input")
         elif not same_tensor_type(source, target):
             problems.append(f"{ensemble_tensor!r} -> {step.model_name}.{model_input}: type or dims differ")
     unmapped = [name for name, tensor in member_inputs.items() if not tensor.optional and name not in step.input_map]

@@ -126,7 +126,7 @@ class TritonClient:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> "TritonClient":
+    def __enter__(self) -> TritonClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from fec.triton.repository import RepositorySummary
 
 
-def repository_readme(summary: "RepositorySummary") -> str:
+def repository_readme(summary: RepositorySummary) -> str:
     repo, name = summary.repo.as_posix(), summary.ensemble
     rows = "\n".join(f"| `{model}` | {text} |" for model, text in summary.models.items())
     notes = "".join(f"- {note}\n" for note in summary.notes)

@@ -22,8 +22,17 @@ from pathlib import Path
 from fec.io import atomic_folder, write_json
 from fec.triton import checks
 from fec.triton.backends import ORT_EMBEDDING, PREPROCESS, template_text
-from fec.triton.config import (INSTANCE_KINDS, Accelerator, DynamicBatching, EnsembleStep, InstanceGroup, ModelConfig,
-                               Tensor, Warmup, triton_dtype)
+from fec.triton.config import (
+    INSTANCE_KINDS,
+    Accelerator,
+    DynamicBatching,
+    EnsembleStep,
+    InstanceGroup,
+    ModelConfig,
+    Tensor,
+    Warmup,
+    triton_dtype,
+)
 from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_io import ModelIO
@@ -54,14 +63,15 @@ class RepositoryOptions:
     face_margin: float | None = None      # None: the margin recorded in the export (training's)
     ort_threads: int = 0
 
-    def validate(self) -> "RepositoryOptions":
+    def validate(self) -> RepositoryOptions:
         rules = [
             (self.name.replace("_", "").replace("-", "").isalnum(), f"model name {self.name!r} must be letters, digits, _ or -"),
             (self.kind in INSTANCE_KINDS, f"kind must be one of {', '.join(INSTANCE_KINDS)}"),
             (self.instances >= 1, "instances must be at least 1"),
             (self.max_batch >= 1, "max batch must be at least 1"),
             (self.max_queue_delay_us >= 0, "max queue delay must not be negative"),
-            (self.embedding_backend in (None, *EMBEDDING_BACKENDS), f"embedding backend must be one of {', '.join(EMBEDDING_BACKENDS)}"),
+            (self.embedding_backend in (None, *EMBEDDING_BACKENDS),
+             f"embedding backend must be one of {', '.join(EMBEDDING_BACKENDS)}"),
             (self.trt_precision in TRT_PRECISIONS, f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}"),
             (not self.trt_accelerator or self.kind == "gpu", "the TensorRT execution accelerator needs --kind gpu"),
             (self.face_margin is None or 0.0 <= self.face_margin <= 1.0, "face margin must be in [0, 1]"),

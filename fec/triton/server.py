@@ -185,7 +185,7 @@ class TritonServer:
                 *(f"--load-model={name}" for name in self.models),
                 f"--backend-config=python,shm-region-prefix-name={shm_prefix}"]
 
-    def start(self, timeout: float = 180.0) -> "TritonServer":
+    def start(self, timeout: float = 180.0) -> TritonServer:
         """Start the server and return once every loaded model is ready (ServerError with the log tail if not)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
@@ -239,7 +239,7 @@ class TritonServer:
             return "(no server log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def __enter__(self) -> "TritonServer":
+    def __enter__(self) -> TritonServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -136,9 +136,8 @@ def test_without_synchronising_an_asynchronous_runner_only_shows_its_launch_time
 
 def test_concurrent_clients_multiply_throughput_and_every_request_is_a_latency():
     """Three clients each taking 20 ms per request (sleeping: the GIL is free) on the real clock."""
-    import time
-
     import threading
+    import time
 
     from fec.bench.measure import ClientThreads, measure_concurrent
 

@@ -8,8 +8,17 @@ import json
 import pytest
 
 from fec.bench import BenchError, MeasureSettings, measure
-from fec.bench.report import (COLUMNS, BenchRow, compare, csv_text, format_comparison, format_table, write_csv,
-                              write_plot, write_report_json)
+from fec.bench.report import (
+    COLUMNS,
+    BenchRow,
+    compare,
+    csv_text,
+    format_comparison,
+    format_table,
+    write_csv,
+    write_plot,
+    write_report_json,
+)
 
 
 def make_row(fake_clock, delayed, backend: str, batch: int, delays_ms, precision: str = "fp32",

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fec.bench import BenchError
-from fec.bench import MeasureSettings
+from fec.bench import BenchError, MeasureSettings
 from fec.bench.backends import get_backend
 from fec.bench.run import Target, input_batch, plan, resolve_target
 from fec.preprocessing import Preprocessing
@@ -257,8 +256,9 @@ def test_end_to_end_keeps_uint8_pixels_for_uint8_input_exports(synth_faces):
 
 
 def test_end_to_end_jpegs_are_the_stored_crops_encoded_at_quality_90(synth_faces, tiny_synth):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     from fec.bench.run import load_faces
 

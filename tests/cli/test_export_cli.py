@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 import onnx
-import pytest
 import torch
+from export_fixtures import run_cli
 from onnx import TensorProto, helper
 
-from export_fixtures import run_cli
 from fec.cli.export import main
 
 

@@ -63,7 +63,8 @@ def test_train_then_eval_writes_json_and_embeddings(dataset, tmp_path):
 def test_malformed_row_is_one_line_with_file_and_line(dataset, tmp_path):
     train_csv = dataset / "train.csv"
     lines = train_csv.read_text().splitlines()
-    lines[2] = lines[2].replace("ONE_CLASS_TRIPLET", "FOUR_CLASS").replace("TWO_CLASS_TRIPLET", "FOUR_CLASS").replace("THREE_CLASS_TRIPLET", "FOUR_CLASS")
+    for kind in ("ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET"):
+        lines[2] = lines[2].replace(kind, "FOUR_CLASS")
     train_csv.write_text("\n".join(lines) + "\n")
     result = invoke(train_cli.main, train_args(dataset, tmp_path / "run"))
     assert_one_line_error(result, f"{train_csv}:3:", "unknown triplet type 'FOUR_CLASS'", "--skip-bad-rows")

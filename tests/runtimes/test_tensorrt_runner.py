@@ -10,14 +10,14 @@ import sys
 
 import numpy as np
 import pytest
-
 from fake_tensorrt import fake_embeddings, make_fake_tensorrt
+from test_onnxruntime_runner import tiny_model
+
 from fec.export import EngineOptions
 from fec.export.tensorrt_build import BatchProfile, build_engine
 from fec.runtimes import create_runner
 from fec.runtimes.base import RunnerError
 from fec.runtimes.tensorrt_runner import EngineMismatchError, GpuInfo, TensorRTRunner
-from test_onnxruntime_runner import tiny_model
 
 L4, A10 = GpuInfo("NVIDIA L4", "8.9"), GpuInfo("NVIDIA A10", "8.6")
 T4, H100 = GpuInfo("Tesla T4", "7.5"), GpuInfo("NVIDIA H100", "9.0")

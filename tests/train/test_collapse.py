@@ -6,10 +6,10 @@ import dataclasses
 import json
 
 import numpy as np
+from helpers import tiny_overrides
 
 from fec.train.config import load_config
 from fec.train.trainer import Trainer
-from helpers import tiny_overrides
 
 
 def validate_with(trainer: Trainer, make_embeddings) -> None:

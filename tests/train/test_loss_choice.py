@@ -6,10 +6,10 @@ import json
 import math
 
 import pytest
+from helpers import tiny_overrides
 
 from fec.train.config import load_config
 from fec.train.trainer import Trainer
-from helpers import tiny_overrides
 
 
 def first_loss(data, run_dir, **extra) -> float:

@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
+from helpers import tiny_overrides
 
 from fec.train.config import load_config
 from fec.train.trainer import Trainer
-from helpers import tiny_overrides
 
 
 def train_losses(data, run_dir, channels_last: bool) -> tuple[list[float], Trainer]:

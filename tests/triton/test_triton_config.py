@@ -5,8 +5,19 @@ from __future__ import annotations
 import pytest
 
 from fec.triton import checks
-from fec.triton.config import (Accelerator, DynamicBatching, Enum, EnsembleStep, InstanceGroup, Message, ModelConfig,
-                               Tensor, Warmup, render, scalar)
+from fec.triton.config import (
+    Accelerator,
+    DynamicBatching,
+    EnsembleStep,
+    Enum,
+    InstanceGroup,
+    Message,
+    ModelConfig,
+    Tensor,
+    Warmup,
+    render,
+    scalar,
+)
 from fec.triton.errors import ConfigCheckError
 from fec.triton.model_io import DYNAMIC, ModelIO, TensorInfo
 
@@ -39,9 +50,11 @@ def test_rendered_config_parses_back_to_every_value():
     assert list(proto.dynamic_batching.preferred_batch_size) == [8, 16]
     assert proto.dynamic_batching.max_queue_delay_microseconds == 1500
     warmup = proto.model_warmup[0]
-    assert (warmup.batch_size, list(warmup.inputs["images"].dims), warmup.inputs["images"].random_data) == (4, [3, 112, 112], True)
+    images = warmup.inputs["images"]
+    assert (warmup.batch_size, list(images.dims), images.random_data) == (4, [3, 112, 112], True)
     accelerator = proto.optimization.execution_accelerators.gpu_execution_accelerator[0]
-    assert accelerator.name == "tensorrt" and dict(accelerator.parameters) == {"precision_mode": "FP16", "trt_engine_cache_enable": "1"}
+    assert accelerator.name == "tensorrt"
+    assert dict(accelerator.parameters) == {"precision_mode": "FP16", "trt_engine_cache_enable": "1"}
     assert proto.parameters["note"].string_value == 'say "hi"\\ünï'
 
 
@@ -121,7 +134,8 @@ def test_ensemble_check_follows_tensors_through_steps():
 
 
 @pytest.mark.parametrize("config, message", [
-    (lambda: ensemble(GOOD_STEPS, warmups=(Warmup("w", 1, (Tensor("image", "TYPE_STRING", (1,)),)),)), "cannot have model_warmup"),
+    (lambda: ensemble(GOOD_STEPS, warmups=(Warmup("w", 1, (Tensor("image", "TYPE_STRING", (1,)),)),)),
+     "cannot have model_warmup"),
     (lambda: ensemble(GOOD_STEPS[1:]), "'faces' feeding 'emb' is produced by no earlier step"),
     (lambda: ensemble((GOOD_STEPS[0], EnsembleStep("missing", (), ()))), "'missing' is not in the repository"),
     (lambda: ensemble(GOOD_STEPS, max_batch=32), "takes batches of 16, below the ensemble's 32"),

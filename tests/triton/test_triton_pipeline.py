@@ -13,8 +13,7 @@ from triton_helpers import cosines
 from fec.errors import DataError
 from fec.preprocessing import Preprocessing, crop_box, decode_image, preprocess_images, resize_uint8
 from fec.triton.embedding import EmbeddingResult, LocalEmbedder, embed_files, list_images, save_embeddings
-from fec.triton.pipeline import (UINT8_NHWC, OnnxEmbedder, boxes_from_tensor, embed_requests, payloads_from_tensor,
-                                 prepare_faces)
+from fec.triton.pipeline import UINT8_NHWC, OnnxEmbedder, boxes_from_tensor, embed_requests, payloads_from_tensor, prepare_faces
 from fec.triton.retrieval import contact_sheet, nearest
 
 PREP = Preprocessing(64)

@@ -82,7 +82,8 @@ def test_gpu_onnx_model_gets_the_tensorrt_accelerator(onnx_export, tmp_path):
     assert dict(accelerator.parameters)["precision_mode"] == "FP16"
     assert dict(accelerator.parameters)["trt_engine_cache_path"] == "/cache/trt"
     assert config.instance_group[0].kind == KIND_GPU
-    assert read_config(tmp_path / "repo/fecnet_preprocess/config.pbtxt").instance_group[0].kind == KIND_CPU  # decoding stays on CPU
+    preprocess = read_config(tmp_path / "repo/fecnet_preprocess/config.pbtxt")
+    assert preprocess.instance_group[0].kind == KIND_CPU  # decoding stays on CPU
 
 
 def fake_engine_export(onnx_export: Path, folder: Path, capability: str, profile_max: int) -> Path:
@@ -158,7 +159,8 @@ def test_rewrite_replaces_a_repository_and_refuses_foreign_folders(onnx_export, 
     (repo / "README.md").write_text("placeholder")  # a folder with just a README may be filled
     write_repository(read_exports([onnx_export]), RepositoryOptions(name="first"), repo)
     write_repository(read_exports([onnx_export]), RepositoryOptions(name="second"), repo)
-    assert sorted(p.name for p in repo.iterdir() if p.is_dir()) == ["second", "second_onnx", "second_ort_python", "second_preprocess"]
+    folders = sorted(p.name for p in repo.iterdir() if p.is_dir())
+    assert folders == ["second", "second_onnx", "second_ort_python", "second_preprocess"]
     assert "fec-serve --repo" in (repo / "README.md").read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["repo"]  # no temporary folders left behind
     foreign = tmp_path / "photos"
