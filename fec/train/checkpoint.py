@@ -3,12 +3,20 @@
 A checkpoint holds the weights, the model's registry name, options and preprocessing, the optimizer,
 scheduler and grad-scaler states, step and epoch, RNG states, metrics, the resolved config and the
 package version. Files are written to a temporary name and renamed, so a kill never leaves half a file.
+
+Checkpoints are untrusted input: a pickle can name any Python callable, and unpickling calls it.
+So everything is saved as tensors and plain data (numbers, strings, lists, tuples, dicts) and read
+with `torch.load(weights_only=True)`, which refuses anything else. The one allow-listed addition is
+numpy's plain-array reconstruction, which checkpoints written before 0.2 hold (their numpy RNG state);
+an array of Python objects still needs a refused global.
 """
 
 from __future__ import annotations
 
 import pickle
 import random
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -40,8 +48,16 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as exc:
+        with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # a foreign file's detail
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = _refused_global(exc)
+        if refused is None:
+            raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path}: refused: it holds a Python object ({refused}), not only tensors and plain data, "
+                              "and loading it could run code; fec never writes such a file") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an fec checkpoint (no '{FORMAT}' tag); train one with fec-train")
@@ -78,8 +94,31 @@ def load_weights(model: nn.Module, state_dict: dict, source: str | Path) -> None
         )
 
 
+# numpy's pickled arrays and dtypes: plain numbers, the legacy RNG state in older checkpoints.
+_NUMPY_ARRAY_GLOBALS = [np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def _refused_global(exc: pickle.UnpicklingError) -> str | None:
+    """The callable torch's weights-only unpickler refused to import ('posix.system'), or None."""
+    found = re.search(r"unsupported GLOBAL ([\w.]+)", str(exc), re.IGNORECASE)
+    return found.group(1) if found else None
+
+
+def _first_line(exc: Exception) -> str:
+    """What torch says is wrong with the pickle, without its advice to load it unsafely."""
+    reason = re.search(r"WeightsUnpickler error: (.+?)\n\n", str(exc), re.DOTALL)
+    return f"{type(exc).__name__}: {(reason.group(1) if reason else str(exc)).strip()[:120]}"
+
+
 def rng_states() -> dict:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain data (nothing that needs unpickling code)."""
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    states = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -87,7 +126,11 @@ def rng_states() -> dict:
 
 def restore_rng_states(states: dict) -> None:
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    numpy_state = states["numpy"]
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["position"],
+                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)  # a tuple in checkpoints written before 0.2
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 def wait_for_steps(metrics_path, deadline: float) -> None:
     while time.time() < deadline:
-        if metrics_path.exists() and any(json.loads(line).get("split") == "train" for line in metrics_path.read_text().splitlines() if line):
+        if metrics_path.exists() and any(json.loads(line).get("split") == "train"
+                                           for line in metrics_path.read_text().splitlines() if line):
             return
         time.sleep(0.2)
     raise AssertionError("training never logged a step")
@@ -33,11 +34,11 @@ def test_sigterm_saves_then_resume_continues(tiny_synth, tmp_path):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM
-    stopped_at = torch.load(run / "last.pt", weights_only=False)["step"]
+    stopped_at = torch.load(run / "last.pt", weights_only=True)["step"]
     assert f"stopped by SIGTERM at step {stopped_at}" in stderr and "--resume" in stderr
     assert not list(run.rglob("*.tmp"))
 
     resumed = subprocess.run([sys.executable, "-m", "fec.cli.train", "--out", str(run), "--resume", "--quiet",
                               "--max-steps", str(stopped_at + 2)], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert torch.load(run / "last.pt", weights_only=False)["step"] == stopped_at + 2
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == stopped_at + 2

@@ -57,7 +57,7 @@ def test_checkpoint_export_is_checked_and_carries_metadata_and_manifest(trained,
     proto = onnx.load(str(folder / "model.onnx"))
     onnx.checker.check_model(proto, full_check=True)
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-    payload = torch.load(trained.checkpoint, map_location="cpu", weights_only=False)
+    payload = torch.load(trained.checkpoint, map_location="cpu", weights_only=True)
 
     assert sorted(path.name for path in folder.iterdir()) == ["manifest.json", "model.onnx"]
     assert [entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")] == [20]

@@ -32,13 +32,13 @@ def test_two_processes_match_one(tiny_synth, tmp_path):
                "--max-steps", "2", "--out", str(tmp_path / "ddp"), "--nproc", "2", "--quiet", *settings]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    distributed = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    distributed = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert distributed["step"] == 2
     moved = max(float((single.model.state_dict()[n] - initial[n]).abs().max()) for n in initial if initial[n].is_floating_point())
     assert moved > 50 * ATOL  # training really changed the weights, so agreement means something
     for name, tensor in single.model.state_dict().items():
         other = distributed["state_dict"][name]
         if tensor.is_floating_point():
-            torch.testing.assert_close(other, tensor, rtol=0, atol=ATOL, msg=lambda text: f"{name}: {text}")
+            torch.testing.assert_close(other, tensor, rtol=0, atol=ATOL, msg=lambda text, name=name: f"{name}: {text}")
         else:
             assert torch.equal(other, tensor), name

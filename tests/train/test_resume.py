@@ -35,12 +35,13 @@ def test_run_folder_holds_checkpoints_metrics_plot_and_test_scores(tiny_synth, t
     run = tmp_path / "run"
     train(tiny_synth, run, keep_last=1)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000006.pt"]
-    assert {"best.pt", "last.pt", "config.yaml", "metrics.jsonl", "curves.png", "test_metrics.json"} <= {p.name for p in run.iterdir()}
+    expected = {"best.pt", "last.pt", "config.yaml", "metrics.jsonl", "curves.png", "test_metrics.json"}
+    assert expected <= {p.name for p in run.iterdir()}
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     scores = json.loads((run / "test_metrics.json").read_text())
     assert scores["overall"]["count"] == 12
     assert set(scores) >= {"ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET", "overall"}
-    checkpoint = torch.load(run / "last.pt", weights_only=False)
+    checkpoint = torch.load(run / "last.pt", weights_only=True)
     assert checkpoint["step"] == 6 and checkpoint["model"]["name"] == "mobilenet_v3_small"
     assert checkpoint["preprocessing"]["input_size"] == 112
     assert {"optimizer", "scheduler", "scaler", "rng", "config", "fec_version"} <= set(checkpoint)
