@@ -25,7 +25,8 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @click.option("--seed", type=int)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue from RUN/last.pt.")
+@click.option("--resume", is_flag=True, help="Continue from the run's newest readable checkpoint (RUN/last.pt, else the "
+                                           "highest RUN/checkpoints/step-N.pt); a changed setting is an error.")
 @click.option("--nproc", type=int, default=1, show_default=True, help="Processes on this machine (wraps torchrun).")
 @quiet_option
 @user_errors
@@ -34,9 +35,10 @@ def main(data, model, run_dir, max_steps, batch_size, lr, amp, device, seed, con
 
     flags = {"data": data, "model": model, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
              "amp": amp, "device": device, "seed": seed}
-    if resume and config_path is None and (run_dir / "config.yaml").exists():
+    saved_run = resume and config_path is None and (run_dir / "config.yaml").exists()
+    if saved_run:
         config_path = run_dir / "config.yaml"  # resume the run as it was configured; flags still win
-    config = load_config(config_path, {**flags, **parse_overrides(overrides)})
+    config = load_config(config_path, {**flags, **parse_overrides(overrides)}, saved_run=saved_run)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         sys.exit(_relaunch_with_torchrun(nproc))
     _train(config, run_dir, resume, quiet)

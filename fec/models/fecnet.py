@@ -63,15 +63,33 @@ class GridEmbeddingHead(nn.Module):
         return F.normalize(self.fc(cells), dim=1)
 
 
-class FECNet(nn.Module):
-    """images (N, 3, H, W), normalised -> L2-normalised embeddings (N, embedding_dim)."""
+def per_image_standardization() -> nn.Module:
+    """Each image's channels to zero mean and unit variance (FaceNet's prewhitening, per channel).
 
-    def __init__(self, trunk: nn.Module, head: nn.Module):
+    It removes what a random network's embedding is mostly made of: the light, skin tone and
+    background colour of a picture, none of which says anything about its expression. With them gone,
+    training leaves the early plateau (where every face embeds alike) sooner and on every seed
+    measured (benchmarks/README.md, "The early plateau"). No parameters: old checkpoints load as they
+    are. It also makes the model indifferent to any per-channel affine input normalisation.
+    """
+    return nn.InstanceNorm2d(3, affine=False, track_running_stats=False)
+
+
+class FECNet(nn.Module):
+    """images (N, 3, H, W), normalised -> L2-normalised embeddings (N, embedding_dim).
+
+    `standardize` (optional) runs first: see `per_image_standardization`.
+    """
+
+    def __init__(self, trunk: nn.Module, head: nn.Module, standardize: nn.Module | None = None):
         super().__init__()
+        self.standardize = standardize
         self.trunk = trunk
         self.head = head
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.standardize is not None:
+            images = self.standardize(images)
         return self.head(self.trunk(images))
 
     @property

@@ -8,14 +8,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from fec.errors import ModelError
+from fec.models.fecnet import per_image_standardization
 from fec.preprocessing import Preprocessing
 
 
@@ -55,20 +56,25 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | None = None,
-                 input_size: int | None = None, **options) -> nn.Module:
+                 input_size: int | None = None, standardize_input: bool = False, **options) -> nn.Module:
     """Build a registered model; `pretrained` is a local trunk weights file (nothing is downloaded).
 
     `input_size` overrides the declared input size (pooling adapts); the model's `preprocessing`
-    and `config` record the value used, so checkpoints rebuild the same model.
+    and `config` record the value used, so checkpoints rebuild the same model. `standardize_input`
+    puts per-image standardisation in front of the trunk (every model; fec-train turns it on). It
+    defaults to off here so that checkpoints saved before it existed rebuild unchanged.
     """
     spec = get_spec(name)
     try:
         model = spec.builder(embedding_dim=embedding_dim, **options)
     except TypeError as exc:
         raise ModelError(f"model {name!r}: bad option ({exc})") from None
+    if standardize_input:
+        model.standardize = per_image_standardization()
     model.spec = spec
     model.preprocessing = replace(spec.preprocessing, input_size=input_size or spec.preprocessing.input_size)
-    model.config = {"name": name, "embedding_dim": embedding_dim, "input_size": model.preprocessing.input_size, **options}
+    model.config = {"name": name, "embedding_dim": embedding_dim, "input_size": model.preprocessing.input_size,
+                    "standardize_input": bool(standardize_input), **options}
     if pretrained is not None:
         load_trunk_weights(model, Path(pretrained))
     return model

@@ -57,7 +57,8 @@ def read_checkpoint(path: str | Path) -> dict:
             raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
         raise CheckpointError(f"{path}: refused: it holds a Python object ({refused}), not only tensors and plain data, "
                               "and loading it could run code; fec never writes such a file") from None
-    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as exc:
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, AttributeError, ImportError, IndexError, KeyError,
+            TypeError) as exc:  # what torch raises for truncated or foreign bytes
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an fec checkpoint (no '{FORMAT}' tag); train one with fec-train")

@@ -34,6 +34,7 @@ class TrainConfig:
     embedding_dim: int = 16
     input_size: int = 0                # model input pixels; 0 = the model's declared size
     dropout: float = 0.2
+    standardize_input: bool = True     # per-image standardisation first: leaves the early plateau sooner
     pretrained: str = ""               # local trunk weights file
     max_steps: int = 1000
     batch_size: int = 64               # triplets per step, over all processes
@@ -60,7 +61,7 @@ class TrainConfig:
     keep_last: int = 3
     eval_batch_size: int = 256
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         checks = [
             (self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
@@ -82,11 +83,39 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
-    """Defaults <- YAML file <- overrides, validated."""
+# Keys added after 0.1, with the value that reproduces what a 0.1 run did: a run folder written then
+# resumes as it was trained, not with today's default.
+LEGACY_VALUES = {"standardize_input": False}
+
+# Keys a resumed run may change: where things are, how often to log, evaluate and save, the step budget.
+CHANGEABLE_ON_RESUME = frozenset({"data", "test_data", "store", "skip_bad_rows", "max_steps", "device", "num_workers",
+                                  "cache_images", "log_every", "eval_every", "checkpoint_every", "keep_last",
+                                  "eval_batch_size"})
+
+
+def config_changes(trained: dict, config: TrainConfig) -> list[tuple[str, object, object]]:
+    """(key, trained value, asked value) for each key a resume may not change; keys unknown to `trained` are skipped."""
+    changes = []
+    for key, asked in config.to_dict().items():
+        if key in CHANGEABLE_ON_RESUME or (key not in trained and key not in LEGACY_VALUES):
+            continue
+        value = trained.get(key, LEGACY_VALUES.get(key))
+        if value != asked:
+            changes.append((key, value, asked))
+    return changes
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None, saved_run: bool = False) -> TrainConfig:
+    """Defaults <- YAML file <- overrides, validated.
+
+    `saved_run`: the file is a run's own config.yaml (for --resume); keys it lacks take LEGACY_VALUES.
+    """
     values: dict = {}
     if path:
-        values.update(_read_yaml(Path(path)))
+        saved = _read_yaml(Path(path))
+        if saved_run:
+            values.update({key: value for key, value in LEGACY_VALUES.items() if key not in saved})
+        values.update(saved)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     known = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - set(known))

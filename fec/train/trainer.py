@@ -31,7 +31,7 @@ from fec.metrics import COLLAPSED_SPREAD, OVERALL, embedding_spread
 from fec.models import create_model
 from fec.preprocessing import normalize_tensor
 from fec.train.checkpoint import load_weights, read_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from fec.train.config import TrainConfig
+from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
 from fec.train.plots import plot_metrics
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
@@ -94,7 +94,8 @@ class Trainer:
             raise ConfigError(f"batch_size {config.batch_size} is not divisible by {self.context.world_size} processes")
         torch.manual_seed(config.seed)
         self.model = create_model(config.model, config.embedding_dim, config.pretrained or None,
-                                  input_size=config.input_size or None, dropout=config.dropout)
+                                  input_size=config.input_size or None, dropout=config.dropout,
+                                  standardize_input=config.standardize_input)
         self.prep = self.model.preprocessing
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)
@@ -277,21 +278,40 @@ class Trainer:
 
     def _start_run(self, resume: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        last = self.run_dir / "last.pt"
-        if resume and last.exists():
-            self._restore(read_checkpoint(last), last)
+        if resume:
+            path, payload = self._resume_point()
+            self._restore(payload, path)
             self._trim_metrics()
-            self.log(f"resumed from {last} at step {self.step}")
+            self.log(f"resumed from {path} at step {self.step}")
         elif (self.run_dir / "metrics.jsonl").exists() and self.context.is_main:
             (self.run_dir / "metrics.jsonl").unlink()
         if self.context.is_main:
             with atomic_open(self.run_dir / "config.yaml") as handle:
                 yaml.safe_dump(self.config.to_dict(), handle, sort_keys=False)
 
+    def _resume_point(self) -> tuple[Path, dict]:
+        """The newest checkpoint of the run that reads: last.pt, else the highest checkpoints/step-N.pt."""
+        candidates = [self.run_dir / "last.pt", *sorted((self.run_dir / "checkpoints").glob("step-*.pt"), reverse=True)]
+        problems = []
+        for path in (path for path in candidates if path.is_file()):
+            try:
+                return path, read_checkpoint(path)
+            except CheckpointError as exc:
+                problems.append(str(exc))
+                self.log(f"warning: {exc}; trying an older checkpoint")
+        found = f" (the newest: {problems[0]})" if problems else ""
+        raise CheckpointError(f"{self.run_dir}: nothing to resume: no readable last.pt or checkpoints/step-N.pt{found}; "
+                              "train without --resume to start this run afresh")
+
     def _restore(self, payload: dict, path: Path) -> None:
         if payload["model"]["name"] != self.config.model:
             raise CheckpointError(f"{path}: run was trained with model {payload['model']['name']!r}, "
                                   f"config asks for {self.config.model!r}")
+        changed = config_changes(payload.get("config", {}), self.config)
+        if changed:
+            key, trained, asked = changed[0]
+            raise ConfigError(f"{path}: --resume with {key}={asked!r}, but the run was trained with {key}={trained!r}; "
+                              "resume without changing it, or train into a new --out folder")
         load_weights(self.model, payload["state_dict"], path)
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])

@@ -112,6 +112,25 @@ def test_checkpoint_from_another_model_or_not_a_checkpoint(dataset, tmp_path):
     assert_one_line_error(invoke(eval_cli.main, [tmp_path / "foreign.pt", "--data", dataset]), "not an fec checkpoint")
 
 
+def test_resume_with_nothing_to_resume_is_one_line_and_keeps_the_run_folder(dataset, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 7, "split": "train", "loss": 0.5}\n')
+    result = invoke(train_cli.main, [*train_args(dataset, run), "--resume"])
+    assert_one_line_error(result, f"{run}: nothing to resume", "train without --resume")
+    assert (run / "metrics.jsonl").read_text() == '{"step": 7, "split": "train", "loss": 0.5}\n'
+    assert not (run / "last.pt").exists()
+
+
+def test_resume_with_a_changed_setting_is_one_line(dataset, tmp_path):
+    run = tmp_path / "run"
+    assert invoke(train_cli.main, train_args(dataset, run)).exit_code == 0
+    result = invoke(train_cli.main, ["--out", run, "--resume", "--quiet", "--set", "embedding_dim=32"])
+    assert_one_line_error(result, "--resume with embedding_dim=32, but the run was trained with embedding_dim=16")
+    extended = invoke(train_cli.main, ["--out", run, "--resume", "--quiet", "--set", "max_steps=3"])
+    assert extended.exit_code == 0, extended.output
+
+
 def test_bad_config_key_is_one_line(dataset, tmp_path):
     result = invoke(train_cli.main, [*train_args(dataset, tmp_path / "run"), "--set", "learnig_rate=1"])
     assert_one_line_error(result, "unknown config key(s) learnig_rate")

@@ -44,3 +44,29 @@ def test_pooled_head_keeps_its_checkpoint_keys():
     """Checkpoints of resnet18, mobilenet_v3_small and inception_resnet_v1 name these tensors."""
     keys = set(EmbeddingHead(8, width=16).state_dict())
     assert {"reduce.0.weight", "reduce.1.running_mean", "fc.0.weight", "fc.1.weight", "fc.4.weight", "fc.4.bias"} <= keys
+
+
+def test_standardized_model_ignores_each_pictures_light_and_colour_cast():
+    """Per-image standardisation: a per-image, per-channel gain and offset leaves the embedding unchanged."""
+    from fec.models import create_model
+
+    torch.manual_seed(0)
+    images = torch.randn(4, 3, 64, 64)
+    gain, offset = torch.rand(4, 3, 1, 1) * 2 + 0.5, torch.randn(4, 3, 1, 1)
+    standardized = create_model("compact_cnn", standardize_input=True).eval()
+    plain = create_model("compact_cnn").eval()
+    plain.load_state_dict(standardized.state_dict())
+    with torch.no_grad():
+        change = (standardized(images * gain + offset) - standardized(images)).abs().max()
+        plain_change = (plain(images * gain + offset) - plain(images)).abs().max()
+    assert change < 1e-5
+    assert plain_change > 100 * change  # a random network's embeddings vary little with anything (0.003 here)
+
+
+def test_standardization_adds_no_weights_and_is_recorded_in_the_config():
+    from fec.models import create_model
+
+    standardized, plain = create_model("compact_cnn", standardize_input=True), create_model("compact_cnn")
+    assert standardized.state_dict().keys() == plain.state_dict().keys()
+    assert standardized.config["standardize_input"] is True
+    assert plain.config["standardize_input"] is False and plain.standardize is None

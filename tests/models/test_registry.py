@@ -7,13 +7,15 @@ from fec.errors import ModelError
 from fec.models import create_model, get_spec, list_models
 
 # Parameter counts measured on the registered builders (embedding_dim 16).
-EXPECTED_PARAMETERS = {"compact_cnn": (420_000, 440_000), "mobilenet_v3_small": (1_000_000, 1_300_000), "resnet18": (11_400_000, 11_800_000)}
+EXPECTED_PARAMETERS = {"compact_cnn": (420_000, 440_000), "mobilenet_v3_small": (1_000_000, 1_300_000),
+                       "resnet18": (11_400_000, 11_800_000)}
 
 
 def test_registry_lists_every_backbone_with_its_preprocessing():
     assert list_models() == ["compact_cnn", "inception_nn2", "inception_resnet_v1", "mobilenet_v3_small", "resnet18"]
     sizes = {name: get_spec(name).preprocessing.input_size for name in list_models()}
-    assert sizes == {"compact_cnn": 64, "inception_nn2": 224, "inception_resnet_v1": 160, "mobilenet_v3_small": 112, "resnet18": 224}
+    assert sizes == {"compact_cnn": 64, "inception_nn2": 224, "inception_resnet_v1": 160, "mobilenet_v3_small": 112,
+                     "resnet18": 224}
 
 
 def test_unknown_model_names_what_exists():
@@ -36,7 +38,7 @@ def test_single_path_backbones_embed_to_unit_vectors(name):
 def test_input_size_override_is_recorded_and_pooling_adapts():
     model = create_model("resnet18", embedding_dim=8, input_size=96).eval()
     assert model.preprocessing.input_size == 96
-    assert model.config == {"name": "resnet18", "embedding_dim": 8, "input_size": 96}
+    assert model.config == {"name": "resnet18", "embedding_dim": 8, "input_size": 96, "standardize_input": False}
     with torch.no_grad():
         assert model(torch.randn(1, 3, 96, 96)).shape == (1, 8)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import torch
+import yaml
 
 from fec.train.config import load_config
 from fec.train.trainer import Trainer
@@ -45,3 +46,31 @@ def test_run_folder_holds_checkpoints_metrics_plot_and_test_scores(tiny_synth, t
     assert checkpoint["step"] == 6 and checkpoint["model"]["name"] == "mobilenet_v3_small"
     assert checkpoint["preprocessing"]["input_size"] == 112
     assert {"optimizer", "scheduler", "scaler", "rng", "config", "fec_version"} <= set(checkpoint)
+
+
+def test_resume_falls_back_to_the_newest_readable_step_checkpoint(tiny_synth, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_synth, run, stop_at=3)
+    (run / "last.pt").write_bytes(b"torn")
+    resumed = train(tiny_synth, run, resume=True)
+    assert resumed.step == 6
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()][:3] == [1, 2, 3]
+
+
+def test_a_run_from_before_standardization_resumes_as_it_was_trained(tiny_synth, tmp_path):
+    """0.1 runs saved no standardize_input: they resume without it instead of with today's default."""
+    from click.testing import CliRunner
+
+    from fec.cli import train as train_cli
+
+    run = tmp_path / "run"
+    train(tiny_synth, run, stop_at=3, standardize_input=False)
+    payload = torch.load(run / "last.pt", weights_only=True)
+    del payload["config"]["standardize_input"], payload["model"]["standardize_input"]
+    torch.save(payload, run / "last.pt")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["standardize_input"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    result = CliRunner().invoke(train_cli.main, ["--out", str(run), "--resume", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert torch.load(run / "last.pt", weights_only=True)["config"]["standardize_input"] is False
