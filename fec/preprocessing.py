@@ -9,6 +9,9 @@ disagree on normalisation.
 from __future__ import annotations
 
 import io
+import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,29 +40,60 @@ class Preprocessing:
         return cls(int(payload["input_size"]), tuple(payload["mean"]), tuple(payload["std"]))
 
 
+# The one cap on decoded pictures, for every path that opens one (training, evaluation, embedding,
+# download, serving): 80 megapixels (10000 x 8000) decode to 240 MB of RGB. Checked on the header,
+# before any pixel is decoded, so a small file that claims a huge canvas (a decompression bomb)
+# costs nothing.
+MAX_IMAGE_PIXELS = 80_000_000
+
+
 def open_image(path: str | Path) -> Image.Image:
     """Decode an image file fully as RGB, or raise DataError naming the file."""
     try:
-        with Image.open(path) as image:
-            return _to_rgb(image)
+        with _bomb_warnings_off(), Image.open(path) as image:
+            return _to_rgb(image, str(path))
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: {_over_the_cap()}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc}); re-create or remove it") from None
+        raise DataError(f"{path}: not a readable image ({_reason(exc)}); re-create or remove it") from None
 
 
 def decode_image(payload: bytes, name: str = "<bytes>") -> Image.Image:
     """Decode encoded image bytes (JPEG, PNG, ...) fully as RGB, or raise DataError."""
     try:
-        with Image.open(io.BytesIO(payload)) as image:
-            return _to_rgb(image)
+        with _bomb_warnings_off(), Image.open(io.BytesIO(payload)) as image:
+            return _to_rgb(image, name)
+    except Image.DecompressionBombError:
+        raise DataError(f"{name}: {_over_the_cap()}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{name}: not a readable image ({exc})") from None
+        raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _to_rgb(image: Image.Image, name: str) -> Image.Image:
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"{name}: {width}x{height} pixels: {_over_the_cap()}")
     image.load()  # decode now so truncated files fail here, not later
     return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def _over_the_cap() -> str:
+    return f"over the {MAX_IMAGE_PIXELS // 1_000_000} megapixel limit for one picture; scale it down first"
+
+
+@contextmanager
+def _bomb_warnings_off():
+    """PIL warns on pictures over its own limit; ours is lower and is an error, so its warning is noise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+def _reason(exc: Exception) -> str:
+    """PIL's message without the in-memory object it names (`cannot identify image file <_io.BytesIO ...>`)."""
+    return re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>|\s*'[^']*'$", "", str(exc)) or type(exc).__name__
 
 
 def crop_box(image: Image.Image, box, margin: float = 0.0) -> Image.Image:

@@ -53,3 +53,23 @@ def test_preprocess_images_resizes_to_the_model_input():
     batch = preprocess_images(images, Preprocessing(16))
     assert batch.shape == (2, 3, 16, 16) and batch.dtype == np.float32
     assert resize_uint8(images[0], 16).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("width, height", [(30000, 30000), (9000, 9000)])
+def test_pictures_over_the_pixel_cap_are_refused_before_decoding(tmp_path, width, height):
+    """30000^2 is over PIL's own bomb limit, 9000^2 only over ours (80 Mpx): the same one line for both."""
+    from fec.preprocessing import MAX_IMAGE_PIXELS, open_image
+    from tests.helpers import png_header
+
+    assert 9000 * 9000 > MAX_IMAGE_PIXELS == 80_000_000
+    with pytest.raises(DataError, match=r"^picture 3: .*over the 80 megapixel limit for one picture; scale it down"):
+        decode_image(png_header(width, height), "picture 3")
+    (tmp_path / "bomb.png").write_bytes(png_header(width, height))
+    with pytest.raises(DataError, match=r"bomb\.png: .*over the 80 megapixel limit"):
+        open_image(tmp_path / "bomb.png")
+
+
+def test_undecodable_bytes_name_the_picture_not_a_python_object():
+    with pytest.raises(DataError) as error:
+        decode_image(b"<html>not an image</html>", "image 0")
+    assert str(error.value) == "image 0: not a readable image (cannot identify image file)"

@@ -57,7 +57,7 @@ from fec.data.fec_csv import TripletFile, read_triplets, write_fec_csv
 from fec.data.triplets import TRIPLET_TYPES, FaceBox, FaceRef, Triplet
 from fec.errors import DataError
 from fec.io import atomic_path, write_json
-from fec.preprocessing import crop_box, decode_image
+from fec.preprocessing import MAX_IMAGE_PIXELS, crop_box, decode_image
 
 # Per-URL statuses. PERMANENT ones are not retried on a rerun unless asked (--retry-permanent).
 OK = "ok"
@@ -89,7 +89,6 @@ CHUNK_BYTES = 1 << 16
 BODY_TIME_FACTOR = 5  # a whole body may take this many timeouts (a slow drip cannot hang a worker)
 MAX_IMAGE_BYTES = 50 << 20
 MIN_IMAGE_SIDE = 16
-MAX_IMAGE_PIXELS = 80_000_000
 RAW_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 
 Aligner = Callable[[Image.Image, FaceBox, float], "Image.Image | None"]

@@ -13,7 +13,7 @@ from fec.cli import data as data_cli
 from fec.cli import evaluate as eval_cli
 from fec.cli import train as train_cli
 from fec.data.synth import write_synthetic_dataset
-from tests.helpers import tiny_overrides
+from tests.helpers import png_header, tiny_overrides
 
 
 def invoke(command, args):
@@ -91,6 +91,9 @@ def test_truncated_and_non_image_files_name_the_file(dataset, tmp_path):
     picture.write_text("<html>not an image</html>")
     result = invoke(train_cli.main, train_args(dataset, tmp_path / "run"))
     assert_one_line_error(result, str(picture), "not a readable image")
+    picture.write_bytes(png_header(30000, 30000))  # 900 megapixels claimed in 57 bytes
+    result = invoke(train_cli.main, train_args(dataset, tmp_path / "run"))
+    assert_one_line_error(result, str(picture), "over the 80 megapixel limit")
 
 
 def test_unknown_model_lists_the_available_ones(dataset, tmp_path):
