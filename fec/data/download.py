@@ -496,7 +496,7 @@ def read_mapping(path: Path, root: Path) -> dict[str, Path]:
     if not path.is_file():
         raise DataError(f"{path}: mapping file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: mapping file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","

@@ -89,7 +89,7 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
         raise DataError(f"{path}: no such file (expected an FEC-format CSV)")
     rows = []
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a BOM is not part of the first URL
             reader = csv.reader(handle, skipinitialspace=True)
             for fields in reader:
                 if fields and any(f.strip() for f in fields):

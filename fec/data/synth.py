@@ -438,7 +438,7 @@ def write_expressions(path: Path, faces: list[Face]) -> None:
 def read_expressions(path: Path) -> dict[str, np.ndarray]:
     """`expressions.csv` as {picture url: expression vector}; DataError names a missing or bad file."""
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
         return {row["url"]: np.array([float(row[axis]) for axis in EXPRESSION_AXES]) for row in rows}
     except FileNotFoundError:

@@ -13,7 +13,7 @@ import platform
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import fec
 from fec.export.errors import ExportError
@@ -88,7 +88,23 @@ def read_manifest(folder: str | Path) -> dict:
     manifest = read_json(path, ExportError, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{path}: not an fec export manifest (no '{FORMAT}' tag)")
+    problem = file_entries_problem(manifest.get("files", []))
+    if problem:
+        raise ExportError(f"{path}: {problem}; re-run fec-export")
     return manifest
+
+
+def file_entries_problem(entries) -> str | None:
+    """What is wrong with a manifest's `files` list, or None: each entry names a file inside the folder."""
+    if not isinstance(entries, list):
+        return "'files' is not a list"
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in ("path", "role", "sha256")):
+            return f"files[{index}] lacks a path, role or sha256"
+        relative = PurePosixPath(entry["path"])
+        if relative.is_absolute() or ".." in relative.parts or "\\" in entry["path"] or not relative.parts:
+            return f"files[{index}] path {entry['path']!r} is not inside the export folder"
+    return None
 
 
 def artifact(manifest: dict, role: str) -> dict | None:

@@ -8,13 +8,26 @@ from pathlib import Path
 from fec.io import atomic_path
 
 
+def read_metrics(path: Path) -> list[tuple[str, dict]]:
+    """(line, record) for every whole record of a metrics.jsonl; a line torn by a kill is skipped."""
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append((line, record))
+    return records
+
+
 def plot_metrics(metrics_path: Path, png_path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    records = [record for _, record in read_metrics(metrics_path)]
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))

@@ -33,7 +33,7 @@ from fec.preprocessing import normalize_tensor
 from fec.train.checkpoint import load_weights, read_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
-from fec.train.plots import plot_metrics
+from fec.train.plots import plot_metrics, read_metrics
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
 
 
@@ -324,7 +324,7 @@ class Trainer:
         path = self.run_dir / "metrics.jsonl"
         if not path.exists() or not self.context.is_main:
             return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
+        kept = [line for line, record in read_metrics(path) if record["step"] <= self.step]
         with atomic_open(path) as handle:
             handle.write("".join(line + "\n" for line in kept))
 

@@ -94,3 +94,10 @@ def test_missing_file_and_binary_file_are_one_line_errors(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81" * 10)
     with pytest.raises(DataError, match="not a text CSV file"):
         read_triplets(binary)
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_url(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_text("\ufeff" + fec_row() + "\n", encoding="utf-8")
+    (triplet,) = read_triplets(path).triplets
+    assert triplet.faces[0].url == "a.png"

@@ -74,3 +74,13 @@ def test_a_run_from_before_standardization_resumes_as_it_was_trained(tiny_synth,
     result = CliRunner().invoke(train_cli.main, ["--out", str(run), "--resume", "--quiet"])
     assert result.exit_code == 0, result.output
     assert torch.load(run / "last.pt", weights_only=True)["config"]["standardize_input"] is False
+
+
+def test_a_metrics_line_torn_by_a_kill_is_dropped_on_resume(tiny_synth, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_synth, run, stop_at=3)
+    with open(run / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 4, "split": "tra')
+    train(tiny_synth, run, resume=True)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines if '"train"' in line] == [1, 2, 3, 4, 5, 6]
