@@ -33,16 +33,17 @@ from fec.cli.common import quiet_option, user_errors
                    "[default: the training margin recorded in the export].")
 @click.option("--ort-threads", type=int, default=0, show_default=True,
               help="ONNX Runtime threads per python-ort instance (0: one per core).")
+@click.option("--force", is_flag=True, help="Package an export whose recorded verification (fec-verify) failed.")
 @quiet_option
 @user_errors
 def main(exports, repo, name, kind, instances, max_batch, max_queue_delay_us, embedding_backend, trt_accelerator,
-         trt_precision, trt_cache, face_margin, ort_threads, quiet):
+         trt_precision, trt_cache, face_margin, ort_threads, force, quiet):
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
     options = RepositoryOptions(name, kind, instances, max_batch, max_queue_delay_us, embedding_backend,
                                 trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads)
-    summary = write_repository(read_exports(list(exports)), options, repo)
+    summary = write_repository(read_exports(list(exports), force), options, repo)
     if quiet:
         return
     click.echo(f"wrote {repo}/ ({len(summary.models)} models; ensemble {summary.ensemble} -> {summary.embedding_model})")

@@ -58,11 +58,14 @@ class _FolderContents:
     face_margin: float
 
 
-def read_exports(folders: list[str | Path]) -> ExportSet:
-    """Read and cross-check export folders; RepositoryError when they cannot be served together."""
+def read_exports(folders: list[str | Path], force: bool = False) -> ExportSet:
+    """Read and cross-check export folders; RepositoryError when they cannot be served together.
+
+    A folder whose recorded verification (fec-verify) failed is refused unless `force`.
+    """
     if not folders:
         raise RepositoryError("give at least one export folder (written by fec-export)")
-    contents = [read_folder(Path(folder)) for folder in folders]
+    contents = [read_folder(Path(folder), force) for folder in folders]
     first = contents[0]
     for other in contents[1:]:
         if (other.preprocessing, other.model, other.input_format) != (first.preprocessing, first.model, first.input_format):
@@ -90,13 +93,17 @@ def choose_onnx(contents: list[_FolderContents]) -> _FolderContents | None:
     return next(iter(plain), None) or next((item for item in contents if item.onnx is not None), None)
 
 
-def read_folder(folder: Path) -> _FolderContents:
+def read_folder(folder: Path, force: bool = False) -> _FolderContents:
     """One export folder: manifest, hashes, its ONNX metadata and engines."""
     try:
         manifest = read_manifest(folder)
         check_files(folder, manifest)
     except ExportError as exc:
         raise RepositoryError(str(exc)) from None
+    verification = manifest.get("verification")
+    if isinstance(verification, dict) and verification.get("passed") is not True and not force:
+        raise RepositoryError(f"{folder}: its recorded verification (fec-verify on {verification.get('data', '?')}) "
+                              "FAILED; fix the export and verify it again, or package it anyway with --force")
     files = manifest.get("files", [])
     onnx_entries = [entry for entry in files if entry["role"] == "onnx"]
     engine_entries = [entry for entry in files if entry["role"] == "engine"]

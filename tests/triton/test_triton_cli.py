@@ -30,6 +30,22 @@ def assert_one_line_error(result, fragment: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.output
 
 
+def test_fec_triton_refuses_an_export_whose_verification_failed_unless_forced(onnx_export, tmp_path):
+    import json
+    import shutil
+
+    failed = tmp_path / "failed-export"
+    shutil.copytree(onnx_export, failed)
+    manifest = json.loads((failed / "manifest.json").read_text())
+    manifest["verification"] = {"passed": False, "data": "test.csv", "results": []}
+    (failed / "manifest.json").write_text(json.dumps(manifest))
+    refused = invoke(triton_cli.main, [failed, "--repo", tmp_path / "repo", "--embedding-backend", "python-ort"])
+    assert_one_line_error(refused, f"{failed}: its recorded verification (fec-verify on test.csv) FAILED")
+    assert not (tmp_path / "repo").exists()
+    forced = invoke(triton_cli.main, [failed, "--repo", tmp_path / "repo", "--embedding-backend", "python-ort", "--force"])
+    assert forced.exit_code == 0, forced.output
+
+
 def test_fec_triton_writes_the_repository_and_says_how_to_serve_it(onnx_export, tmp_path):
     result = invoke(triton_cli.main, [onnx_export, "--repo", tmp_path / "repo", "--embedding-backend", "python-ort",
                                       "--max-batch", "48", "--instances", "2"])
