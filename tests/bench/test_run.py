@@ -83,21 +83,48 @@ def test_missing_target_foreign_folder_and_other_urls_are_user_errors(tmp_path):
         resolve_target("ftp://127.0.0.1/fecnet")
 
 
-def test_an_export_with_an_engine_offers_both_kinds_and_its_batch_range_as_a_tensorrt_profile(tmp_path):
+def test_an_export_with_an_engine_offers_both_kinds_and_its_batch_range_as_a_tensorrt_profile(tmp_path, monkeypatch):
     import json
+
+    from fec.bench import run as bench_run
+    from fec.export.manifest import sha256_file
 
     folder = tmp_path / "trt"
     folder.mkdir()
+    for name in ("model.onnx", "model.plan"):
+        (folder / name).write_bytes(name.encode())
     manifest = {"format": "fec-export/1", "precision": "fp16", "preprocessing": {"input_size": 32, "mean": [0.5] * 3,
                 "std": [0.25] * 3}, "io": {"input": {"name": "images", "shape": ["batch", 3, 32, 32]}},
                 "batch": {"min": 1, "opt": 8, "max": 64},
-                "files": [{"path": "model.onnx", "role": "onnx"}, {"path": "model.plan", "role": "engine"}]}
+                "files": [{"path": "model.onnx", "role": "onnx", "sha256": sha256_file(folder / "model.onnx")},
+                          {"path": "model.plan", "role": "engine", "sha256": sha256_file(folder / "model.plan")}]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(bench_run, "check_onnx_matches_manifest", lambda path, manifest: None)  # not a real ONNX file
     resolved = resolve_target(folder)
 
     assert resolved.files == {"onnx": str(folder / "model.onnx"), "engine": str(folder / "model.plan")}
     assert resolved.precision == "fp16" and resolved.kinds == ("onnx", "engine")
     assert resolved.tensorrt_profile["trt_profile_max_shapes"] == "images:64x3x32x32"
+
+
+def test_an_export_is_benchmarked_only_when_its_files_are_the_ones_its_manifest_describes(onnx_exports, tmp_path):
+    """An fp16 file swapped into an fp32 folder: refused by its sha256, and by its own metadata if the sha256 is forged."""
+    import json
+    import shutil
+
+    from fec.errors import FecError
+    from fec.export.manifest import sha256_file
+
+    folder = tmp_path / "fp32-with-fp16-inside"
+    shutil.copytree(onnx_exports["fp32"], folder)
+    shutil.copy(onnx_exports["fp16"] / "model.onnx", folder / "model.onnx")
+    with pytest.raises(FecError, match="model.onnx: differs from the file fec-export wrote"):
+        resolve_target(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][0]["sha256"] = sha256_file(folder / "model.onnx")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BenchError, match=r"model.onnx: the file is fp16 at 224 px, but its manifest says fp32 at 224 px"):
+        resolve_target(folder)
 
 
 def test_face_batches_repeat_real_faces_and_normalise_them():
