@@ -230,10 +230,11 @@ class Trainer:
         self.record({"step": self.step, "split": "val", **{k: v["accuracy"] for k, v in result.to_json().items()},
                      "embedding_spread": spread})
         if spread < COLLAPSED_SPREAD:
+            first_fix = "" if self.config.standardize_input else "standardize_input=true, "
             self.log(f"warning: step {self.step}: the embeddings have (nearly) collapsed to one point (mean squared "
                      f"pair distance {spread:.3f} < {COLLAPSED_SPREAD}), where the triplet loss barely moves them; "
                      "early in a run this plateau is common and usually left within a few hundred steps; if "
-                     "validation accuracy stays near 33%, restart with a longer warmup_steps, a larger "
+                     f"validation accuracy stays near 33%, restart with {first_fix}a longer warmup_steps, a larger "
                      "batch_size or a lower lr")
         if accuracy > self.best_accuracy:
             self.best_accuracy = accuracy

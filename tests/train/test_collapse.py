@@ -50,6 +50,13 @@ def test_collapsed_embeddings_get_one_warning_line(tiny_synth, tmp_path, capsys)
     assert val_records(tmp_path / "run")[-1]["embedding_spread"] == 0.0
 
 
+def test_the_warning_names_standardization_first_when_it_is_off(tiny_synth, tmp_path, capsys):
+    config = load_config(None, tiny_overrides(tiny_synth, standardize_input=False))
+    validate_with(Trainer(config, tmp_path / "run", quiet=False), one_point)
+    warning = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:"))
+    assert "restart with standardize_input=true, a longer warmup_steps" in warning
+
+
 def test_spread_embeddings_get_no_warning(tiny_synth, tmp_path, capsys):
     trainer = Trainer(load_config(None, tiny_overrides(tiny_synth)), tmp_path / "run", quiet=False)
     validate_with(trainer, spread_out)
