@@ -110,8 +110,12 @@ class LoadedTriplets:
 
 def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | None = None, face_size: int = 224,
                   margin: float = 0.0, skip_bad_rows: bool = False, min_agreement: float = 0.0,
-                  cache: str | bool = "auto", flip: bool = False, seed: int = 0, quiet: bool = True) -> LoadedTriplets:
-    """Parse a triplet CSV, find (or crop) its faces in the store, and wrap the result as a dataset."""
+                  cache: str | bool = "auto", flip: bool = False, seed: int = 0, quiet: bool = True,
+                  allow_outside_paths: bool = False) -> LoadedTriplets:
+    """Parse a triplet CSV, find (or crop) its faces in the store, and wrap the result as a dataset.
+
+    Local pictures must lie inside the CSV's folder unless `allow_outside_paths`.
+    """
     from fec.data.face_store import FaceStore
     from fec.data.fec_csv import read_triplets
     from fec.errors import DataError
@@ -122,7 +126,7 @@ def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | Non
     if not triplets:
         raise DataError(f"{csv_path}: no triplets to use ({len(triplet_file.triplets)} parsed, min_agreement {min_agreement})")
     face_store = FaceStore(store or csv_path.parent / "faces", face_size, margin)
-    resolved = face_store.resolve_triplets(triplets, csv_path.parent, quiet=quiet)
+    resolved = face_store.resolve_triplets(triplets, csv_path.parent, quiet=quiet, allow_outside=allow_outside_paths)
     if not resolved.triplets:
         raise DataError(f"{csv_path}: none of {len(triplets)} triplets has all three faces; first: {resolved.missing_examples[0]}")
     dataset = TripletDataset(resolved, input_size, cache, flip, seed, quiet)

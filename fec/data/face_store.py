@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 from tqdm import tqdm
 
 from fec.data.triplets import FaceRef, Triplet
+from fec.errors import DataError
 from fec.io import atomic_path
 from fec.preprocessing import crop_box, open_image
 
@@ -55,14 +56,21 @@ class FaceStore:
         key = self.key(face)
         return self.root / key[:2] / f"{key}.jpg"
 
-    def resolve(self, face: FaceRef, base_dir: Path) -> tuple[Path | None, str]:
-        """Return (path, "") for a stored face, cropping local pictures on first use, else (None, reason)."""
+    def resolve(self, face: FaceRef, base_dir: Path, allow_outside: bool = False) -> tuple[Path | None, str]:
+        """Return (path, "") for a stored face, cropping local pictures on first use, else (None, reason).
+
+        A local picture must lie inside `base_dir` (symlinks resolved) unless `allow_outside`: a CSV
+        from elsewhere must not make fec read, crop and copy files from anywhere on the machine.
+        """
         target = self.path(face)
         if target.exists():
             return target, ""
         source = local_source(face.url, base_dir)
         if source is None:
             return None, "remote image not in the store (fetch it with `fec-data download`)"
+        if not allow_outside and not is_inside(source, base_dir):
+            raise OutsideDataRoot(f"image path {face.url!r} is outside the data folder {base_dir}; move the pictures "
+                                  "under it, or pass --allow-outside-paths (fec-train: --set allow_outside_paths=true)")
         if not source.exists():
             return None, f"image file not found: {source}"
         self.add(face, source)
@@ -77,7 +85,8 @@ class FaceStore:
             crop.save(tmp, format="JPEG", quality=JPEG_QUALITY)
         return target
 
-    def resolve_triplets(self, triplets: list[Triplet], base_dir: Path, quiet: bool = True) -> ResolvedTriplets:
+    def resolve_triplets(self, triplets: list[Triplet], base_dir: Path, quiet: bool = True,
+                         allow_outside: bool = False) -> ResolvedTriplets:
         """Find (or crop) every face; keep triplets whose three faces exist."""
         result = ResolvedTriplets()
         cache: dict[FaceRef, tuple[Path | None, str]] = {}
@@ -85,7 +94,10 @@ class FaceStore:
             paths = []
             for face in triplet.faces:
                 if face not in cache:
-                    cache[face] = self.resolve(face, base_dir)
+                    try:
+                        cache[face] = self.resolve(face, base_dir, allow_outside)
+                    except OutsideDataRoot as exc:
+                        raise OutsideDataRoot(f"{triplet.location}: {exc}") from None
                 path, reason = cache[face]
                 if path is None:
                     result.dropped[reason.split(":")[0]] += 1
@@ -97,6 +109,14 @@ class FaceStore:
                 result.triplets.append(triplet)
                 result.face_paths.append(tuple(paths))
         return result
+
+
+class OutsideDataRoot(DataError):
+    """A CSV row names a local picture outside the folder its paths are relative to."""
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
 
 
 def local_source(url: str, base_dir: Path) -> Path | None:

@@ -96,6 +96,17 @@ def test_truncated_and_non_image_files_name_the_file(dataset, tmp_path):
     assert_one_line_error(result, str(picture), "over the 80 megapixel limit")
 
 
+def test_pictures_outside_the_data_folder_are_refused_unless_allowed(dataset, tmp_path):
+    train_csv = dataset / "train.csv"
+    first = sorted((dataset / "images").glob("train_*.png"))[0]
+    shutil.copy(first, tmp_path / "outside.png")
+    train_csv.write_text(train_csv.read_text().replace(f"images/{first.name}", "../outside.png"))
+    result = invoke(train_cli.main, train_args(dataset, tmp_path / "run"))
+    assert_one_line_error(result, f"{train_csv}:", "image path '../outside.png' is outside the data folder")
+    allowed = invoke(train_cli.main, [*train_args(dataset, tmp_path / "run"), "--set", "allow_outside_paths=true"])
+    assert allowed.exit_code == 0, allowed.output
+
+
 def test_unknown_model_lists_the_available_ones(dataset, tmp_path):
     result = invoke(train_cli.main, ["--data", dataset, "--model", "resnet1000", "--out", tmp_path / "run", "--quiet"])
     assert_one_line_error(result, "unknown model 'resnet1000'", "mobilenet_v3_small", "resnet18")

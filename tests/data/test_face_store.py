@@ -49,3 +49,22 @@ def test_missing_and_remote_faces_drop_the_triplet_with_a_reason(tmp_path):
     assert len(resolved.triplets) == 1
     assert dict(resolved.dropped) == {"image file not found": 1, "remote image not in the store (fetch it with `fec-data download`)": 1}
     assert resolved.missing_examples[0].startswith("t.csv:1: image file not found")
+
+
+def test_local_pictures_outside_the_data_folder_are_refused_naming_the_row(tmp_path):
+    import pytest
+
+    from fec.errors import DataError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(data / "a.png")
+    outside = picture(tmp_path / "secret.png")
+    (data / "link.png").symlink_to(outside)
+    store = FaceStore(data / "faces", face_size=32)
+    for url in ("../secret.png", str(outside), f"file://{outside}", "link.png"):
+        with pytest.raises(DataError, match=rf"^t\.csv:1: image path '{url}' is outside the data folder {data}"):
+            store.resolve_triplets([triplet("a.png", "a.png", url)], data)
+    assert len(list((data / "faces").rglob("*.jpg"))) == 1  # a.png's crop; nothing of the refused pictures
+    allowed = store.resolve_triplets([triplet("a.png", "a.png", "../secret.png")], data, allow_outside=True)
+    assert len(allowed.triplets) == 1 and len(list((data / "faces").rglob("*.jpg"))) == 2
