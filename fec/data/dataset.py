@@ -31,7 +31,7 @@ class FaceImages:
         self.cached: np.ndarray | None = None
         if cache:
             self.cached = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-            for index, path in enumerate(tqdm(paths, desc="decode faces", unit="face", disable=quiet, leave=False)):
+            for index in tqdm(range(len(paths)), desc="decode faces", unit="face", disable=quiet, leave=False):
                 self.cached[index] = self.load(index)
 
     def load(self, index: int) -> np.ndarray:
@@ -43,7 +43,7 @@ class FaceImages:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def select(self, indices: np.ndarray) -> "FaceImages":
+    def select(self, indices: np.ndarray) -> FaceImages:
         """The faces at `indices`, sharing this object's decoded cache."""
         chosen = FaceImages([self.paths[i] for i in indices], self.size, cache=False)
         if self.cached is not None:
@@ -128,7 +128,8 @@ def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | Non
     face_store = FaceStore(store or csv_path.parent / "faces", face_size, margin)
     resolved = face_store.resolve_triplets(triplets, csv_path.parent, quiet=quiet, allow_outside=allow_outside_paths)
     if not resolved.triplets:
-        raise DataError(f"{csv_path}: none of {len(triplets)} triplets has all three faces; first: {resolved.missing_examples[0]}")
+        raise DataError(f"{csv_path}: none of {len(triplets)} triplets has all three faces; "
+                        f"first: {resolved.missing_examples[0]}")
     dataset = TripletDataset(resolved, input_size, cache, flip, seed, quiet)
     return LoadedTriplets(triplet_file, resolved, dataset)
 

@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fec.data.triplets import FaceBox, FaceRef, Triplet, TripletType
 from fec.errors import DataError
 from fec.io import atomic_open
-from fec.data.triplets import FaceBox, FaceRef, Triplet, TripletType
 
 FACE_FIELDS = 5  # url, left, right, top, bottom
 TYPE_FIELD = 3 * FACE_FIELDS

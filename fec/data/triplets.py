@@ -21,7 +21,7 @@ class TripletType(str, enum.Enum):
     THREE_CLASS = "THREE_CLASS_TRIPLET"
 
     @classmethod
-    def parse(cls, text: str) -> "TripletType":
+    def parse(cls, text: str) -> TripletType:
         """Accept the official names and the short forms (ONE_CLASS, one_class)."""
         key = text.strip().upper()
         for member in cls:

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import fec
 from fec.export.errors import ExportError
-from fec.io import write_json, read_json
+from fec.io import read_json, write_json
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "fec-export/1"
@@ -34,7 +34,7 @@ class ArtifactFile:
     bytes: int
 
     @classmethod
-    def describe(cls, folder: Path, name: str, role: str) -> "ArtifactFile":
+    def describe(cls, folder: Path, name: str, role: str) -> ArtifactFile:
         path = folder / name
         return cls(name, role, sha256_file(path), path.stat().st_size)
 

@@ -65,7 +65,7 @@ class OnnxInfo:
         return entries
 
     @classmethod
-    def from_metadata(cls, entries: dict[str, str], source: str | Path) -> "OnnxInfo":
+    def from_metadata(cls, entries: dict[str, str], source: str | Path) -> OnnxInfo:
         if entries.get("fec.format") != METADATA_FORMAT:
             raise ExportError(f"{source}: not an fec ONNX export (no '{METADATA_FORMAT}' metadata); "
                               "export one from a checkpoint with fec-export")

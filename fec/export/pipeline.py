@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from fec.io import atomic_folder
 from fec.export.errors import ExportError
 from fec.export.manifest import FORMAT, MANIFEST_NAME, package_versions, utc_now, write_manifest
 from fec.export.registry import ExportRequest, FormatOutcome, get_format
 from fec.export.source import ExportSource, load_source
+from fec.io import atomic_folder
 
 DEFAULT_ROOT = Path("export")
 

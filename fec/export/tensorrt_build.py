@@ -34,7 +34,7 @@ class TrtApi:
     major: int
 
     @classmethod
-    def detect(cls, trt) -> "TrtApi":
+    def detect(cls, trt) -> TrtApi:
         version = str(getattr(trt, "__version__", "0"))
         major = version_tuple(version)[0] if version_tuple(version) else 0
         if major < 10:

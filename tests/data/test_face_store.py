@@ -43,11 +43,13 @@ def test_missing_and_remote_faces_drop_the_triplet_with_a_reason(tmp_path):
     picture(tmp_path / "a.png")
     store = FaceStore(tmp_path / "faces", face_size=32)
     resolved = store.resolve_triplets(
-        [triplet("a.png", "a.png", "gone.png"), triplet("a.png", "https://example.invalid/x.jpg", "a.png"), triplet("a.png", "a.png", "a.png")],
+        [triplet("a.png", "a.png", "gone.png"), triplet("a.png", "https://example.invalid/x.jpg", "a.png"),
+         triplet("a.png", "a.png", "a.png")],
         tmp_path,
     )
     assert len(resolved.triplets) == 1
-    assert dict(resolved.dropped) == {"image file not found": 1, "remote image not in the store (fetch it with `fec-data download`)": 1}
+    remote = "remote image not in the store (fetch it with `fec-data download`)"
+    assert dict(resolved.dropped) == {"image file not found": 1, remote: 1}
     assert resolved.missing_examples[0].startswith("t.csv:1: image file not found")
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fec.data.fec_csv import read_triplets
-import numpy as np
-
 from fec.data.synth import GENERATOR_VERSION, SUB_EXPRESSIONS, SynthSummary, write_synthetic_dataset
 from fec.data.triplets import TripletType
 from fec.errors import DataError

@@ -10,8 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-
 from export_fixtures import manifest
+
 from fec.export import ExportError, ExportRequest, export_model, get_format, list_formats, register_format
 from fec.export.manifest import sha256_file
 from fec.export.onnx_export import FLOAT_NCHW, UINT8_NHWC, OnnxInfo, export_onnx, read_onnx_info

@@ -8,9 +8,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from export_fixtures import CALIBRATION_FACES, manifest
 from onnx import TensorProto, helper, numpy_helper
 
-from export_fixtures import CALIBRATION_FACES, manifest
 from fec.export import ExportRequest, MissingToolError, export_model
 from fec.export.precision import convert_fp16, normalisation_tail, sensitive_nodes
 

@@ -11,8 +11,8 @@ import json
 import sys
 
 import pytest
-
 from fake_tensorrt import PLAN_MAGIC, make_fake_tensorrt
+
 from fec.export import EngineOptions, ExportError, ExportRequest, MissingToolError, export_model
 from fec.export.manifest import sha256_file
 from fec.export.tensorrt_build import BatchProfile, TrtApi, build_engine, import_builder
