@@ -25,7 +25,9 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 @click.argument("csv_paths", metavar="CSV...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The face store folder.")
 @click.option("--workers", type=click.IntRange(1, 512), default=16, show_default=True, help="Concurrent downloads.")
-@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True, help="Seconds per request.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
+              help="Wall-clock seconds for one whole attempt at a URL: connecting, redirects, headers and body "
+                   "(a server sending bytes slowly cannot stretch it; each retry gets its own).")
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True, help="Retries of transient failures.")
 @click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
               help="First retry delay in seconds (doubles, with jitter).")

@@ -7,10 +7,15 @@ record (status, HTTP code or error, bytes, sha256, crop files), every CSV gets i
 stated subset.
 
 How it stays correct when the network does not cooperate:
-- each unique URL is fetched once (many triplets share pictures), by a bounded pool of threads, with a
-  per-request timeout; transient failures (timeouts, resets, truncated bodies, 429, 5xx) are retried
-  with exponential backoff and jitter, honouring Retry-After; permanent ones (404/410, Flickr's
-  "photo unavailable" placeholder, other 4xx, a body that is not an image) are not;
+- each unique URL is fetched once (many triplets share pictures), by a bounded pool of threads;
+  transient failures (timeouts, resets, truncated bodies, 429, 5xx) are retried with exponential
+  backoff and jitter, honouring Retry-After; permanent ones (404/410, Flickr's "photo unavailable"
+  placeholder, other 4xx, a body that is not an image, a malformed URL) are not;
+- each attempt has one wall-clock deadline (--timeout) for connecting, redirects, headers and body,
+  enforced on every socket read, so a server that drips bytes cannot hold a worker; only http(s) is
+  ever fetched, redirects included; a URL that does not parse is a per-URL failure, never a crash;
+- nothing of a file that is not a picture reaches the manifest (no bytes, no hash: a CSV may name any
+  local file), only its size;
 - faces are cropped with the same steps as `FaceStore.add` (EXIF orientation, box + margin, bicubic
   resize, JPEG) and under the same keys, so training's `FaceStore(...).resolve_triplets` finds them;
   every file is written under a temporary name and renamed, so no partial file has a final name;
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import http.client
 import importlib
@@ -36,18 +42,22 @@ import json
 import math
 import os
 import random
+import re
+import socket
+import ssl
+import string
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urljoin, urlparse, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
@@ -85,8 +95,8 @@ STORE_FORMAT = "fec-face-store"
 STORE_VERSION = 1
 
 USER_AGENT = "fec-data-download/1 (+https://github.com/google-research-datasets/fec)"
-CHUNK_BYTES = 1 << 16
-BODY_TIME_FACTOR = 5  # a whole body may take this many timeouts (a slow drip cannot hang a worker)
+CHUNK_BYTES = 1 << 16  # at most one socket read per chunk (read1), each bounded by the attempt's deadline
+REMOTE_SCHEMES = ("http", "https")  # the only schemes fetched, redirects included
 MAX_IMAGE_BYTES = 50 << 20
 MIN_IMAGE_SIDE = 16
 RAW_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
@@ -172,7 +182,7 @@ class UrlOutcome:
         return record
 
     @classmethod
-    def from_record(cls, record: dict) -> "UrlOutcome":
+    def from_record(cls, record: dict) -> UrlOutcome:
         return cls(
             url=str(record["url"]),
             status=str(record["status"]),
@@ -290,13 +300,17 @@ class Payload:
 
 
 def fetch_once(url: str, timeout: float, max_bytes: int = MAX_IMAGE_BYTES) -> Payload:
-    """One GET (redirects followed); raise TransientError or PermanentError when it fails."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
+    """One GET (http(s) redirects followed) that ends within `timeout` seconds in all: connecting, every
+    redirect, headers and body share one deadline. Raise TransientError or PermanentError when it fails."""
+    check_remote_url(url)
+    deadline = AttemptDeadline(timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            if _is_placeholder(response.geturl()):
-                raise PermanentError(GONE, f"redirected to a 'photo unavailable' placeholder ({response.geturl()})", response.status)
-            data = _read_body(response, timeout, max_bytes)
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
+        with _opener(deadline).open(request, timeout=timeout) as response:
+            final = response.geturl()
+            if _is_placeholder(final):
+                raise PermanentError(GONE, f"redirected to a 'photo unavailable' placeholder ({final})", response.status)
+            data = _read_body(response, max_bytes)
             return Payload(data, "http", response.status, response.headers.get_content_type())
     except urllib.error.HTTPError as exc:
         raise _http_failure(exc) from None
@@ -312,18 +326,16 @@ def fetch_once(url: str, timeout: float, max_bytes: int = MAX_IMAGE_BYTES) -> Pa
         raise TransientError(_describe(exc, timeout)) from None
 
 
-def _read_body(response, timeout: float, max_bytes: int) -> bytes:
+def _read_body(response, max_bytes: int) -> bytes:
+    """The body, one socket read at a time (read1), so the attempt's deadline is checked as bytes arrive."""
     expected = _content_length(response.headers.get("Content-Length"))
     if expected is not None and expected > max_bytes:
         raise PermanentError(NOT_IMAGE, f"too large ({expected} bytes, limit {max_bytes})", response.status)
-    deadline = time.monotonic() + timeout * BODY_TIME_FACTOR
     chunks, size = [], 0
-    while chunk := response.read(CHUNK_BYTES):
+    while chunk := response.read1(CHUNK_BYTES):
         size += len(chunk)
         if size > max_bytes:
             raise PermanentError(NOT_IMAGE, f"too large (over {max_bytes} bytes)", response.status)
-        if time.monotonic() > deadline:
-            raise TransientError(f"body too slow (over {timeout * BODY_TIME_FACTOR:g}s)")
         chunks.append(chunk)
     if expected is not None and size < expected:
         raise TransientError(f"truncated body ({size} of {expected} bytes)", response.status)
@@ -331,7 +343,12 @@ def _read_body(response, timeout: float, max_bytes: int) -> bytes:
 
 
 def _content_length(value: str | None) -> int | None:
-    return int(value) if value and value.strip().isdigit() else None
+    return int(value) if value and _is_number(value.strip()) else None
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit also accepts '²' or '٣', which int() and float() refuse or misread."""
+    return text.isascii() and text.isdigit()
 
 
 def _http_failure(exc: urllib.error.HTTPError) -> Exception:
@@ -362,15 +379,183 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value or not value.strip():
         return None
     value = value.strip()
-    if value.isdigit():
+    if _is_number(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+# ----------------------------------------------------------------------------------------------------
+# HTTP: one wall-clock deadline per attempt, http(s) only
+
+
+class AttemptDeadline:
+    """The wall-clock end of one attempt. A socket timeout bounds each read, not the attempt: a server
+    that drips a byte every few seconds (status line, headers or body) would hold a worker for hours.
+    So every socket the attempt opens gets, before each connect, handshake, send and read, only the time
+    left, and a read after the end raises TimeoutError. (Name resolution is not covered: it cannot be
+    interrupted without a thread per lookup.)"""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out after {self.seconds:g}s")
+        return remaining
+
+    def bind(self, sock: socket.socket) -> _DeadlineSocket:
+        """`sock` as a socket whose every read and send gets only the time left."""
+        bound = _DeadlineSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        bound.deadline = self
+        bound.settimeout(self.left())
+        return bound
+
+
+class _DeadlineSocket(socket.socket):
+    """A TCP socket that shortens its timeout to the attempt's time left before each read and send
+    (http.client reads a response through `makefile`, which calls recv_into)."""
+
+    deadline: AttemptDeadline | None = None
+
+    def _tighten(self) -> None:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.left())
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        self._tighten()
+        return super().recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize, flags=0):
+        self._tighten()
+        return super().recv(bufsize, flags)
+
+    def sendall(self, data, flags=0):
+        self._tighten()
+        return super().sendall(data, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    """The TLS layer over a _DeadlineSocket: the same shortening for encrypted reads and sends (the
+    handshake itself runs under the timeout the raw socket had, already the time left)."""
+
+    deadline: AttemptDeadline | None = None
+
+    def _tighten(self) -> None:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.left())
+
+    def recv_into(self, buffer, nbytes=None, flags=0):
+        self._tighten()
+        return super().recv_into(buffer, nbytes, flags)
+
+    def recv(self, buflen=1024, flags=0):
+        self._tighten()
+        return super().recv(buflen, flags)
+
+    def sendall(self, data, flags=0):
+        self._tighten()
+        return super().sendall(data, flags)
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Default certificate checks, made once (loading the CAs is slow); wraps sockets as _DeadlineSSLSocket."""
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])
+    context.sslsocket_class = _DeadlineSSLSocket
+    return context
+
+
+class _DeadlineConnection:
+    """Mixin for http.client connections: every socket they open is bound to the attempt's deadline."""
+
+    def __init__(self, *args, deadline: AttemptDeadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+        self._create_connection = self._open_socket
+
+    def _open_socket(self, address, timeout, source_address=None) -> socket.socket:
+        """Connect within the time left (never more than `timeout`, the attempt's own)."""
+        return self.deadline.bind(socket.create_connection(address, self.deadline.left(), source_address))
+
+
+class _DeadlineHTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.deadline = self.deadline
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: AttemptDeadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(_DeadlineHTTPConnection, req, deadline=self.deadline)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: AttemptDeadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(_DeadlineHTTPSConnection, req, context=_tls_context(), deadline=self.deadline)
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a well-formed http(s) URL. urllib itself follows ftp:// and fails on a
+    Location it cannot parse with a bare ValueError; a picture URL that leads anywhere else is refused,
+    permanently, with the target named."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("Location") or headers.get("URI")
+        problem = _redirect_problem(req.full_url, location) if location is not None else ""
+        if problem:
+            fp.close()
+            raise PermanentError(HTTP_ERROR, problem, code)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _redirect_problem(base: str, location: str) -> str:
+    """Why the redirect to `location` is not followed ('' when it is). The target is checked as urllib
+    will request it: percent-encoded (a space in a Location is fine) and joined to the current URL."""
+    shown = location if len(location) <= 200 else location[:200] + "..."
+    try:
+        target = urljoin(base, quote(location.strip(), encoding="iso-8859-1", safe=string.punctuation))
+    except ValueError as exc:
+        return f"redirected to a malformed URL ({exc}): {shown}"
+    scheme = url_scheme(target)
+    if scheme not in REMOTE_SCHEMES:
+        return f"redirect to {scheme + ':' if scheme else 'a non-URL'} refused (only http and https are followed): {shown}"
+    problem = url_problem(target)
+    return f"redirected to a malformed URL ({problem}): {shown}" if problem else ""
+
+
+def _opener(deadline: AttemptDeadline) -> urllib.request.OpenerDirector:
+    """urllib's opener with only what a picture URL needs (no ftp, file or data handlers), every
+    connection bound to `deadline`."""
+    opener = urllib.request.OpenerDirector()
+    handlers = [urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), _DeadlineHTTPHandler(deadline),
+                _DeadlineHTTPSHandler(deadline), urllib.request.HTTPDefaultErrorHandler(), _HttpOnlyRedirects(),
+                urllib.request.HTTPErrorProcessor()]
+    for handler in handlers:
+        opener.add_handler(handler)
+    return opener
 
 
 def fetch_with_retries(
@@ -411,8 +596,8 @@ def load_picture(payload: Payload, name: str) -> tuple[Image.Image, str]:
             width, height = probe.size
             fmt = probe.format or ""
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        start = payload.data[:12]
-        raise PermanentError(NOT_IMAGE, f"not an image ({payload.content_type or 'no type'}, {len(payload.data)} bytes, starts {start!r})") from None
+        kind = f"{payload.content_type}, " if payload.content_type else ""  # never content: it may be a local secret
+        raise PermanentError(NOT_IMAGE, f"not an image ({kind}{len(payload.data)} bytes)") from None
     if min(width, height) < MIN_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
         raise PermanentError(NOT_IMAGE, f"implausible picture size {width}x{height}")
     try:
@@ -439,7 +624,7 @@ def write_face(store: FaceStore, face: FaceRef, crop: Image.Image) -> Path:
 
 def url_hash(url: str) -> str:
     """The name a raw picture goes by (kept downloads and --from-dir folders): sha1 of the URL."""
-    return hashlib.sha1(url.encode("utf-8")).hexdigest()
+    return hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def raw_path(store_root: Path, url: str, fmt: str) -> Path:
@@ -455,7 +640,49 @@ def find_raw(store_root: Path, url: str) -> Path | None:
 
 
 def is_remote(url: str) -> bool:
-    return urlparse(url).scheme in ("http", "https")
+    """Fetched over HTTP (http or https), also when the rest of the URL is malformed: such a URL then
+    fails as a bad URL, permanently, not as a missing local file."""
+    return url_scheme(url) in REMOTE_SCHEMES
+
+
+_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
+_BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses in a request line
+
+
+def url_scheme(url: str) -> str:
+    """The scheme, lower-case ('' for a plain path); never raises, unlike urlsplit on a bad host."""
+    try:
+        return urlsplit(url).scheme
+    except ValueError:  # 'http://[::1': the scheme is still the text before the first colon
+        match = _SCHEME.match(url)
+        return match.group(1).lower() if match else ""
+
+
+def url_problem(url: str) -> str:
+    """Why `url` cannot be used ('' when it can): urlsplit raises ValueError on a bracket without its
+    pair ('http://[::1') or a bad port, and urllib would crash, or retry forever, on a missing host or
+    a space. Checked before any use, so each such URL is one permanent failure, not a crashed run."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        return str(exc) or type(exc).__name__
+    if parts.scheme not in REMOTE_SCHEMES:
+        return ""
+    if not parts.hostname:
+        return "no host"
+    if _BAD_URL_CHARS.search(url):
+        return "contains a space or a control character"
+    return ""
+
+
+def check_remote_url(url: str) -> None:
+    """Raise PermanentError unless `url` is a well-formed http(s) URL."""
+    problem = url_problem(url)
+    if problem:
+        raise PermanentError(HTTP_ERROR, f"malformed URL ({problem})")
+    if not is_remote(url):
+        raise PermanentError(HTTP_ERROR, f"not an http(s) URL (scheme: {url_scheme(url) or 'none'})")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -472,7 +699,7 @@ class RawDirectory:
         self.by_url = by_url
 
     @classmethod
-    def open(cls, root: Path, mapping: Path | None = None) -> "RawDirectory":
+    def open(cls, root: Path, mapping: Path | None = None) -> RawDirectory:
         if not root.is_dir():
             raise DataError(f"{root}: --from-dir folder not found")
         by_hash = {}
@@ -486,7 +713,10 @@ class RawDirectory:
             return self.by_url[url]
         if url_hash(url) in self.by_hash:
             return self.by_hash[url_hash(url)]
-        name = Path(unquote(urlparse(url).path)).name
+        try:
+            name = Path(unquote(urlparse(url).path)).name
+        except ValueError:  # a malformed URL: found by hash or mapping only
+            return None
         candidate = self.root / name if name else None
         return candidate if candidate is not None and candidate.is_file() else None
 
@@ -576,7 +806,8 @@ def load_aligner(spec: str) -> Aligner:
             raise DataError(f"--align {spec}: {module_name} has no callable {attribute!r}")
         return factory()
     names = ", ".join(sorted(KNOWN_ALIGNERS))
-    raise DataError(f"--align {spec}: unknown aligner (known: {names}; or an installed {ALIGNER_ENTRY_POINTS} entry point, or module:factory)")
+    raise DataError(f"--align {spec}: unknown aligner (known: {names}; or an installed {ALIGNER_ENTRY_POINTS} entry point, "
+                    "or module:factory)")
 
 
 def _require(module_name: str, package: str, spec: str):
@@ -759,12 +990,12 @@ class UrlWorker:
         if isinstance(got, UrlOutcome):
             return got
         outcome = UrlOutcome(job.url, OK, http=got.code, size=len(got.data), attempts=got.attempts, source=got.source)
-        outcome.sha256 = hashlib.sha256(got.data).hexdigest()
         try:
             picture, fmt = load_picture(got, job.url)
-        except PermanentError as exc:
+        except PermanentError as exc:  # no hash: a CSV may name any local file, and a hash identifies it
             outcome.status, outcome.error = exc.status, str(exc)
             return outcome
+        outcome.sha256 = hashlib.sha256(got.data).hexdigest()
         self.store_faces(job, picture, outcome)
         if self.options.keep_raw and got.source != "raw":
             with atomic_path(raw_path(self.store.root, job.url, fmt)) as tmp:
@@ -774,19 +1005,32 @@ class UrlWorker:
     def obtain(self, job: UrlJob) -> Payload | UrlOutcome:
         kept = find_raw(self.store.root, job.url)  # kept by an earlier run: no need to fetch again
         if kept is not None:
-            return Payload(kept.read_bytes(), "raw")
+            return self.read_local(job.url, kept, "raw")
         if self.directory is not None:
             return self.read_local(job.url, self.directory.find(job.url), "dir")
-        if not is_remote(job.url):
-            return self.read_local(job.url, local_source(job.url, job.base_dir), "local")
+        source = "http" if is_remote(job.url) else "local"
+        problem = url_problem(job.url)
+        if problem:
+            return UrlOutcome(job.url, HTTP_ERROR, error=f"malformed URL ({problem})", source=source)
+        if source == "local":
+            return self.read_local(job.url, local_source(job.url, job.base_dir), source)
         return fetch_with_retries(job.url, self.fetch, self.options.retry, self.stop, self.rng)
 
-    @staticmethod
-    def read_local(url: str, path: Path | None, source: str) -> Payload | UrlOutcome:
-        if path is None or not path.is_file():
-            where = f" ({path})" if path is not None else ""
-            return UrlOutcome(url, MISSING, error=f"no local picture for this URL{where}", source=source)
-        return Payload(path.read_bytes(), source)
+    def read_local(self, url: str, path: Path | None, source: str) -> Payload | UrlOutcome:
+        """The file's bytes, or a per-URL failure: a CSV may name any path (missing, unreadable, a name
+        too long, a huge file), and none of that may stop the run."""
+        limit = self.options.max_bytes
+        try:
+            if path is None or not path.is_file():
+                where = f" ({path})" if path is not None else ""
+                return UrlOutcome(url, MISSING, error=f"no local picture for this URL{where}", source=source)
+            with open(path, "rb") as handle:
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            return UrlOutcome(url, MISSING, error=f"cannot read {path} ({exc.strerror or type(exc).__name__})", source=source)
+        if len(data) > limit:
+            return UrlOutcome(url, NOT_IMAGE, error=f"too large (over {limit} bytes)", source=source)
+        return Payload(data, source)
 
     def store_faces(self, job: UrlJob, picture: Image.Image, outcome: UrlOutcome) -> None:
         for face in job.faces:
@@ -883,7 +1127,8 @@ def face_states(jobs: list[UrlJob], records: dict[str, UrlOutcome], store: FaceS
 
 def summarize_csv(triplet_file: TripletFile, states: dict[FaceRef, str], kept_path: Path,
                   label: str) -> tuple[CsvSummary, list[Triplet]]:
-    summary = CsvSummary(csv=label, kept_csv=kept_path.name, triplets=len(triplet_file.triplets), bad_rows=len(triplet_file.bad_rows))
+    summary = CsvSummary(csv=label, kept_csv=kept_path.name, triplets=len(triplet_file.triplets),
+                         bad_rows=len(triplet_file.bad_rows))
     kept = []
     for triplet in triplet_file.triplets:
         reason = next((states[face] for face in triplet.faces if states[face]), "")

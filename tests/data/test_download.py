@@ -2,8 +2,9 @@
 
 The server (ThreadingHTTPServer on port 0, in a thread) serves synthetic JPEGs and, per path, a script
 of responses per attempt (the last one repeats): 404, 410, 403, 500-then-200, 429 with Retry-After,
-a hang past the timeout, a truncated body, an HTML page, redirects. Backoff delays are tiny so the
-file runs in seconds.
+a hang past the timeout, a truncated body, an HTML page, redirects, and hostile ones: a byte every
+0.2 s (status line, headers or body), redirects to other schemes. Backoff delays are tiny so the file
+runs in seconds.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def status(code: int, **headers):
     return ("status", code, headers)
 
 
-def redirect(location: str):
-    return ("redirect", location)
+def redirect(location: str, delay: float = 0.0):
+    return ("redirect", location, delay)
 
 
 def hang(seconds: float = 3.0):
@@ -72,6 +73,16 @@ def hang(seconds: float = 3.0):
 
 def truncated(body: bytes):
     return ("truncated", body)
+
+
+DRIP_EVERY = 0.2
+DRIP_BYTES = 150  # 30 s at most: a drip ends by itself even if nobody stops the server
+
+
+def drip(stage: str):
+    """One byte every DRIP_EVERY seconds from `stage` on: 'status' (the first byte of the status line),
+    'headers' (after a whole status line) or 'body' (after whole headers announcing a large body)."""
+    return ("drip", stage)
 
 
 class FaultServer:
@@ -104,7 +115,7 @@ class FaultServer:
     def total_hits(self) -> int:
         return sum(self.hits.values())
 
-    def start(self) -> "FaultServer":
+    def start(self) -> FaultServer:
         self.thread.start()
         return self
 
@@ -147,7 +158,10 @@ class _Handler(BaseHTTPRequestHandler):
             _, code, headers = action
             self.send_body(code, f"<html>{code}</html>".encode(), "text/html", headers)
         elif kind == "redirect":
+            owner.stopping.wait(action[2])
             self.send_body(302, b"", "text/html", {"Location": action[1]})
+        elif kind == "drip":
+            self.drip(owner, action[1])
         elif kind == "hang":
             owner.stopping.wait(action[1])
             self.send_body(200, b"too late", "image/jpeg")
@@ -160,6 +174,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
+
+    def drip(self, owner: FaultServer, stage: str) -> None:
+        """Bounded (DRIP_BYTES, or until the server stops); a client that gave up ends it with a write error."""
+        self.close_connection = True
+        status_line = b"HTTP/1.1 200 OK\r\n"
+        if stage == "status":
+            data = status_line + b"X-Drip: " + b"a" * DRIP_BYTES
+        elif stage == "headers":
+            self.wfile.write(status_line)
+            data = b"Content-Type: image/jpeg\r\nX-Drip: " + b"a" * DRIP_BYTES
+        else:
+            self.wfile.write(status_line + b"Content-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n")
+            data = jpeg_bytes(0)
+        for byte in data[:DRIP_BYTES]:
+            if owner.stopping.wait(DRIP_EVERY):
+                return
+            self.wfile.write(bytes([byte]))
 
     def send_body(self, code: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(code)
@@ -454,6 +485,7 @@ def test_parse_retry_after():
     assert dl.parse_retry_after("Mon, 01 Jan 2024 12:00:30 GMT", now) == 30.0
     assert dl.parse_retry_after("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
     assert dl.parse_retry_after("soon") is None and dl.parse_retry_after(None) is None
+    assert dl.parse_retry_after("\u00b2") is None  # a digit to str.isdigit, not to float(): a hostile server's header
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -600,7 +632,8 @@ def test_mtcnn_adapter_levels_the_eyes(monkeypatch):
             pass
 
         def detect(self, image, landmarks=False):
-            return np.array([[10.0, 10.0, 90.0, 90.0]]), np.array([0.99]), np.array([[[30, 30], [70, 70], [50, 55], [40, 75], [60, 75]]], float)
+            landmark_points = np.array([[[30, 30], [70, 70], [50, 55], [40, 75], [60, 75]]], float)
+            return np.array([[10.0, 10.0, 90.0, 90.0]]), np.array([0.99]), landmark_points
 
     fake = types.ModuleType("facenet_pytorch")
     fake.MTCNN = FakeMTCNN
@@ -652,7 +685,8 @@ def test_cli_malformed_row_then_skip_bad_rows(server, tmp_path):
 
 def test_cli_from_dir_missing(tmp_path):
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, "http://127.0.0.1:1/a.jpg", "http://127.0.0.1:1/b.jpg", "http://127.0.0.1:1/c.jpg")])
-    assert_user_error(invoke(str(csv_path), "--out", str(tmp_path / "store"), "--from-dir", str(tmp_path / "raw")), "raw", "not found")
+    result = invoke(str(csv_path), "--out", str(tmp_path / "store"), "--from-dir", str(tmp_path / "raw"))
+    assert_user_error(result, "raw", "not found")
 
 
 def test_cli_alignment_not_installed_says_what_to_install_before_downloading(server, tmp_path):
@@ -685,6 +719,141 @@ def test_cli_clashing_csv_names(tmp_path):
     first = write_csv(tmp_path / "a" / "train.csv", [triplet(ONE, *urls)])
     second = write_csv(tmp_path / "b" / "train.csv", [triplet(ONE, *urls)])
     assert_user_error(invoke(str(first), str(second), "--out", str(tmp_path / "store")), "train.kept.csv")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Hostile servers and malformed input: every attempt ends on time, only http(s), no crash, no leak
+
+
+@pytest.mark.parametrize("stage", ["status", "headers", "body"])
+def test_a_dripping_server_cannot_stretch_an_attempt_past_the_timeout(server, tmp_path, stage):
+    # a byte every 0.2 s never trips a per-read timeout of 1 s; before, one such attempt took minutes
+    dripping = server.route(f"/drip/{stage}.jpg", drip(stage))
+    good = [server.route(f"/drip/ok{i}.jpg", ok(jpeg_bytes(i))) for i in range(2)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, dripping, *good)])
+    store = tmp_path / "store"
+    started = time.monotonic()
+    result = invoke(str(csv_path), "--out", str(store), "--timeout", "1", "--retries", "1", "--backoff", "0.01",
+                    "--image-size", "32", "--quiet")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert elapsed < 6, f"two attempts of at most 1 s each took {elapsed:.1f} s"  # 1 s x (1 + 1 retry) + slack
+    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    record = records[dripping]
+    assert (record.status, record.attempts) == (dl.FAILED, 2) and "timed out" in record.error, record
+    assert server.hits[f"/drip/{stage}.jpg"] == 2
+    assert all(records[url].status == dl.OK for url in good)
+
+
+def test_one_deadline_covers_the_whole_redirect_chain(server, tmp_path):
+    # five hops of 0.4 s: each within a 1 s timeout, together not
+    chain = [server.route(f"/chain/{i}.jpg", redirect(f"{server.base}/chain/{i + 1}.jpg", delay=0.4)) for i in range(5)]
+    server.route("/chain/5.jpg", ok(jpeg_bytes(5)))
+    good = [server.route(f"/chain/ok{i}.jpg", ok(jpeg_bytes(i))) for i in range(2)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, chain[0], *good)])
+    started = time.monotonic()
+    dl.download([csv_path], options(tmp_path / "store", timeout=1.0, retries=0))
+    assert time.monotonic() - started < 4
+    record = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)[chain[0]]
+    assert record.status == dl.FAILED and "timed out" in record.error, record
+    assert "/chain/5.jpg" not in server.hits
+
+
+def test_redirects_are_followed_to_http_and_https_only(server, tmp_path):
+    ftp = server.route("/away/ftp.jpg", redirect("ftp://127.0.0.1/x"))
+    file = server.route("/away/file.jpg", redirect("file:///etc/passwd"))
+    malformed = server.route("/away/malformed.jpg", redirect("http://[::1"))
+    good = [server.route(f"/away/ok{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, ftp, file, malformed), triplet(TWO, *good)])
+    store = tmp_path / "store"
+    report = dl.download([csv_path], options(store))
+    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    for url, target in ((ftp, "ftp://127.0.0.1/x"), (file, "file:///etc/passwd")):
+        record = records[url]
+        assert (record.status, record.http) == (dl.HTTP_ERROR, 302), record
+        assert "refused (only http and https are followed)" in record.error and target in record.error
+    assert records[malformed].status == dl.HTTP_ERROR and "malformed URL" in records[malformed].error
+    assert report.summary.urls["http_error"] == 3 and report.summary.urls["ok"] == 3
+    assert "root:" not in (store / dl.MANIFEST_NAME).read_text()
+    hits = Counter(server.hits)
+    assert all(hits[f"/away/{name}.jpg"] == 1 for name in ("ftp", "file", "malformed"))  # permanent: no retry
+    dl.download([csv_path], options(store))
+    assert server.hits == hits  # nor on a rerun
+
+
+def test_cli_malformed_urls_are_per_url_failures_not_a_crash(server, tmp_path):
+    good = [server.route(f"/g/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
+    bad = ["http://[::1", "http://127.0.0.1:99999/x.jpg", "http:///no-host.jpg", "file://[oops/x.jpg"]
+    csv_path = write_csv(tmp_path / "train.csv", [
+        triplet(ONE, *good), triplet(TWO, bad[0], good[0], good[1]), triplet(THREE, *bad[1:]),
+    ])
+    store = tmp_path / "store"
+    for extra in ([], ["--skip-bad-rows"]):  # the second run also checks a rerun skips them
+        result = invoke(str(csv_path), "--out", str(store), "--timeout", "2", "--image-size", "32", *extra)
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output and "http_error 4" in result.output
+    lines = [json.loads(line) for line in (store / dl.MANIFEST_NAME).read_text().splitlines()]
+    records = {line["url"]: line for line in lines}
+    reasons = {"http://[::1": "Invalid IPv6 URL", bad[1]: "Port out of range", bad[2]: "no host", bad[3]: "Invalid IPv6 URL"}
+    for url, reason in reasons.items():
+        record = records[url]
+        assert record["status"] == "http_error" and record["error"].startswith(f"malformed URL ({reason}"), record
+        assert record["attempts"] == 0
+    assert all(records[url]["status"] == "ok" for url in good)
+    assert server.total_hits() == 3  # each good URL once, the malformed ones never reached the network
+    assert [t.faces for t in read_triplets(store / "train.kept.csv").triplets] == [tuple(FaceRef(u, BOX) for u in good)]
+    summary = json.loads((store / dl.SUMMARY_NAME).read_text())
+    assert summary["csvs"][0]["dropped_by_reason"] == {"http_error": 2}
+
+
+def test_fetch_once_refuses_what_is_not_a_well_formed_http_url():
+    refused = {"http://[::1": "malformed URL", "http://127.0.0.1:1/a b.jpg": "malformed URL", "http://h:x/": "malformed URL",
+               "ftp://127.0.0.1/x.jpg": "not an http(s) URL (scheme: ftp)", "/etc/passwd": "not an http(s) URL (scheme: none)"}
+    for url, reason in refused.items():
+        with pytest.raises(dl.PermanentError) as caught:
+            dl.fetch_once(url, timeout=1)
+        assert caught.value.status == dl.HTTP_ERROR and str(caught.value).startswith(reason), caught.value
+
+
+def test_a_redirect_to_a_path_with_a_space_is_still_followed(server, tmp_path):
+    server.route("/with%20space/a.jpg", ok(jpeg_bytes(7)))  # urllib percent-encodes the Location, as before
+    moved = server.route("/spaced/moved.jpg", redirect(f"{server.base}/with space/a.jpg"))
+    payload = dl.fetch_once(moved, timeout=2)
+    assert payload.code == 200 and payload.data == jpeg_bytes(7)
+
+
+def test_a_local_file_that_is_not_an_image_leaves_no_trace_of_its_content(server, tmp_path):
+    secret = b"zq7-Hunter2-Xk9!pw-0451-LOCALONLY\n"
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "notes.txt").write_bytes(secret)
+    names = [str(private / "notes.txt"), (private / "notes.txt").as_uri(), "private/notes.txt"]
+    good = [server.route(f"/l/{i}.jpg", ok(jpeg_bytes(i))) for i in range(2)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *names), triplet(TWO, names[0], *good)])
+    store = tmp_path / "store"
+    dl.download([csv_path], options(store))
+    written = (store / dl.MANIFEST_NAME).read_bytes() + (store / dl.SUMMARY_NAME).read_bytes()
+    leaks = [secret[i : i + 5] for i in range(len(secret) - 4) if secret[i : i + 5] in written]
+    assert leaks == []
+    assert hashlib.sha256(secret).hexdigest().encode() not in written
+    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    for name in names:
+        record = records[name]
+        assert (record.status, record.sha256, record.source) == (dl.NOT_IMAGE, "", "local"), record
+        assert record.error == f"not an image ({len(secret)} bytes)"
+
+
+def test_an_unreadable_local_path_is_a_per_url_failure(server, tmp_path):
+    too_long = "x" * 5000 + ".jpg"  # stat fails with ENAMETOOLONG, not "no such file"
+    big = tmp_path / "big.jpg"
+    big.write_bytes(jpeg_bytes(1) + b"\0" * 2000)
+    good = server.route("/u/0.jpg", ok(jpeg_bytes(0)))
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, too_long, str(big), good)])
+    dl.download([csv_path], options(tmp_path / "store", max_bytes=1500))
+    records = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)
+    assert records[too_long].status == dl.MISSING and "cannot read" in records[too_long].error
+    assert records[str(big)].status == dl.NOT_IMAGE and "too large" in records[str(big)].error
+    assert records[good].status == dl.OK
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -753,8 +922,8 @@ def test_killed_midway_then_rerun_equals_an_uninterrupted_run(kill_dataset, tmp_
 def test_synthetic_dataset_over_http_into_a_store_training_uses(server, tmp_path):
     if importlib.util.find_spec("fec.data.synth") is None:
         pytest.skip("fec.data.synth (the synthetic generator) is not written yet")
-    from fec.data.synth import write_synthetic_dataset
     from fec.data.face_store import local_source
+    from fec.data.synth import write_synthetic_dataset
 
     dataset = tmp_path / "synth"
     write_synthetic_dataset(dataset, 60, 0, 48)
@@ -767,7 +936,8 @@ def test_synthetic_dataset_over_http_into_a_store_training_uses(server, tmp_path
                 path = local_source(face.url, dataset)
                 server.routes.setdefault(f"/synth/{path.relative_to(dataset).as_posix()}", [ok(path.read_bytes())])
         served = [
-            Triplet(tuple(FaceRef(f"{server.base}/synth/{local_source(f.url, dataset).relative_to(dataset).as_posix()}", f.box) for f in t.faces), t.type, t.annotations)
+            Triplet(tuple(FaceRef(f"{server.base}/synth/{local_source(f.url, dataset).relative_to(dataset).as_posix()}", f.box)
+                          for f in t.faces), t.type, t.annotations)
             for t in triplets
         ]
         write_csv(online / f"{name}.csv", served)
