@@ -1,4 +1,9 @@
-"""`fec-serve`: run tritonserver on a repository on 127.0.0.1 until Ctrl-C."""
+"""`fec-serve`: run tritonserver on a repository on 127.0.0.1 until Ctrl-C.
+
+The server goes down with fec-serve however it ends: Ctrl-C, kill and hang-up stop it (and its
+python-backend stubs, its process group); kill -9 leaves it a parent-death SIGTERM (see fec.triton.server).
+Ports already in use are refused in one line (exit code 2) before anything starts.
+"""
 
 from __future__ import annotations
 
@@ -26,12 +31,14 @@ def main(repo, http_port, grpc_port, models, log_path, timeout, quiet):
     from fec.triton.server import TritonServer
 
     server = TritonServer(repo, http_port, grpc_port, models=list(models) or None, log_path=log_path)
+    server.check_ports()
     for name, reason in server.skipped.items():
         click.echo(f"skipping {name}: {reason}", err=True)
     if not quiet:
         click.echo(f"starting {server.install.source} (log: {server.log_path}) ...", err=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell started us with SIGINT ignored
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops the server like Ctrl-C
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(0))  # so does closing the terminal
     try:
         server.start(timeout)
         if not quiet:
@@ -44,14 +51,14 @@ def main(repo, http_port, grpc_port, models, log_path, timeout, quiet):
         pass
     finally:
         code = server.stop()
-        if not quiet:
+        if not quiet and server.process is not None:
             click.echo(f"tritonserver stopped (exit code {code})", err=True)
 
 
 def raise_exit(server) -> None:
     from fec.triton.errors import ServerError
 
-    raise ServerError(f"tritonserver exited on its own with code {server.process.returncode}:\n{server.log_tail()}")
+    raise ServerError(f"tritonserver exited on its own with code {server.stop()}:\n{server.log_tail()}")
 
 
 if __name__ == "__main__":

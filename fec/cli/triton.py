@@ -17,7 +17,9 @@ from fec.cli.common import quiet_option, user_errors
 @click.option("--name", default="fecnet", show_default=True, help="Ensemble name; other models get suffixes.")
 @click.option("--kind", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
               help="Where the embedding model instances run.")
-@click.option("--instances", type=int, default=1, show_default=True, help="Instances per model.")
+@click.option("--instances", type=int, default=1, show_default=True, help="Instances of the embedding model.")
+@click.option("--preprocess-instances", type=int, default=None,
+              help="Instances of the preprocessing model (decode, crop, resize: CPU work) [default: one per core].")
 @click.option("--max-batch", type=int, default=32, show_default=True,
               help="max_batch_size (the TensorRT model's never exceeds its engine profile).")
 @click.option("--max-queue-delay-us", type=int, default=1000, show_default=True,
@@ -36,13 +38,14 @@ from fec.cli.common import quiet_option, user_errors
 @click.option("--force", is_flag=True, help="Package an export whose recorded verification (fec-verify) failed.")
 @quiet_option
 @user_errors
-def main(exports, repo, name, kind, instances, max_batch, max_queue_delay_us, embedding_backend, trt_accelerator,
-         trt_precision, trt_cache, face_margin, ort_threads, force, quiet):
+def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, max_queue_delay_us, embedding_backend,
+         trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, force, quiet):
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
     options = RepositoryOptions(name, kind, instances, max_batch, max_queue_delay_us, embedding_backend,
-                                trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads)
+                                trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads,
+                                preprocess_instances)
     summary = write_repository(read_exports(list(exports), force), options, repo)
     if quiet:
         return

@@ -59,7 +59,7 @@ class TritonClient:
         try:
             return function(*args, **kwargs)
         except InferenceServerException as exc:
-            raise ClientError(f"{what}: {exc.message() or exc}") from None
+            raise ClientError(f"{what}: {exc.message() or exc}", exc.status()) from None
         except (OSError, ConnectionError) as exc:
             raise ClientError(f"{what}: cannot reach the server at {self.address} ({exc})") from None
 

@@ -91,7 +91,11 @@ class DynamicBatching:
 
 @dataclass(frozen=True)
 class Warmup:
-    """A warm-up request the server runs before it declares the model ready (random data per input)."""
+    """A warm-up request the server runs before it declares the model ready, on zeros.
+
+    Not Triton's random_data: for floats that is random bytes, NaN and infinities included, which the
+    embedding model refuses (fec.triton.pipeline.check_model_batch), so the model would never load.
+    """
 
     name: str
     batch_size: int
@@ -100,7 +104,7 @@ class Warmup:
     def message(self) -> Message:
         fields = Message([("name", self.name), ("batch_size", self.batch_size)])
         for tensor in self.inputs:
-            value = Message([("data_type", Enum(tensor.data_type)), ("dims", tuple(tensor.dims)), ("random_data", True)])
+            value = Message([("data_type", Enum(tensor.data_type)), ("dims", tuple(tensor.dims)), ("zero_data", True)])
             fields.append(("inputs", Message([("key", tensor.name), ("value", value)])))
         return fields
 

@@ -2,8 +2,9 @@
 
 `ServerEmbedder` sends encoded bytes to the ensemble (the server preprocesses); `LocalEmbedder`
 runs `fec.triton.pipeline.prepare_faces` and the PyTorch model here. `embed_files` batches the files,
-runs batches concurrently, and when a batch fails retries its pictures one by one, so one unreadable
-file costs only itself.
+runs batches concurrently, and when the server refuses a batch as a bad request (HTTP 400, gRPC
+INVALID_ARGUMENT) retries its pictures one by one, so one unreadable file costs only itself; a
+server failure (500, unreachable) fails the batch without sending its pictures again.
 """
 
 from __future__ import annotations
@@ -124,14 +125,20 @@ def embed_files(embedder, paths: list[Path], batch_size: int = 16, concurrency: 
     return EmbeddingResult([path for path, _ in done], embeddings.astype(np.float32), failures)
 
 
+REQUEST_REFUSED = ("400", "StatusCode.INVALID_ARGUMENT")  # ClientError.status when the request itself was bad
+
+
 def embed_chunk(embedder, chunk: list[Path]) -> tuple[list[tuple[Path, np.ndarray]], dict[Path, str]]:
-    """One batch; if it fails, each picture alone, so the failure is pinned on the right files."""
+    """One batch; if it is refused, each picture alone, so the failure is pinned on the right files."""
+    from fec.triton.errors import ClientError
+
     payloads = [path.read_bytes() for path in chunk]
     try:
         return list(zip(chunk, embedder.embed(payloads))), {}
     except FecError as exc:
-        if len(chunk) == 1:
-            return [], {chunk[0]: str(exc)}
+        server_fault = isinstance(exc, ClientError) and exc.status not in REQUEST_REFUSED
+        if len(chunk) == 1 or server_fault:
+            return [], {path: str(exc) for path in chunk}
     done, failures = [], {}
     for path, payload in zip(chunk, payloads):
         try:

@@ -20,4 +20,12 @@ class ServerError(ServingError):
 
 
 class ClientError(ServingError):
-    """The server could not be reached, or rejected a request."""
+    """The server could not be reached, or rejected a request.
+
+    `status` is the server's answer when there was one: the HTTP status ("400": the request was bad,
+    "500": the server failed) or the gRPC code ("StatusCode.INVALID_ARGUMENT", "StatusCode.INTERNAL").
+    """
+
+    def __init__(self, message: str, status: str | None = None):
+        super().__init__(message)
+        self.status = status

@@ -4,10 +4,16 @@ The python backends in `fec.triton.backends` are thin shells around these functi
 `fec-embed --checkpoint` calls the same ones, so a picture becomes the same model input on the
 server, locally and in evaluation: `decode_image` -> `crop_box` (when a face box is given) ->
 `resize_uint8` -> `normalize_uint8`, all from `fec.preprocessing`.
+
+Requests come from anyone who can reach the server. A bad one (undecodable bytes, a bad face box,
+a wrong shape, NaN or infinite values) fails alone as a `RequestFailure` the client is blamed for
+(HTTP 400 / gRPC INVALID_ARGUMENT); anything else that goes wrong stays the server's (500 / INTERNAL).
 """
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +25,28 @@ from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_u
 FLOAT_NCHW = "float32-nchw"  # same tags as fec.export.onnx_export
 UINT8_NHWC = "uint8-nhwc"
 BOX_FIELDS = ("left", "right", "top", "bottom")
+DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
+MAX_MESSAGE_CHARS = 500
+
+
+@dataclass(frozen=True)
+class RequestFailure:
+    """Why one request failed: a one-line message, and whether the request itself was at fault."""
+
+    message: str
+    client_fault: bool
+
+    @property
+    def code(self) -> str:
+        """The `triton_python_backend_utils.TritonError` code: INVALID_ARG (HTTP 400) or INTERNAL (500)."""
+        return "INVALID_ARG" if self.client_fault else "INTERNAL"
+
+    @classmethod
+    def of(cls, exc: Exception) -> RequestFailure:
+        """Our typed errors (fec.errors.FecError) are the request's fault; any other exception is the server's."""
+        from fec.errors import FecError
+
+        return cls(one_line(error_text(exc)), isinstance(exc, FecError))
 
 
 def payloads_from_tensor(tensor: np.ndarray) -> list[bytes]:
@@ -56,10 +84,36 @@ def prepare_faces(payloads: list[bytes], prep: Preprocessing, boxes: list[FaceBo
 
 def face_pixels(payload: bytes, prep: Preprocessing, index: int, box: FaceBox | None, margin: float) -> np.ndarray:
     """One picture -> HWC uint8 face at the model's input size."""
-    image = decode_image(payload, f"image {index}")
+    image = decoded(payload, f"image {index}")
     if box is not None:
         image = crop_box(image, box, margin)
     return resize_uint8(image, prep.input_size)
+
+
+def decoded(payload: bytes, name: str):
+    """decode_image, with the odd exceptions Pillow raises on malformed files also reported as DataError."""
+    try:
+        return decode_image(payload, name)
+    except DECODER_FAULTS as exc:
+        raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {one_line(str(exc))})") from None
+
+
+def check_model_batch(batch: np.ndarray, sample_shape: tuple[int, ...] | None = None) -> None:
+    """Refuse (DataError) an empty batch, one whose samples are not `sample_shape` (-1: any size), or NaN/Inf values."""
+    if len(batch) == 0:
+        raise DataError("empty batch: send at least one image")
+    if sample_shape is not None and not shape_fits(batch.shape[1:], sample_shape):
+        wanted = ", ".join("any" if size < 0 else str(size) for size in sample_shape)
+        raise DataError(f"input must have shape (N, {wanted}), got {batch.shape}")
+    if batch.dtype.kind in "fc":
+        finite = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
+        if not finite.all():
+            raise DataError(f"input holds NaN or infinite values in {int((~finite).sum())} of {len(batch)} samples "
+                            f"(first: sample {int(np.argmin(finite))}); send finite numbers")
+
+
+def shape_fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    return len(shape) == len(expected) and all(want < 0 or size == want for size, want in zip(shape, expected))
 
 
 class OnnxEmbedder:
@@ -86,23 +140,41 @@ class OnnxEmbedder:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
 
-def embed_requests(embed, batches: list[np.ndarray]) -> list[np.ndarray | str]:
+def embed_requests(embed, batches: list[np.ndarray], sample_shape: tuple[int, ...] | None = None
+                   ) -> list[np.ndarray | RequestFailure]:
     """Run several requests' batches as one (what dynamic batching is for) and split the result.
 
-    Returns, per request, its embeddings or an error message; an empty request fails alone.
+    Returns, per request, its embeddings or a RequestFailure. A request refused by `check_model_batch`
+    fails alone; a runtime failure fails every request of the run; non-finite embeddings are never returned.
     """
-    results: list[np.ndarray | str] = ["empty batch: send at least one image" if len(batch) == 0 else "" for batch in batches]
-    ready = [index for index, batch in enumerate(batches) if len(batch)]
+    results: list[np.ndarray | RequestFailure | None] = [refusal(batch, sample_shape) for batch in batches]
+    ready = [index for index, result in enumerate(results) if result is None]
     if not ready:
         return results
     try:
         embeddings = np.asarray(embed(np.concatenate([batches[index] for index in ready])), dtype=np.float32)
     except Exception as exc:  # the runtime's own errors vary by provider; report them per request
-        return [results[index] or f"{type(exc).__name__}: {exc}" for index in range(len(batches))]
+        failure = RequestFailure.of(exc)
+        return [failure if result is None else result for result in results]
     stops = np.cumsum([len(batches[index]) for index in ready])
     for index, start, stop in zip(ready, np.concatenate([[0], stops[:-1]]), stops):
-        results[index] = np.ascontiguousarray(embeddings[start:stop])
+        results[index] = finite_or_failure(np.ascontiguousarray(embeddings[start:stop]))
     return results
+
+
+def refusal(batch: np.ndarray, sample_shape: tuple[int, ...] | None) -> RequestFailure | None:
+    try:
+        check_model_batch(batch, sample_shape)
+    except DataError as exc:
+        return RequestFailure.of(exc)
+    return None
+
+
+def finite_or_failure(embeddings: np.ndarray) -> np.ndarray | RequestFailure:
+    """Embeddings of finite inputs that are not finite are the model's fault: never sent, reported as a server error."""
+    if np.isfinite(embeddings).all():
+        return embeddings
+    return RequestFailure("the model produced non-finite embeddings for finite inputs", client_fault=False)
 
 
 def error_text(exc: Exception) -> str:
@@ -110,3 +182,9 @@ def error_text(exc: Exception) -> str:
     from fec.errors import FecError
 
     return str(exc) if isinstance(exc, FecError) else f"{type(exc).__name__}: {exc}"
+
+
+def one_line(text: str) -> str:
+    """Whitespace (newlines included) collapsed, cut to MAX_MESSAGE_CHARS: what a client is shown."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 3] + "..."

@@ -15,6 +15,7 @@ into place, so a failure never leaves half a repository.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class RepositoryOptions:
     trt_cache_path: str = "/tmp/fec-trt-cache"
     face_margin: float | None = None      # None: the margin recorded in the export (training's)
     ort_threads: int = 0
+    preprocess_instances: int | None = None  # None: one per core of the machine writing the repository
 
     def validate(self) -> RepositoryOptions:
         rules = [
@@ -76,6 +78,7 @@ class RepositoryOptions:
             (not self.trt_accelerator or self.kind == "gpu", "the TensorRT execution accelerator needs --kind gpu"),
             (self.face_margin is None or 0.0 <= self.face_margin <= 1.0, "face margin must be in [0, 1]"),
             (self.ort_threads >= 0, "ONNX Runtime threads must not be negative"),
+            (self.preprocess_instances is None or self.preprocess_instances >= 1, "preprocess instances must be at least 1"),
         ]
         for ok, message in rules:
             if not ok:
@@ -161,8 +164,14 @@ def embedding_tensors(model_io: ModelIO) -> tuple[Tensor, Tensor]:
             Tensor(target.name, triton_dtype(target.dtype), target.shape[1:]))
 
 
-def instance_group(options: RepositoryOptions, kind: str | None = None) -> tuple[InstanceGroup, ...]:
-    return (InstanceGroup(INSTANCE_KINDS[kind or options.kind], options.instances),)
+def instance_group(options: RepositoryOptions, kind: str | None = None, count: int | None = None) -> tuple[InstanceGroup, ...]:
+    return (InstanceGroup(INSTANCE_KINDS[kind or options.kind], count or options.instances),)
+
+
+def preprocess_instance_count(options: RepositoryOptions) -> int:
+    """Decoding, cropping and resizing are CPU work: one instance per core unless asked otherwise, so one
+    request of many large pictures does not hold up every other client."""
+    return options.preprocess_instances or os.cpu_count() or 1
 
 
 def batching(options: RepositoryOptions) -> DynamicBatching:
@@ -172,7 +181,7 @@ def batching(options: RepositoryOptions) -> DynamicBatching:
 def warmups(tensor: Tensor, max_batch: int) -> tuple[Warmup, ...]:
     """Warm-up runs at batch 1 and at the largest batch, so first requests do not pay for allocation."""
     sizes = sorted({1, max_batch})
-    return tuple(Warmup(f"random_batch_{size}", size, (tensor,)) for size in sizes)
+    return tuple(Warmup(f"zero_batch_{size}", size, (tensor,)) for size in sizes)
 
 
 def comment(exports: ExportSet, what: str) -> str:
@@ -250,12 +259,14 @@ def preprocess_model(exports: ExportSet, options: RepositoryOptions, output_name
     config = ModelConfig(
         name=f"{options.name}_preprocess", backend="python", max_batch_size=options.max_batch,
         inputs=(Tensor(IMAGE_INPUT, "TYPE_STRING", (1,)), Tensor(BOX_INPUT, "TYPE_FP32", (4,), optional=True)),
-        outputs=(model_input,), instance_groups=instance_group(options, "cpu"), dynamic_batching=batching(options),
+        outputs=(model_input,), instance_groups=instance_group(options, "cpu", preprocess_instance_count(options)),
+        dynamic_batching=batching(options),
         parameters=parameters,
         comment=comment(exports, "Encoded image bytes (+ optional normalised face box left, right, top, bottom)\n"
                                  "-> decoded, cropped, resized and normalised exactly as in training (fec.preprocessing)."))
     return PlannedModel(config, {"model.py": template_text(PREPROCESS)},
-                        summary=f"python backend: image bytes (+ face box) -> {model_input.name} {list(model_input.dims)}")
+                        summary=f"python backend ({preprocess_instance_count(options)} CPU instances): image bytes "
+                                f"(+ face box) -> {model_input.name} {list(model_input.dims)}")
 
 
 def ensemble_model(options: RepositoryOptions, preprocess: ModelConfig, embedding: ModelConfig) -> PlannedModel:

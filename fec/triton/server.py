@@ -8,10 +8,17 @@ wheel's `nvidia_pytriton.libs`, and this environment's `bin` first on PATH (so t
 
 The server listens on 127.0.0.1 only and loads, explicitly, just the models whose backends it has;
 the others are reported as skipped with the reason.
+
+It never outlives whoever started it: it runs in a process group of its own (stopping it stops its
+python-backend stubs too) and, on Linux, gets SIGTERM when the thread that started it dies, even by
+kill -9. It is only called ready once the process we started holds both listening ports, so another
+server on the same ports is never mistaken for ours; ports already in use are refused before launch.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 import signal
@@ -30,6 +37,8 @@ from pathlib import Path
 from fec.triton.errors import ServerError
 
 HOST = "127.0.0.1"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+TCP_LISTEN = "0A"  # socket state in /proc/net/tcp
 FULL_INSTALL = Path("/opt/tritonserver/bin/tritonserver")
 PLATFORM_BACKENDS = {
     "onnxruntime_onnx": "onnxruntime", "tensorrt_plan": "tensorrt", "pytorch_libtorch": "pytorch",
@@ -126,6 +135,100 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def check_port_free(port: int, what: str) -> None:
+    """ServerError in one line when HOST:port cannot be listened on (another server has it, or no permission)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a stopped server's TIME_WAIT does not count
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            in_use = exc.errno == errno.EADDRINUSE
+            reason = "is already in use (another server?)" if in_use else f"cannot be used ({exc.strerror})"
+            raise ServerError(f"{what} port {port} on {HOST} {reason}; stop that server or choose another "
+                              f"--{what.lower()}-port") from None
+
+
+def parent_death_signal():
+    """A preexec_fn that has the child get SIGTERM when the thread starting it dies (Linux; None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls it
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
+def proc_net_address(family: int, host: str) -> str:
+    """An address as /proc/net/tcp{,6} write it: each 32-bit word in host byte order, in hex."""
+    packed = socket.inet_pton(family, host)
+    return "".join(f"{int.from_bytes(packed[i:i + 4], sys.byteorder):08X}" for i in range(0, len(packed), 4))
+
+
+def listening_inodes(port: int) -> set[str]:
+    """Inodes of the TCP sockets listening on HOST:port (IPv4, or IPv4-mapped IPv6 as gRPC binds), from Linux's /proc."""
+    tables = {"/proc/net/tcp": proc_net_address(socket.AF_INET, HOST),
+              "/proc/net/tcp6": proc_net_address(socket.AF_INET6, f"::ffff:{HOST}")}
+    inodes = set()
+    for table, address in tables.items():
+        try:
+            with open(table, encoding="ascii") as handle:
+                rows = [line.split() for line in handle.readlines()[1:]]
+        except OSError:  # no IPv6
+            continue
+        inodes |= {row[9] for row in rows if row[1] == f"{address}:{port:04X}" and row[3] == TCP_LISTEN}
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets process `pid` has open (OSError when it is gone)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def listens_on(pid: int, ports: list[int]) -> bool:
+    """Whether process `pid` holds the listening sockets of every port; True where /proc cannot tell (not Linux)."""
+    if not os.path.isfile("/proc/net/tcp"):
+        return True
+    try:
+        owned = socket_inodes(pid)
+    except OSError:
+        return False
+    return all(listening_inodes(port) & owned for port in ports)
+
+
+def exited(pid: int) -> bool:
+    """Whether our child `pid` has exited, without reaping it: its process group id stays ours until we reap."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not exited(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def plan_loading(repo: Path, backends: frozenset[str]) -> tuple[list[str], dict[str, str]]:
     """Models this server can load (ensembles whose members it can all load) and why others are skipped."""
     from fec.triton.checks import parse_config
@@ -149,7 +252,11 @@ def plan_loading(repo: Path, backends: frozenset[str]) -> tuple[list[str], dict[
 
 
 class TritonServer:
-    """One tritonserver process on 127.0.0.1; a context manager that starts, waits until ready and stops it."""
+    """One tritonserver process on 127.0.0.1; a context manager that starts, waits until ready and stops it.
+
+    Start it from a thread that lives as long as the server: on Linux the server gets SIGTERM when
+    that thread ends (the parent-death signal that also covers kill -9 of this process).
+    """
 
     def __init__(self, repo: str | Path, http_port: int | None = None, grpc_port: int | None = None,
                  install: ServerInstall | None = None, models: list[str] | None = None,
@@ -187,11 +294,13 @@ class TritonServer:
 
     def start(self, timeout: float = 180.0) -> TritonServer:
         """Start the server and return once every loaded model is ready (ServerError with the log tail if not)."""
+        self.check_ports()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             try:
                 self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, env=self.install.env, start_new_session=True)
+                                                stdin=subprocess.DEVNULL, env=self.install.env, start_new_session=True,
+                                                preexec_fn=parent_death_signal())
             except OSError as exc:
                 raise ServerError(f"cannot run {self.install.binary}: {exc}") from None
         try:
@@ -201,12 +310,20 @@ class TritonServer:
             raise
         return self
 
+    def check_ports(self) -> None:
+        """ServerError in one line unless both ports are distinct and free now."""
+        if self.http_port == self.grpc_port:
+            raise ServerError(f"the HTTP and gRPC ports must differ (both {self.http_port})")
+        check_port_free(self.http_port, "HTTP")
+        check_port_free(self.grpc_port, "gRPC")
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerError(f"tritonserver exited with code {self.process.returncode}:\n{self.log_tail()}")
-            if self.is_ready():
+            if not self.running():
+                code = self.stop()
+                raise ServerError(f"tritonserver exited with code {code} before it was ready:\n{self.log_tail()}")
+            if self.is_ready() and listens_on(self.process.pid, [self.http_port, self.grpc_port]):
                 return
             time.sleep(0.25)
         raise ServerError(f"tritonserver was not ready after {timeout:.0f} s:\n{self.log_tail()}")
@@ -217,19 +334,18 @@ class TritonServer:
         return all(http_ok(self.http_url + path) for path in paths)
 
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.process is not None and self.process.returncode is None and not exited(self.process.pid)
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM, then SIGKILL to the server's process group after `timeout`; returns the exit code."""
+        """SIGTERM (SIGKILL after `timeout`), then SIGKILL to what is left of its process group; returns the exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # the group we created: server and its stubs
-                self.process.wait()
+        if self.process.returncode is None:  # not reaped yet, so the group id cannot have been reused
+            if not exited(self.process.pid):
+                os.kill(self.process.pid, signal.SIGTERM)
+                wait_exited(self.process.pid, timeout)
+            kill_group(self.process.pid)  # python-backend stubs left behind, or the server itself after the timeout
+            self.process.wait()
         return self.process.returncode
 
     def log_tail(self, lines: int = 25) -> str:

@@ -51,7 +51,7 @@ def test_rendered_config_parses_back_to_every_value():
     assert proto.dynamic_batching.max_queue_delay_microseconds == 1500
     warmup = proto.model_warmup[0]
     images = warmup.inputs["images"]
-    assert (warmup.batch_size, list(images.dims), images.random_data) == (4, [3, 112, 112], True)
+    assert (warmup.batch_size, list(images.dims), images.zero_data, images.random_data) == (4, [3, 112, 112], True, False)
     accelerator = proto.optimization.execution_accelerators.gpu_execution_accelerator[0]
     assert accelerator.name == "tensorrt"
     assert dict(accelerator.parameters) == {"precision_mode": "FP16", "trt_engine_cache_enable": "1"}

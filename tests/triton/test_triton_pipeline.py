@@ -12,8 +12,17 @@ from triton_helpers import cosines
 
 from fec.errors import DataError
 from fec.preprocessing import Preprocessing, crop_box, decode_image, preprocess_images, resize_uint8
-from fec.triton.embedding import EmbeddingResult, LocalEmbedder, embed_files, list_images, save_embeddings
-from fec.triton.pipeline import UINT8_NHWC, OnnxEmbedder, boxes_from_tensor, embed_requests, payloads_from_tensor, prepare_faces
+from fec.triton.embedding import EmbeddingResult, LocalEmbedder, embed_chunk, embed_files, list_images, save_embeddings
+from fec.triton.errors import ClientError
+from fec.triton.pipeline import (
+    UINT8_NHWC,
+    OnnxEmbedder,
+    RequestFailure,
+    boxes_from_tensor,
+    embed_requests,
+    payloads_from_tensor,
+    prepare_faces,
+)
 from fec.triton.retrieval import contact_sheet, nearest
 
 PREP = Preprocessing(64)
@@ -62,14 +71,67 @@ def test_embed_requests_runs_one_batch_and_splits_it():
     results = embed_requests(embed, batches)
     assert calls == [3]  # the dynamic batcher's requests ran together
     assert np.array_equal(results[0], np.full((2, 2), 2)) and np.array_equal(results[2], np.full((1, 2), 10))
-    assert results[1].startswith("empty batch")
+    assert results[1] == RequestFailure("empty batch: send at least one image", client_fault=True)
 
 
 def test_embed_requests_reports_a_runtime_failure_to_every_request():
     def broken(batch):
-        raise RuntimeError("out of memory")
+        raise RuntimeError("out of memory\n  at line 3")
 
-    assert embed_requests(broken, [np.ones((1, 3), np.float32)] * 2) == ["RuntimeError: out of memory"] * 2
+    results = embed_requests(broken, [np.ones((1, 3), np.float32)] * 2)
+    assert results == [RequestFailure("RuntimeError: out of memory at line 3", client_fault=False)] * 2
+    assert results[0].code == "INTERNAL"  # a server fault: HTTP 500 / gRPC INTERNAL
+
+
+def test_embed_requests_refuses_nan_inf_and_misshapen_requests_alone():
+    calls = []
+
+    def embed(batch):
+        calls.append(batch.copy())
+        return batch[:, :2]
+
+    nan, inf = np.ones((2, 3), np.float32), np.ones((1, 3), np.float32)
+    nan[1, 2], inf[0, 0] = np.nan, -np.inf
+    batches = [np.ones((1, 3), np.float32), nan, inf, np.ones((1, 4), np.float32)]
+    results = embed_requests(embed, batches, sample_shape=(3,))
+    assert len(calls) == 1 and np.array_equal(calls[0], batches[0])  # nothing non-finite reached the model
+    assert np.array_equal(results[0], np.ones((1, 2), np.float32))
+    assert [result.code for result in results[1:]] == ["INVALID_ARG"] * 3  # HTTP 400 / gRPC INVALID_ARGUMENT
+    assert results[1].message == "input holds NaN or infinite values in 1 of 2 samples (first: sample 1); send finite numbers"
+    assert results[2].message.startswith("input holds NaN or infinite values in 1 of 1 samples")
+    assert results[3].message == "input must have shape (N, 3), got (1, 4)"
+
+
+def test_embed_requests_never_returns_non_finite_embeddings():
+    results = embed_requests(lambda batch: np.full((len(batch), 2), np.nan), [np.ones((2, 3), np.float32)], (3,))
+    assert results == [RequestFailure("the model produced non-finite embeddings for finite inputs", client_fault=False)]
+
+
+def test_request_failure_blames_the_client_only_for_typed_errors():
+    refused = RequestFailure.of(DataError("image 0: not a readable image\n(cannot identify)"))
+    assert (refused.message, refused.client_fault, refused.code) == (
+        "image 0: not a readable image (cannot identify)", True, "INVALID_ARG")
+    bug = RequestFailure.of(KeyError("output_format"))
+    assert (bug.message, bug.code) == ("KeyError: 'output_format'", "INTERNAL")
+    assert len(RequestFailure.of(DataError("x" * 5000)).message) == 500
+
+
+def test_pixel_cap_nan_boxes_and_pillow_faults_are_data_errors(monkeypatch):
+    import struct
+
+    from tests.helpers import png_header
+
+    with pytest.raises(DataError, match="image 0: over the 80 megapixel limit"):
+        prepare_faces([png_header(30000, 30000)], PREP)
+    with pytest.raises(DataError, match="image 0: box left nan is outside"):
+        boxes_from_tensor(np.array([[np.nan, 0.9, 0.1, 0.9]], np.float32), 1)
+
+    def odd_fault(payload, name):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr("fec.triton.pipeline.decode_image", odd_fault)
+    with pytest.raises(DataError, match=r"image 0: not a readable image \(error: unpack requires"):
+        prepare_faces([b"GIF89a"], PREP)
 
 
 def test_model_tells_faces_apart(pictures, torch_reference):
@@ -153,3 +215,25 @@ def test_contact_sheet_shows_query_and_neighbours(picture_folder, tmp_path):
     with Image.open(out) as sheet:
         assert sheet.size == (3 * 160, 160 + 30)
         assert sheet.getpixel((2, 2))[0] > 200 and sheet.getpixel((2, 2))[1] < 80  # the query's red border
+
+
+class RefusingEmbedder:
+    """Fails every request with a ClientError of the given status; counts the requests."""
+
+    def __init__(self, status: str | None):
+        self.status, self.requests = status, 0
+
+    def embed(self, payloads):
+        self.requests += 1
+        raise ClientError("fecnet: refused", self.status)
+
+
+@pytest.mark.parametrize("status, requests", [("400", 4), ("StatusCode.INVALID_ARGUMENT", 4), ("500", 1), (None, 1)])
+def test_only_a_refused_batch_is_retried_picture_by_picture(tmp_path, status, requests):
+    paths = [tmp_path / f"{index}.png" for index in range(3)]
+    for path in paths:
+        path.write_bytes(b"x")
+    embedder = RefusingEmbedder(status)
+    done, failures = embed_chunk(embedder, paths)
+    assert (done, embedder.requests) == ([], requests)  # a server failure is not sent again picture by picture
+    assert failures == {path: "fecnet: refused" for path in paths}

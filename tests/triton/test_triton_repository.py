@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -59,6 +60,17 @@ def test_onnxruntime_config_matches_the_exported_graph(cpu_repo, onnx_export):
     assert config.dynamic_batching.max_queue_delay_microseconds == 500
     assert [w.batch_size for w in config.model_warmup] == [1, 16]
     assert not config.optimization.execution_accelerators.gpu_execution_accelerator
+
+
+def test_preprocessing_gets_one_instance_per_core_unless_set(cpu_repo, onnx_export):
+    """Decoding is CPU work: with one instance, one request of 32 large pictures would hold up every client."""
+    preprocess = read_config(cpu_repo / "fecnet_preprocess/config.pbtxt")
+    assert [(group.kind, group.count) for group in preprocess.instance_group] == [(KIND_CPU, os.cpu_count())]
+    planned, _ = plan_repository(read_exports([onnx_export]), RepositoryOptions(instances=2, preprocess_instances=3))
+    counts = {model.name: model.config.instance_groups[0].count for model in planned if model.config.instance_groups}
+    assert (counts["fecnet_preprocess"], counts["fecnet_onnx"], counts["fecnet_ort_python"]) == (3, 2, 2)
+    with pytest.raises(RepositoryError, match="preprocess instances must be at least 1"):
+        RepositoryOptions(preprocess_instances=0).validate()
 
 
 def test_ensemble_links_preprocess_to_the_chosen_model(cpu_repo):

@@ -8,15 +8,17 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from triton_helpers import cosines
+from triton_helpers import child_pids, cosines, process_stat, still_running
 
 from fec.data.triplets import FaceBox
 from fec.triton.client import TritonClient, bytes_tensor
 from fec.triton.errors import ClientError
+from tests.helpers import png_header
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +58,15 @@ def test_server_embeddings_equal_pytorch(server, pictures, torch_reference, prot
     assert np.allclose(np.linalg.norm(served_whole, axis=1), 1.0, atol=1e-5)
 
 
-BAD_REQUESTS = {  # case: (model, inputs (None: one good picture), what the error says)
+def model_input(fill: float) -> np.ndarray:
+    """One model input (1, 3, 112, 112) with one value replaced by `fill` (NaN, inf)."""
+    batch = np.zeros((1, 3, 112, 112), np.float32)
+    batch[0, 1, 50, 60] = fill
+    return batch
+
+
+NAN_BOX = np.array([[np.nan, 0.9, 0.1, 0.9]], np.float32)
+BAD_REQUESTS = {  # case: (model, inputs (None: one good picture), what the error says); each is the client's fault: 400
     "corrupt image bytes": ("fecnet", {"image": bytes_tensor([b"\x89PNG\r\n\x1a\n truncated"])}, "not a readable image"),
     "wrong dtype": ("fecnet", {"image": np.zeros((1, 1), np.float32)}, "data-type is 'FP32', but model 'fecnet' expects 'BYTES'"),
     "wrong shape": ("fecnet", {"image": bytes_tensor([b"a", b"b"]).reshape(1, 2)}, "unexpected shape for input 'image'"),
@@ -65,21 +75,63 @@ BAD_REQUESTS = {  # case: (model, inputs (None: one good picture), what the erro
     "empty face box": ("fecnet", {"image": None, "box": np.array([[0.6, 0.4, 0.1, 0.9]], np.float32)}, "box is empty"),
     "wrong input size": ("fecnet_ort_python", {"images": np.zeros((1, 3, 64, 64), np.float32)}, "unexpected shape"),
     "empty float batch": ("fecnet_ort_python", {"images": np.zeros((0, 3, 112, 112), np.float32)}, "got 0"),
+    "picture over the pixel cap": ("fecnet", {"image": bytes_tensor([png_header(30000, 30000)])}, "80 megapixel limit"),
+    "NaN in a face box": ("fecnet", {"image": None, "box": NAN_BOX}, "image 0: box left nan is outside [0, 1]"),
+    "NaN model input": ("fecnet_ort_python", {"images": model_input(np.nan)}, "input holds NaN or infinite values"),
+    "infinite model input": ("fecnet_ort_python", {"images": model_input(-np.inf)}, "input holds NaN or infinite values"),
 }
+GRPC_BAD_REQUESTS = ["corrupt image bytes", "picture over the pixel cap", "empty face box", "NaN model input"]
 
 
-@pytest.mark.parametrize("case", list(BAD_REQUESTS))
-def test_bad_request_gets_an_error_and_the_server_keeps_serving(server, pictures, torch_reference, case):
+def bad_request(case: str, pictures) -> tuple[str, dict, str]:
     model, inputs, message = BAD_REQUESTS[case]
     if "image" in inputs and inputs["image"] is None:
         inputs = {**inputs, "image": bytes_tensor([pictures[0].payload])}
-    output = "embeddings"
+    return model, inputs, message
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_request_gets_a_400_and_the_server_keeps_serving(server, pictures, torch_reference, case):
+    model, inputs, message = bad_request(case, pictures)
     with TritonClient(server.http_url) as client:
         with pytest.raises(ClientError) as caught:
-            client.infer(model, inputs, [output])
-        assert message in str(caught.value)
+            client.infer(model, inputs, ["embeddings"])
         served = client.embed_images([pictures[0].payload, pictures[3].payload])
+    assert caught.value.status == "400", str(caught.value)
+    assert message in str(caught.value) and "\n" not in str(caught.value) and "object at 0x" not in str(caught.value)
     assert_same_embeddings(served, torch_reference([pictures[0], pictures[3]]))
+
+
+@pytest.mark.parametrize("case", GRPC_BAD_REQUESTS)
+def test_bad_request_over_grpc_is_invalid_argument(server, pictures, case):
+    model, inputs, message = bad_request(case, pictures)
+    with TritonClient(server.grpc_url, "grpc") as client:
+        with pytest.raises(ClientError) as caught:
+            client.infer(model, inputs, ["embeddings"])
+        assert client.embed_images([pictures[0].payload]).shape == (1, 16)
+    assert caught.value.status == "StatusCode.INVALID_ARGUMENT", str(caught.value)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_pixel_bomb_header_is_refused_before_decoding(server, protocol):
+    """A 50-byte PNG claiming 30000 x 30000 pixels (2.7 GB decoded) is refused from its header, at once."""
+    bomb = png_header(30000, 30000)
+    url = server.http_url if protocol == "http" else server.grpc_url
+    with TritonClient(url, protocol) as client:
+        started = time.monotonic()
+        with pytest.raises(ClientError) as caught:
+            client.embed_images([bomb])
+        elapsed = time.monotonic() - started
+    assert len(bomb) < 100 and elapsed < 10.0
+    assert caught.value.status in ("400", "StatusCode.INVALID_ARGUMENT")
+    assert "image 0: over the 80 megapixel limit for one picture" in str(caught.value)
+
+
+def test_preprocessing_runs_one_instance_per_core(server):
+    with TritonClient(server.http_url) as client:
+        groups = client.model_config("fecnet_preprocess")["instance_group"]
+    assert [(group["kind"], group["count"]) for group in groups] == [("KIND_CPU", os.cpu_count())]
 
 
 def test_load_8_clients_x_200_requests_batches_dynamically(server, pictures):
@@ -141,13 +193,17 @@ def test_fec_embed_unreachable_server_is_one_line(tmp_path, pictures):
     assert result.output.startswith("error: model 'fecnet' is not ready")
 
 
+def fec_serve_command(repo, http_port: int, grpc_port: int, log) -> list[str]:
+    return [sys.executable, "-m", "fec.cli.serve", "--repo", str(repo), "--http-port", str(http_port),
+            "--grpc-port", str(grpc_port), "--log", str(log)]
+
+
 def test_fec_serve_serves_until_ctrl_c(python_repo, pictures, tmp_path):
     from fec.triton.server import free_port
 
     http_port, grpc_port = free_port(), free_port()
-    command = [sys.executable, "-m", "fec.cli.serve", "--repo", str(python_repo), "--http-port", str(http_port),
-               "--grpc-port", str(grpc_port), "--log", str(tmp_path / "server.log")]
-    serve = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(fec_serve_command(python_repo, http_port, grpc_port, tmp_path / "server.log"),
+                             stderr=subprocess.PIPE, text=True)
     try:
         lines = wait_for_line(serve, "ready:", timeout=120)
         assert "skipping fecnet_onnx: needs the onnxruntime backend" in "".join(lines)
@@ -162,6 +218,80 @@ def test_fec_serve_serves_until_ctrl_c(python_repo, pictures, tmp_path):
     assert "tritonserver stopped" in rest
     with pytest.raises(ClientError):
         TritonClient(f"127.0.0.1:{http_port}").infer("fecnet", {"image": bytes_tensor([b"x"])}, ["embeddings"])
+
+
+def test_fec_serve_killed_by_sigkill_takes_its_tritonserver_and_stubs_down(python_repo, tmp_path):
+    from fec.triton.server import free_port
+
+    serve = subprocess.Popen(fec_serve_command(python_repo, free_port(), free_port(), tmp_path / "server.log"),
+                             stderr=subprocess.PIPE, text=True)
+    started: dict[int, str] = {}  # pid -> start time of every process fec-serve started, directly or not
+    try:
+        wait_for_line(serve, "ready:", timeout=120)
+        servers = [pid for pid in child_pids(serve.pid) if Path(f"/proc/{pid}/comm").read_text().strip() == "tritonserver"]
+        assert len(servers) == 1, child_pids(serve.pid)
+        stubs = child_pids(servers[0])
+        assert len(stubs) == os.cpu_count() + 1, stubs  # the preprocessing instances and the embedding model's
+        started = {pid: process_stat(pid)[2] for pid in [*servers, *stubs]}
+        os.kill(serve.pid, signal.SIGKILL)
+        assert serve.wait(timeout=10) == -signal.SIGKILL
+        deadline = time.monotonic() + 15
+        while still_running(started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert still_running(started) == []
+    finally:
+        if serve.poll() is None:
+            os.kill(serve.pid, signal.SIGKILL)
+        for pid in still_running(started):  # only on failure: leave no orphan behind
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("taken", ["http", "grpc"])
+def test_fec_serve_refuses_a_port_already_in_use(tmp_path, taken):
+    import socket
+
+    from fec.cli import serve as serve_cli
+    from fec.triton.server import free_port
+
+    pytest.importorskip("pytriton", reason="fec-serve needs the nvidia-pytriton wheel: pip install 'fec[serve]'")
+    (tmp_path / "repo" / "m").mkdir(parents=True)
+    (tmp_path / "repo" / "m" / "config.pbtxt").write_text('name: "m"\nbackend: "python"\nmax_batch_size: 1\n')
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+        ports = {"http": port, "grpc": free_port()} if taken == "http" else {"http": free_port(), "grpc": port}
+        result = CliRunner().invoke(serve_cli.main, ["--repo", str(tmp_path / "repo"), "--http-port", str(ports["http"]),
+                                                     "--grpc-port", str(ports["grpc"]), "--log", str(tmp_path / "s.log")])
+    what = {"http": "HTTP", "grpc": "gRPC"}[taken]
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"error: {what} port {port} on 127.0.0.1 is already in use (another server?); "
+                                          f"stop that server or choose another --{taken}-port"]
+    assert not (tmp_path / "s.log").exists()  # nothing was launched
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::ffff:127.0.0.1"])  # HTTP binds IPv4; gRPC an IPv4-mapped IPv6 socket
+def test_readiness_asks_which_process_holds_the_ports(address):
+    import socket
+
+    from fec.triton.server import listens_on
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as listener:
+        try:
+            listener.bind((address, 0))
+        except OSError:
+            pytest.skip(f"cannot bind {address} here")
+        listener.listen()
+        port = listener.getsockname()[1]
+        sleeper = subprocess.Popen(["sleep", "30"])
+        try:
+            assert listens_on(os.getpid(), [port]) is True
+            assert listens_on(sleeper.pid, [port]) is False  # someone else answering on our port is not our server
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+    assert listens_on(os.getpid(), [port]) is False
 
 
 def wait_for_line(process, fragment: str, timeout: float) -> list[str]:

@@ -49,3 +49,29 @@ def cosines(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     left = left / np.linalg.norm(left, axis=1, keepdims=True)
     right = right / np.linalg.norm(right, axis=1, keepdims=True)
     return (left * right).sum(axis=1)
+
+
+def process_stat(pid: int) -> tuple[str, int, str] | None:
+    """(state, parent pid, start time) of a process from /proc/PID/stat, or None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 (state) is index 0
+    return fields[0], int(fields[1]), fields[19]
+
+
+def child_pids(parent: int) -> list[int]:
+    """Processes whose parent is `parent` now."""
+    pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [pid for pid in pids if (process_stat(pid) or ("", -1, ""))[1] == parent]
+
+
+def still_running(processes: dict[int, str]) -> list[int]:
+    """Which of the processes {pid: start time} still run (a zombie or a reused pid does not count)."""
+    alive = []
+    for pid, started in processes.items():
+        stat = process_stat(pid)
+        if stat is not None and stat[0] != "Z" and stat[2] == started:
+            alive.append(pid)
+    return alive

@@ -1,8 +1,9 @@
 """Triton python backend: the FECNet embedding model on ONNX Runtime, for servers without the
 onnxruntime backend (such as the tritonserver in the nvidia-pytriton wheel).
 
-Written by fec-triton. The requests the dynamic batcher hands over run as one ONNX Runtime batch;
-an empty or failing request gets an error response of its own.
+Written by fec-triton. The requests the dynamic batcher hands over run as one ONNX Runtime batch.
+A request that is empty, of the wrong shape or holds NaN/Inf values is refused alone (INVALID_ARG:
+HTTP 400, gRPC INVALID_ARGUMENT) and never embedded; a failure of the runtime is INTERNAL (500).
 """
 
 import json
@@ -21,15 +22,19 @@ class TritonPythonModel:
         threads = int(parameters.get("intra_op_threads", "0"))
         self.embed = OnnxEmbedder(path, threads, use_gpu=args.get("model_instance_kind") == "GPU")
         self.input_name = config["input"][0]["name"]
+        self.sample_shape = tuple(int(size) for size in config["input"][0]["dims"])
         self.output_name = config["output"][0]["name"]
 
     def execute(self, requests):
         from fec.triton.pipeline import embed_requests
 
         batches = [pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy() for request in requests]
-        return [self.response(result) for result in embed_requests(self.embed, batches)]
+        return [self.response(result) for result in embed_requests(self.embed, batches, self.sample_shape)]
 
     def response(self, result):
-        if isinstance(result, str):
-            return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(result))
+        from fec.triton.pipeline import RequestFailure
+
+        if isinstance(result, RequestFailure):
+            error = pb_utils.TritonError(result.message, getattr(pb_utils.TritonError, result.code))
+            return pb_utils.InferenceResponse(output_tensors=[], error=error)
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, result)])

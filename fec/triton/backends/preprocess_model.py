@@ -1,8 +1,9 @@
 """Triton python backend: encoded image bytes (+ optional face boxes) -> the FECNet model input.
 
 Written by fec-triton. The work is fec.triton.pipeline.prepare_faces, the preprocessing of training
-and evaluation, so the server's inputs equal PyTorch's. A bad request gets an error response of its
-own; the other requests of the batch and the server carry on.
+and evaluation, so the server's inputs equal PyTorch's. A bad request (undecodable bytes, a picture
+over the pixel cap, a bad face box) gets an INVALID_ARG error of its own (HTTP 400, gRPC
+INVALID_ARGUMENT); anything else is INTERNAL (500). The other requests and the server carry on.
 """
 
 import json
@@ -25,7 +26,7 @@ class TritonPythonModel:
         return [self.respond(request) for request in requests]
 
     def respond(self, request):
-        from fec.triton.pipeline import boxes_from_tensor, error_text, payloads_from_tensor, prepare_faces
+        from fec.triton.pipeline import RequestFailure, boxes_from_tensor, payloads_from_tensor, prepare_faces
 
         try:
             payloads = payloads_from_tensor(pb_utils.get_input_tensor_by_name(request, "image").as_numpy())
@@ -33,5 +34,7 @@ class TritonPythonModel:
             boxes = boxes_from_tensor(None if box_tensor is None else box_tensor.as_numpy(), len(payloads))
             batch = prepare_faces(payloads, self.prep, boxes, self.margin, self.output_format)
         except Exception as exc:  # this request fails alone
-            return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(error_text(exc)))
+            failure = RequestFailure.of(exc)
+            error = pb_utils.TritonError(failure.message, getattr(pb_utils.TritonError, failure.code))
+            return pb_utils.InferenceResponse(output_tensors=[], error=error)
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, batch)])
