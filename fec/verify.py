@@ -20,7 +20,7 @@ from fec.data.triplets import TRIPLET_TYPES
 from fec.evaluate import Evaluation, embed_faces, score_embeddings
 from fec.export.errors import ExportError
 from fec.export.manifest import artifact, check_files, read_manifest, record_verification, sha256_file
-from fec.export.onnx_export import UINT8_NHWC, read_onnx_info
+from fec.export.onnx_export import UINT8_NHWC, check_matches_manifest
 from fec.metrics import OVERALL
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.runtimes import Runner, create_runner
@@ -167,7 +167,7 @@ def load_export(path: str | Path) -> LoadedExport:
     check_files(folder, manifest)
     onnx_entry = artifact(manifest, "onnx")
     if onnx_entry is not None:
-        read_onnx_info(folder / onnx_entry["path"])  # raises for an ONNX file without fec metadata
+        check_matches_manifest(folder / onnx_entry["path"], manifest)  # fec metadata, precision and size as claimed
     return LoadedExport(folder, manifest)
 
 

@@ -115,6 +115,17 @@ def test_a_changed_file_a_foreign_onnx_and_the_wrong_checkpoint_are_one_line_eac
                                           "pass the right --checkpoint")
 
 
+def test_a_manifest_claiming_int8_for_an_fp32_file_cannot_buy_the_looser_limits(onnx_exports, trained, tmp_path):
+    claimed = copy_export(onnx_exports["fp32"], tmp_path / "claims-int8")
+    record = manifest(claimed)
+    record["precision"] = "int8"
+    write_manifest(claimed, record)
+    result = run_cli(verify_main, [claimed, "--data", trained.test_csv, "--no-record"])
+    assert (result.exit_code, result.output.strip()) == (
+        2, f"error: {claimed / 'model.onnx'}: the file is fp32 at 224 px, but its manifest says int8 at 224 px; "
+           "re-export the folder with fec-export")
+
+
 def test_thresholds_follow_the_precision_and_nan_always_fails():
     def row(precision, **stats):
         values = {"max_abs": 0.0, "min_cos": 1.0, "nonfinite": 0, "delta_pt": 0.0} | stats

@@ -90,6 +90,7 @@ def checkpoint_target(path: Path) -> Target:
 def export_target(folder: Path) -> Target:
     """An export folder, trusted only after its files match their sha256 and its ONNX file its manifest."""
     from fec.export.manifest import artifact, check_files, read_manifest
+    from fec.export.onnx_export import check_matches_manifest
 
     manifest = read_manifest(folder)
     check_files(folder, manifest)
@@ -99,22 +100,10 @@ def export_target(folder: Path) -> Target:
         roles = ", ".join(sorted({entry["role"] for entry in manifest.get("files", [])})) or "none"
         raise BenchError(f"{folder}: no ONNX file or TensorRT engine in this export (roles: {roles})")
     if "onnx" in files:
-        check_onnx_matches_manifest(Path(files["onnx"]), manifest)
+        check_matches_manifest(Path(files["onnx"]), manifest)
     source = manifest.get("source") or {}
     return Target(str(folder), files, Preprocessing.from_dict(manifest["preprocessing"]), manifest.get("precision", "fp32"),
                   source.get("face_size") or 224, source.get("face_margin") or 0.0, export_tensorrt_profile(manifest))
-
-
-def check_onnx_matches_manifest(onnx_path: Path, manifest: dict) -> None:
-    """The precision and input size the ONNX file records are the ones its manifest claims (rows are labelled by them)."""
-    from fec.export.onnx_export import read_onnx_info
-
-    info = read_onnx_info(onnx_path)
-    claimed = (manifest.get("precision", "fp32"), (manifest.get("preprocessing") or {}).get("input_size"))
-    recorded = (info.precision, info.preprocessing.input_size)
-    if claimed != recorded:
-        raise BenchError(f"{onnx_path}: the file is {recorded[0]} at {recorded[1]} px, but its manifest says {claimed[0]} at "
-                         f"{claimed[1]} px; re-export the folder with fec-export")
 
 
 def server_target(url: str) -> Target:

@@ -200,3 +200,18 @@ def io_shapes(proto: onnx.ModelProto) -> dict:
         return {"name": value.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name, "shape": dims}
 
     return {"input": describe(proto.graph.input[0]), "output": describe(proto.graph.output[0])}
+
+
+def check_matches_manifest(onnx_path: Path, manifest: dict) -> OnnxInfo:
+    """The file's own metadata, after checking it has the precision and input size its manifest claims.
+
+    Consumers label and judge an export by those two (fec-bench rows, fec-verify tolerances), so a
+    file swapped into a folder with a forged sha256 must not pass as what the manifest says.
+    """
+    info = read_onnx_info(onnx_path)
+    claimed = (manifest.get("precision", "fp32"), (manifest.get("preprocessing") or {}).get("input_size"))
+    recorded = (info.precision, info.preprocessing.input_size)
+    if claimed != recorded:
+        raise ExportError(f"{onnx_path}: the file is {recorded[0]} at {recorded[1]} px, but its manifest says "
+                          f"{claimed[0]} at {claimed[1]} px; re-export the folder with fec-export")
+    return info

@@ -86,7 +86,7 @@ def test_missing_target_foreign_folder_and_other_urls_are_user_errors(tmp_path):
 def test_an_export_with_an_engine_offers_both_kinds_and_its_batch_range_as_a_tensorrt_profile(tmp_path, monkeypatch):
     import json
 
-    from fec.bench import run as bench_run
+    from fec.export import onnx_export
     from fec.export.manifest import sha256_file
 
     folder = tmp_path / "trt"
@@ -99,7 +99,7 @@ def test_an_export_with_an_engine_offers_both_kinds_and_its_batch_range_as_a_ten
                 "files": [{"path": "model.onnx", "role": "onnx", "sha256": sha256_file(folder / "model.onnx")},
                           {"path": "model.plan", "role": "engine", "sha256": sha256_file(folder / "model.plan")}]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(bench_run, "check_onnx_matches_manifest", lambda path, manifest: None)  # not a real ONNX file
+    monkeypatch.setattr(onnx_export, "check_matches_manifest", lambda path, manifest: None)  # not a real ONNX file
     resolved = resolve_target(folder)
 
     assert resolved.files == {"onnx": str(folder / "model.onnx"), "engine": str(folder / "model.plan")}
@@ -123,7 +123,7 @@ def test_an_export_is_benchmarked_only_when_its_files_are_the_ones_its_manifest_
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["files"][0]["sha256"] = sha256_file(folder / "model.onnx")
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BenchError, match=r"model.onnx: the file is fp16 at 224 px, but its manifest says fp32 at 224 px"):
+    with pytest.raises(FecError, match=r"model.onnx: the file is fp16 at 224 px, but its manifest says fp32 at 224 px"):
         resolve_target(folder)
 
 
