@@ -20,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fec.errors import DataError
 
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096  # model input sides any fec model can take
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -37,7 +38,17 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, payload: dict) -> Preprocessing:
-        return cls(int(payload["input_size"]), tuple(payload["mean"]), tuple(payload["std"]))
+        """From a checkpoint or manifest (untrusted): ValueError naming the field when a value is impossible."""
+        size, mean, std = payload["input_size"], tuple(payload["mean"]), tuple(payload["std"])
+        if isinstance(size, bool) or not isinstance(size, int) or not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+            raise ValueError(f"preprocessing input_size {size!r} is not a whole number of pixels "
+                             f"in [{MIN_INPUT_SIZE}, {MAX_INPUT_SIZE}]")
+        for name, values in (("mean", mean), ("std", std)):
+            if len(values) != 3 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in values):
+                raise ValueError(f"preprocessing {name} {list(values)!r} is not three finite numbers")
+        if min(std) <= 0:
+            raise ValueError(f"preprocessing std {list(std)!r} must be positive")
+        return cls(size, mean, std)
 
 
 # The one cap on decoded pictures, for every path that opens one (training, evaluation, embedding,

@@ -126,7 +126,8 @@ def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | Non
     if not triplets:
         raise DataError(f"{csv_path}: no triplets to use ({len(triplet_file.triplets)} parsed, min_agreement {min_agreement})")
     face_store = FaceStore(store or csv_path.parent / "faces", face_size, margin)
-    resolved = face_store.resolve_triplets(triplets, csv_path.parent, quiet=quiet, allow_outside=allow_outside_paths)
+    resolved = face_store.resolve_triplets(triplets, csv_path.parent, quiet=quiet, allow_outside=allow_outside_paths,
+                                           skip_unreadable=skip_bad_rows)
     if not resolved.triplets:
         raise DataError(f"{csv_path}: none of {len(triplets)} triplets has all three faces; "
                         f"first: {resolved.missing_examples[0]}")

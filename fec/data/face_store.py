@@ -86,8 +86,12 @@ class FaceStore:
         return target
 
     def resolve_triplets(self, triplets: list[Triplet], base_dir: Path, quiet: bool = True,
-                         allow_outside: bool = False) -> ResolvedTriplets:
-        """Find (or crop) every face; keep triplets whose three faces exist."""
+                         allow_outside: bool = False, skip_unreadable: bool = False) -> ResolvedTriplets:
+        """Find (or crop) every face; keep triplets whose three faces exist.
+
+        An unreadable picture (truncated, not an image, over the pixel cap) stops with its one-line error,
+        or, with `skip_unreadable`, drops its triplets and is counted like a missing one.
+        """
         result = ResolvedTriplets()
         cache: dict[FaceRef, tuple[Path | None, str]] = {}
         for triplet in tqdm(triplets, desc="faces", unit="triplet", disable=quiet, leave=False):
@@ -98,6 +102,10 @@ class FaceStore:
                         cache[face] = self.resolve(face, base_dir, allow_outside)
                     except OutsideDataRoot as exc:
                         raise OutsideDataRoot(f"{triplet.location}: {exc}") from None
+                    except DataError as exc:
+                        if not skip_unreadable:
+                            raise
+                        cache[face] = (None, f"unreadable image: {exc}")
                 path, reason = cache[face]
                 if path is None:
                     result.dropped[reason.split(":")[0]] += 1

@@ -37,9 +37,17 @@ REQUIRED_KEYS = ("format", "model", "state_dict", "preprocessing")
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write `payload` (plus format and version tags) atomically to `path`."""
     payload = {"format": FORMAT, "fec_version": fec.__version__, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except (OSError, RuntimeError) as exc:  # a full disk surfaces from torch's zip writer as RuntimeError
+        raise CheckpointError(f"{path}: could not write the checkpoint ({_first_sentence(exc)}); the previous one "
+                              "is intact: free some space, then continue with --resume") from None
     return Path(path)
+
+
+def _first_sentence(exc: Exception) -> str:
+    return (getattr(exc, "strerror", None) or str(exc).split("\n")[0] or type(exc).__name__)[:160]
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -65,6 +73,12 @@ def read_checkpoint(path: str | Path) -> dict:
     missing = [key for key in REQUIRED_KEYS if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    if not isinstance(payload["model"], dict) or not isinstance(payload["model"].get("name"), str):
+        raise CheckpointError(f"{path}: checkpoint's model entry names no model")
+    try:
+        Preprocessing.from_dict(payload["preprocessing"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: {exc if isinstance(exc, ValueError) else 'preprocessing entry is incomplete'}") from None
     return payload
 
 

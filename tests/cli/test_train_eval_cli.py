@@ -94,6 +94,11 @@ def test_truncated_and_non_image_files_name_the_file(dataset, tmp_path):
     picture.write_bytes(png_header(30000, 30000))  # 900 megapixels claimed in 57 bytes
     result = invoke(train_cli.main, train_args(dataset, tmp_path / "run"))
     assert_one_line_error(result, str(picture), "over the 80 megapixel limit")
+    loud = [arg for arg in train_args(dataset, tmp_path / "run") if arg != "--quiet"]  # warnings are quiet with --quiet
+    skipped = invoke(train_cli.main, [*loud, "--set", "skip_bad_rows=true"])
+    assert skipped.exit_code == 0, skipped.output
+    counted = [line for line in skipped.output.splitlines() if "unreadable image" in line]
+    assert len(counted) == 1 and "triplet(s) with missing faces (" in counted[0] and str(picture) in counted[0]
 
 
 def test_pictures_outside_the_data_folder_are_refused_unless_allowed(dataset, tmp_path):

@@ -133,3 +133,36 @@ def test_checkpoints_of_the_earlier_format_still_load(tiny_synth, tmp_path):
     restored = read_checkpoint(tmp_path / "old.pt")
     assert isinstance(restored["rng"]["numpy"][1], np.ndarray)
     restore_rng_states(restored["rng"])
+
+
+def test_impossible_preprocessing_in_a_checkpoint_is_one_line(tmp_path):
+    from fec.models import create_model
+    from fec.train.checkpoint import save_checkpoint
+
+    model = create_model("compact_cnn")
+    save_checkpoint(tmp_path / "negative.pt", {"model": {**model.config, "input_size": -5}, "state_dict": model.state_dict(),
+                                               "preprocessing": {"input_size": -5, "mean": [0.5] * 3, "std": [0.5] * 3}})
+    result = CliRunner().invoke(eval_cli.main, [str(tmp_path / "negative.pt"), "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: {tmp_path / 'negative.pt'}: preprocessing input_size -5 is not a whole "
+                                     "number of pixels in [16, 4096]")
+
+
+def test_a_full_disk_while_saving_is_one_line_and_leaves_the_last_checkpoint_whole(tiny_synth, tmp_path, monkeypatch):
+    import errno
+
+    run = tmp_path / "run"
+    Trainer(load_config(None, tiny_overrides(tiny_synth, max_steps=3)), run, quiet=True).fit()
+    before = (run / "last.pt").read_bytes()
+
+    def disk_full(payload, target):
+        with open(target, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    trainer = Trainer(load_config(None, tiny_overrides(tiny_synth, max_steps=6)), run, quiet=True)
+    with pytest.raises(CheckpointError, match=r"could not write the checkpoint \(No space left on device\); the previous"):
+        trainer.fit(resume=True)
+    assert (run / "last.pt").read_bytes() == before
+    assert not [p for p in run.rglob("*.tmp")]
