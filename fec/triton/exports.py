@@ -121,10 +121,10 @@ def read_folder(folder: Path, force: bool = False) -> _FolderContents:
 def describe_model(folder: Path, manifest: dict, onnx: Path | None) -> tuple[Preprocessing, str, dict]:
     """Preprocessing, input format and model config: from the ONNX file's fec metadata when there is one."""
     if onnx is not None:
-        from fec.export.onnx_export import read_onnx_info
+        from fec.export.onnx_export import check_matches_manifest
 
         try:
-            info = read_onnx_info(onnx)
+            info = check_matches_manifest(onnx, manifest)
         except ExportError as exc:
             raise RepositoryError(str(exc)) from None
         return info.preprocessing, info.input_format, info.model
