@@ -1,5 +1,7 @@
 """Learning curves of several fec-train recipes on one dataset: held-out accuracy against steps.
 
+    python benchmarks/learning_curves.py --data data/synth --config fec/configs/demo_cpu.yaml --out runs/seeds \\
+        --parallel 2 --threads 1 "s0: seed=0" "s1: seed=1"
     python benchmarks/learning_curves.py --data data/synth12k --out runs/curves --parallel 4 \\
         --device cuda --set max_steps=1200 --set eval_every=100 \\
         "compact: model=compact_cnn lr=0.001" "mnet: model=mobilenet_v3_small lr=0.001"
@@ -35,6 +37,8 @@ def train(name: str, settings: list[str], args: argparse.Namespace) -> dict:
     run_dir = args.out / name
     command = [sys.executable, "-m", "fec.cli.train", "--data", str(args.data), "--out", str(run_dir),
                "--device", args.device, "--quiet"]
+    if args.config:
+        command += ["--config", str(args.config)]
     for setting in [*args.set, *settings]:
         command += ["--set", setting]
     environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)} if args.threads else None
@@ -74,6 +78,7 @@ def main() -> int:
     parser.add_argument("recipes", nargs="+", help="'NAME: key=value ...'")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--config", type=Path, help="fec-train config file shared by every recipe (under --set)")
     parser.add_argument("--set", action="append", default=[], help="key=value shared by every recipe")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=1)
