@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,9 @@ import pytest
 from fec.data.fec_csv import read_triplets
 from fec.data.synth import EXPRESSIONS_FILE, read_expressions, write_synthetic_dataset
 from fec.errors import DataError
+from tests.helpers import load_benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "accuracy_by_gap.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("accuracy_by_gap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = load_script()
+script = load_benchmark_script("accuracy_by_gap")
 
 
 @pytest.fixture(scope="module")

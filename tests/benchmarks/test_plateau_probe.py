@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "plateau_probe.py"
+from tests.helpers import load_benchmark_script
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("plateau_probe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = load_script()
+script = load_benchmark_script("plateau_probe")
 
 
 def test_explained_variance_is_one_for_a_linear_target_and_near_zero_for_noise():
