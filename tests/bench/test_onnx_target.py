@@ -15,18 +15,23 @@ pytest.importorskip("onnxruntime")
 
 def write_tiny_export(folder: Path, roles=("onnx",)) -> Path:
     """A hand-made export folder: (N, 3, 16, 16) float -> global average pool -> (N, 3), plus its manifest."""
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
         [helper.make_node("GlobalAveragePool", ["images"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["embeddings"])],
         "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 16, 16])],
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", 3])])
+    from fec.export.manifest import sha256_file
+    from fec.export.onnx_export import OnnxInfo, save_onnx
+    from fec.preprocessing import Preprocessing
+
     folder.mkdir(parents=True)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "model.onnx")
-    manifest = {"format": "fec-export/1", "precision": "fp32", "preprocessing": {"input_size": 16, "mean": [0.5] * 3,
-                "std": [0.25] * 3}, "source": {"face_size": 64}, "files": [{"path": "model.onnx", "role": role,
-                                                                              "sha256": "", "bytes": 0} for role in roles]}
+    prep = Preprocessing(16, (0.5,) * 3, (0.25,) * 3)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    save_onnx(model, OnnxInfo({"name": "tiny"}, prep), folder / "model.onnx")  # fec's metadata: precision, size
+    manifest = {"format": "fec-export/1", "precision": "fp32", "preprocessing": prep.to_dict(), "source": {"face_size": 64},
+                "files": [{"path": "model.onnx", "role": role, "sha256": sha256_file(folder / "model.onnx"), "bytes": 0}
+                          for role in roles]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
