@@ -138,14 +138,15 @@ class Reference:
 def verify_exports(export_dirs: list[str | Path], data: str | Path, checkpoint: str | Path | None = None,
                    backends: list[str] | None = None, overrides: dict | None = None, store: str | Path | None = None,
                    face_size: int | None = None, batch_size: int = 64, record: bool = True,
-                   quiet: bool = True, allow_outside_paths: bool = False) -> VerificationResult:
+                   quiet: bool = True, allow_outside_paths: bool = False,
+                   data_root: str | Path | None = None) -> VerificationResult:
     """Verify one or more export folders (from one checkpoint) against PyTorch; record results in their manifests."""
     exports = [load_export(path) for path in export_dirs]
     manifest = exports[0].manifest
     check_same_source(exports)
     reference_checkpoint = resolve_checkpoint(manifest, checkpoint)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
-    dataset, warnings = load_test_faces(data, prep, manifest, store, face_size, quiet, allow_outside_paths)
+    dataset, warnings = load_test_faces(data, prep, manifest, store, face_size, quiet, allow_outside_paths, data_root)
     reference = run_reference(reference_checkpoint, prep, dataset, batch_size, quiet)
     warnings += reference_warnings(reference.embeddings)
     results = [verify_backend(export, name, prep, dataset, reference, overrides or {}, batch_size, quiet)
@@ -192,12 +193,14 @@ def resolve_checkpoint(manifest: dict, override: str | Path | None) -> Path:
 
 
 def load_test_faces(data: str | Path, prep: Preprocessing, manifest: dict, store, face_size: int | None,
-                    quiet: bool, allow_outside_paths: bool = False) -> tuple[TripletDataset, list[str]]:
+                    quiet: bool, allow_outside_paths: bool = False,
+                    data_root: str | Path | None = None) -> tuple[TripletDataset, list[str]]:
     data = Path(data)
     csv_path = data / "test.csv" if data.is_dir() else data
     source = manifest["source"]
     loaded = load_triplets(csv_path, prep.input_size, store, face_size or source.get("face_size") or 224,
-                           source.get("face_margin") or 0.0, quiet=quiet, allow_outside_paths=allow_outside_paths)
+                           source.get("face_margin") or 0.0, quiet=quiet, allow_outside_paths=allow_outside_paths,
+                           data_root=data_root)
     return loaded.dataset, loaded.warnings()
 
 

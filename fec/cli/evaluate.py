@@ -20,12 +20,14 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--skip-bad-rows", is_flag=True, help="Count malformed rows instead of stopping at the first.")
+@click.option("--data-root", type=click.Path(path_type=Path),
+              help="Folder the CSV's local pictures must lie in [default: the CSV's own folder].")
 @click.option("--allow-outside-paths", is_flag=True,
               help="Let the CSV name local pictures outside its own folder (refused by default).")
 @quiet_option
 @user_errors
 def main(checkpoint, data, store, face_size, json_path, embeddings_path, device, batch_size, skip_bad_rows,
-         allow_outside_paths, quiet):
+         data_root, allow_outside_paths, quiet):
     from fec.data.dataset import load_triplets
     from fec.evaluate import evaluate, torch_embedder
     from fec.io import write_json
@@ -38,7 +40,7 @@ def main(checkpoint, data, store, face_size, json_path, embeddings_path, device,
     csv_path = data / "test.csv" if data.is_dir() else data
     loaded = load_triplets(csv_path, prep.input_size, store, face_size or training.get("face_size", 224),
                            training.get("face_margin", 0.0), skip_bad_rows, quiet=not show_progress(quiet),
-                           allow_outside_paths=allow_outside_paths)
+                           allow_outside_paths=allow_outside_paths, data_root=data_root)
     for line in loaded.warnings():
         click.echo(f"warning: {line}", err=True)
     target = resolve_device(device)

@@ -29,12 +29,14 @@ FAILED_EXIT = 1
 @click.option("--face-size", type=int, help="Stored face size (default: the checkpoint's training value).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--no-record", is_flag=True, help="Do not store the result in each export's manifest.json.")
+@click.option("--data-root", type=click.Path(path_type=Path),
+              help="Folder the CSV's local pictures must lie in [default: the CSV's own folder].")
 @click.option("--allow-outside-paths", is_flag=True,
               help="Let the CSV name local pictures outside its own folder (refused by default).")
 @quiet_option
 @user_errors
 def main(export_dirs, data, checkpoint, backends, json_path, max_abs, min_cos, max_delta, store, face_size, batch_size,
-         no_record, allow_outside_paths, quiet):
+         no_record, data_root, allow_outside_paths, quiet):
     from fec.io import write_json
     from fec.verify import verify_exports
 
@@ -42,7 +44,7 @@ def main(export_dirs, data, checkpoint, backends, json_path, max_abs, min_cos, m
                  {"max_abs": max_abs, "min_cos": min_cos, "max_delta_pt": max_delta}.items() if value is not None}
     result = verify_exports(list(export_dirs), data, checkpoint, list(backends) or None, overrides, store, face_size,
                             batch_size, record=not no_record, quiet=not show_progress(quiet),
-                            allow_outside_paths=allow_outside_paths)
+                            allow_outside_paths=allow_outside_paths, data_root=data_root)
     click.echo(result.table())
     if json_path:
         write_json(json_path, result.to_json())

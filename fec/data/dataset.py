@@ -111,10 +111,10 @@ class LoadedTriplets:
 def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | None = None, face_size: int = 224,
                   margin: float = 0.0, skip_bad_rows: bool = False, min_agreement: float = 0.0,
                   cache: str | bool = "auto", flip: bool = False, seed: int = 0, quiet: bool = True,
-                  allow_outside_paths: bool = False) -> LoadedTriplets:
+                  allow_outside_paths: bool = False, data_root: str | Path | None = None) -> LoadedTriplets:
     """Parse a triplet CSV, find (or crop) its faces in the store, and wrap the result as a dataset.
 
-    Local pictures must lie inside the CSV's folder unless `allow_outside_paths`.
+    Local pictures must lie inside `data_root` (default: the CSV's folder) unless `allow_outside_paths`.
     """
     from fec.data.face_store import FaceStore
     from fec.data.fec_csv import read_triplets
@@ -127,7 +127,7 @@ def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | Non
         raise DataError(f"{csv_path}: no triplets to use ({len(triplet_file.triplets)} parsed, min_agreement {min_agreement})")
     face_store = FaceStore(store or csv_path.parent / "faces", face_size, margin)
     resolved = face_store.resolve_triplets(triplets, csv_path.parent, quiet=quiet, allow_outside=allow_outside_paths,
-                                           skip_unreadable=skip_bad_rows)
+                                           skip_unreadable=skip_bad_rows, root=Path(data_root) if data_root else None)
     if not resolved.triplets:
         raise DataError(f"{csv_path}: none of {len(triplets)} triplets has all three faces; "
                         f"first: {resolved.missing_examples[0]}")

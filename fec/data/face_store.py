@@ -56,21 +56,25 @@ class FaceStore:
         key = self.key(face)
         return self.root / key[:2] / f"{key}.jpg"
 
-    def resolve(self, face: FaceRef, base_dir: Path, allow_outside: bool = False) -> tuple[Path | None, str]:
+    def resolve(self, face: FaceRef, base_dir: Path, allow_outside: bool = False,
+                root: Path | None = None) -> tuple[Path | None, str]:
         """Return (path, "") for a stored face, cropping local pictures on first use, else (None, reason).
 
-        A local picture must lie inside `base_dir` (symlinks resolved) unless `allow_outside`: a CSV
-        from elsewhere must not make fec read, crop and copy files from anywhere on the machine.
+        Relative paths are relative to `base_dir` (the CSV's folder). A local picture must lie inside
+        `root` (default `base_dir`; symlinks resolved) unless `allow_outside`: a CSV from elsewhere must
+        not make fec read, crop and copy files from anywhere on the machine.
         """
+        root = root or base_dir
         target = self.path(face)
         if target.exists():
             return target, ""
         source = local_source(face.url, base_dir)
         if source is None:
             return None, "remote image not in the store (fetch it with `fec-data download`)"
-        if not allow_outside and not is_inside(source, base_dir):
-            raise OutsideDataRoot(f"image path {face.url!r} is outside the data folder {base_dir}; move the pictures "
-                                  "under it, or pass --allow-outside-paths (fec-train: --set allow_outside_paths=true)")
+        if not allow_outside and not is_inside(source, root):
+            raise OutsideDataRoot(f"image path {face.url!r} is outside the data folder {root}; move the pictures "
+                                  "under it, name their folder with --data-root, or pass --allow-outside-paths "
+                                  "(fec-train: --set data_root=DIR / allow_outside_paths=true)")
         if not source.exists():
             return None, f"image file not found: {source}"
         self.add(face, source)
@@ -86,7 +90,8 @@ class FaceStore:
         return target
 
     def resolve_triplets(self, triplets: list[Triplet], base_dir: Path, quiet: bool = True,
-                         allow_outside: bool = False, skip_unreadable: bool = False) -> ResolvedTriplets:
+                         allow_outside: bool = False, skip_unreadable: bool = False,
+                         root: Path | None = None) -> ResolvedTriplets:
         """Find (or crop) every face; keep triplets whose three faces exist.
 
         An unreadable picture (truncated, not an image, over the pixel cap) stops with its one-line error,
@@ -99,7 +104,7 @@ class FaceStore:
             for face in triplet.faces:
                 if face not in cache:
                     try:
-                        cache[face] = self.resolve(face, base_dir, allow_outside)
+                        cache[face] = self.resolve(face, base_dir, allow_outside, root)
                     except OutsideDataRoot as exc:
                         raise OutsideDataRoot(f"{triplet.location}: {exc}") from None
                     except DataError as exc:

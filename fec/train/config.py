@@ -28,7 +28,8 @@ class TrainConfig:
     face_size: int = 224               # size of the stored face crops
     face_margin: float = 0.0
     skip_bad_rows: bool = False
-    allow_outside_paths: bool = False  # local pictures may lie outside the CSV's folder
+    data_root: str = ""                # folder local pictures must lie in; default: the CSV's folder
+    allow_outside_paths: bool = False  # local pictures may lie anywhere
     min_agreement: float = 0.0         # train only on triplets at least this agreed on
     val_fraction: float = 0.1          # training triplets held out for checkpoint selection
     model: str = "mobilenet_v3_small"
@@ -89,7 +90,7 @@ class TrainConfig:
 LEGACY_VALUES = {"standardize_input": False}
 
 # Keys a resumed run may change: where things are, how often to log, evaluate and save, the step budget.
-CHANGEABLE_ON_RESUME = frozenset({"data", "test_data", "store", "skip_bad_rows", "allow_outside_paths", "max_steps",
+CHANGEABLE_ON_RESUME = frozenset({"data", "test_data", "store", "skip_bad_rows", "data_root", "allow_outside_paths", "max_steps",
                                   "device", "num_workers",
                                   "cache_images", "log_every", "eval_every", "checkpoint_every", "keep_last",
                                   "eval_batch_size"})

@@ -124,7 +124,8 @@ class Trainer:
         config = self.config
         loaded = load_triplets(csv_path, self.prep.input_size, config.store or None, config.face_size, config.face_margin,
                                config.skip_bad_rows, min_agreement, config.cache_images, flip, config.seed,
-                               quiet=not self.progress, allow_outside_paths=config.allow_outside_paths)
+                               quiet=not self.progress, allow_outside_paths=config.allow_outside_paths,
+                               data_root=config.data_root or None)
         for line in loaded.warnings():
             self.log(f"warning: {line}")
         return loaded

@@ -70,3 +70,5 @@ def test_local_pictures_outside_the_data_folder_are_refused_naming_the_row(tmp_p
     assert len(list((data / "faces").rglob("*.jpg"))) == 1  # a.png's crop; nothing of the refused pictures
     allowed = store.resolve_triplets([triplet("a.png", "a.png", "../secret.png")], data, allow_outside=True)
     assert len(allowed.triplets) == 1 and len(list((data / "faces").rglob("*.jpg"))) == 2
+    wider_root = store.resolve_triplets([triplet("a.png", "a.png", str(outside))], data, root=tmp_path)
+    assert len(wider_root.triplets) == 1  # --data-root names a folder that holds them
