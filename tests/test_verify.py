@@ -66,15 +66,19 @@ def test_fp32_fp16_and_int8_exports_pass_their_thresholds(onnx_exports, trained,
         assert recorded["passed"] and [row["export_dir"] for row in recorded["results"]] == [str(folder)]
 
 
-def test_an_export_with_the_wrong_normalisation_fails_and_a_backend_that_cannot_run_is_an_error(
+def test_an_export_with_the_wrong_channel_order_fails_and_a_backend_that_cannot_run_is_an_error(
         onnx_exports, small_test_csv, tmp_path):
-    """The graph divides its (already normalised) input by 255 again, a typical preprocessing bug."""
+    """The graph reads its input as BGR, a typical preprocessing bug.
+
+    (Dividing the input by 255 again, the bug this test used before, is no bug any more: the models
+    standardise each picture first, which undoes any per-channel scale or offset.)
+    """
     folder = copy_export(onnx_exports["fp32"], tmp_path / "broken")
     proto = onnx.load(str(folder / "model.onnx"))
-    proto.graph.initializer.append(numpy_helper.from_array(np.array(1 / 255, np.float32), "pixel_scale"))
+    proto.graph.initializer.append(numpy_helper.from_array(np.array([2, 1, 0], np.int64), "bgr_order"))
     for node in proto.graph.node:
-        node.input[:] = ["images_scaled" if name == "images" else name for name in node.input]
-    proto.graph.node.insert(0, helper.make_node("Mul", ["images", "pixel_scale"], ["images_scaled"], name="bug"))
+        node.input[:] = ["images_bgr" if name == "images" else name for name in node.input]
+    proto.graph.node.insert(0, helper.make_node("Gather", ["images", "bgr_order"], ["images_bgr"], axis=1, name="bug"))
     replace_onnx(folder, proto)
 
     result = run_cli(verify_main, [folder, "--data", small_test_csv, "--backend", "onnxruntime-cpu",
