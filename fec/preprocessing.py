@@ -40,15 +40,22 @@ class Preprocessing:
     def from_dict(cls, payload: dict) -> Preprocessing:
         """From a checkpoint or manifest (untrusted): ValueError naming the field when a value is impossible."""
         size, mean, std = payload["input_size"], tuple(payload["mean"]), tuple(payload["std"])
-        if isinstance(size, bool) or not isinstance(size, int) or not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
-            raise ValueError(f"preprocessing input_size {size!r} is not a whole number of pixels "
-                             f"in [{MIN_INPUT_SIZE}, {MAX_INPUT_SIZE}]")
+        problem = input_size_problem(size)
+        if problem:
+            raise ValueError(f"preprocessing {problem}")
         for name, values in (("mean", mean), ("std", std)):
             if len(values) != 3 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in values):
                 raise ValueError(f"preprocessing {name} {list(values)!r} is not three finite numbers")
         if min(std) <= 0:
             raise ValueError(f"preprocessing std {list(std)!r} must be positive")
         return cls(size, mean, std)
+
+
+def input_size_problem(size) -> str | None:
+    """Why `size` cannot be a model's input side, or None."""
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+        return f"input_size {size!r} is not a whole number of pixels in [{MIN_INPUT_SIZE}, {MAX_INPUT_SIZE}]"
+    return None
 
 
 # The one cap on decoded pictures, for every path that opens one (training, evaluation, embedding,

@@ -19,8 +19,8 @@ from fec.data.dataset import TripletDataset, load_triplets
 from fec.data.triplets import TRIPLET_TYPES
 from fec.evaluate import Evaluation, embed_faces, score_embeddings
 from fec.export.errors import ExportError
-from fec.export.manifest import artifact, check_files, read_manifest, record_verification, sha256_file
-from fec.export.onnx_export import UINT8_NHWC, check_matches_manifest
+from fec.export.manifest import artifact, record_verification, sha256_file
+from fec.export.onnx_export import UINT8_NHWC, trusted_export
 from fec.metrics import OVERALL
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.runtimes import Runner, create_runner
@@ -164,11 +164,7 @@ def load_export(path: str | Path) -> LoadedExport:
     """An export folder (or a file inside one) whose files match its manifest and whose ONNX is ours."""
     path = Path(path)
     folder = path.parent if path.is_file() else path
-    manifest = read_manifest(folder)
-    check_files(folder, manifest)
-    onnx_entry = artifact(manifest, "onnx")
-    if onnx_entry is not None:
-        check_matches_manifest(folder / onnx_entry["path"], manifest)  # fec metadata, precision and size as claimed
+    manifest, _ = trusted_export(folder)
     return LoadedExport(folder, manifest)
 
 

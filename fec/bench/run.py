@@ -89,18 +89,15 @@ def checkpoint_target(path: Path) -> Target:
 
 def export_target(folder: Path) -> Target:
     """An export folder, trusted only after its files match their sha256 and its ONNX file its manifest."""
-    from fec.export.manifest import artifact, check_files, read_manifest
-    from fec.export.onnx_export import check_matches_manifest
+    from fec.export.manifest import artifact
+    from fec.export.onnx_export import trusted_export
 
-    manifest = read_manifest(folder)
-    check_files(folder, manifest)
+    manifest, _ = trusted_export(folder)
     files = {kind: str(folder / entry["path"]) for kind, role in (("onnx", "onnx"), ("engine", "engine"))
              if (entry := artifact(manifest, role)) is not None}
     if not files:
         roles = ", ".join(sorted({entry["role"] for entry in manifest.get("files", [])})) or "none"
         raise BenchError(f"{folder}: no ONNX file or TensorRT engine in this export (roles: {roles})")
-    if "onnx" in files:
-        check_matches_manifest(Path(files["onnx"]), manifest)
     source = manifest.get("source") or {}
     return Target(str(folder), files, Preprocessing.from_dict(manifest["preprocessing"]), manifest.get("precision", "fp32"),
                   source.get("face_size") or 224, source.get("face_margin") or 0.0, export_tensorrt_profile(manifest))

@@ -215,3 +215,19 @@ def check_matches_manifest(onnx_path: Path, manifest: dict) -> OnnxInfo:
         raise ExportError(f"{onnx_path}: the file is {recorded[0]} at {recorded[1]} px, but its manifest says "
                           f"{claimed[0]} at {claimed[1]} px; re-export the folder with fec-export")
     return info
+
+
+def trusted_export(folder: str | Path) -> tuple[dict, OnnxInfo | None]:
+    """An export folder as every consumer must take it: (manifest, its ONNX file's metadata or None).
+
+    The manifest's entries stay inside the folder, every listed file matches its sha256, and the ONNX
+    file (when there is one) is fec's and has the precision and input size the manifest claims.
+    ExportError saying why not.
+    """
+    from fec.export.manifest import artifact, check_files, read_manifest
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    check_files(folder, manifest)
+    entry = artifact(manifest, "onnx")
+    return manifest, (check_matches_manifest(folder / entry["path"], manifest) if entry is not None else None)

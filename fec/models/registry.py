@@ -17,7 +17,7 @@ from torch import nn
 
 from fec.errors import ModelError
 from fec.models.fecnet import per_image_standardization
-from fec.preprocessing import MAX_INPUT_SIZE, MIN_INPUT_SIZE, Preprocessing
+from fec.preprocessing import Preprocessing, input_size_problem
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,8 @@ def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | No
     defaults to off here so that checkpoints saved before it existed rebuild unchanged.
     """
     spec = get_spec(name)
-    if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, int)
-                                   or not MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE):
-        raise ModelError(f"model {name!r}: input_size {input_size!r} is not a whole number of pixels "
-                         f"in [{MIN_INPUT_SIZE}, {MAX_INPUT_SIZE}]")
+    if input_size is not None and input_size_problem(input_size):
+        raise ModelError(f"model {name!r}: {input_size_problem(input_size)}")
     try:
         model = spec.builder(embedding_dim=embedding_dim, **options)
     except TypeError as exc:

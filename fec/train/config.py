@@ -90,10 +90,9 @@ class TrainConfig:
 LEGACY_VALUES = {"standardize_input": False}
 
 # Keys a resumed run may change: where things are, how often to log, evaluate and save, the step budget.
-CHANGEABLE_ON_RESUME = frozenset({"data", "test_data", "store", "skip_bad_rows", "data_root", "allow_outside_paths", "max_steps",
-                                  "device", "num_workers",
-                                  "cache_images", "log_every", "eval_every", "checkpoint_every", "keep_last",
-                                  "eval_batch_size"})
+CHANGEABLE_ON_RESUME = frozenset({"data", "test_data", "store", "skip_bad_rows", "data_root", "allow_outside_paths",
+                                  "max_steps", "device", "num_workers", "cache_images", "log_every", "eval_every",
+                                  "checkpoint_every", "keep_last", "eval_batch_size"})
 
 
 def config_changes(trained: dict, config: TrainConfig) -> list[tuple[str, object, object]]:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fec.export.errors import ExportError
-from fec.export.manifest import check_files, read_manifest
 from fec.preprocessing import Preprocessing
 from fec.triton.errors import RepositoryError
 from fec.triton.model_io import DYNAMIC, ModelIO, TensorInfo, onnx_model_io
 from fec.triton.pipeline import UINT8_NHWC
+
+if TYPE_CHECKING:
+    from fec.export.onnx_export import OnnxInfo
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,10 @@ def choose_onnx(contents: list[_FolderContents]) -> _FolderContents | None:
 
 def read_folder(folder: Path, force: bool = False) -> _FolderContents:
     """One export folder: manifest, hashes, its ONNX metadata and engines."""
+    from fec.export.onnx_export import trusted_export  # torch and onnx: only when packaging
+
     try:
-        manifest = read_manifest(folder)
-        check_files(folder, manifest)
+        manifest, onnx_info = trusted_export(folder)
     except ExportError as exc:
         raise RepositoryError(str(exc)) from None
     verification = manifest.get("verification")
@@ -110,7 +114,7 @@ def read_folder(folder: Path, force: bool = False) -> _FolderContents:
     if not onnx_entries and not engine_entries:
         raise RepositoryError(f"{folder}: the export holds neither an ONNX file nor a TensorRT engine")
     onnx = folder / onnx_entries[0]["path"] if onnx_entries else None
-    preprocessing, input_format, model = describe_model(folder, manifest, onnx)
+    preprocessing, input_format, model = describe_model(folder, manifest, onnx_info)
     engines = tuple(read_engine(folder, entry) for entry in engine_entries)
     declared = (manifest.get("batch") or {}).get("max")
     margin = (manifest.get("source") or {}).get("face_margin") or 0.0
@@ -118,16 +122,10 @@ def read_folder(folder: Path, force: bool = False) -> _FolderContents:
                            int(declared) if declared else None, float(margin))
 
 
-def describe_model(folder: Path, manifest: dict, onnx: Path | None) -> tuple[Preprocessing, str, dict]:
+def describe_model(folder: Path, manifest: dict, onnx_info: OnnxInfo | None) -> tuple[Preprocessing, str, dict]:
     """Preprocessing, input format and model config: from the ONNX file's fec metadata when there is one."""
-    if onnx is not None:
-        from fec.export.onnx_export import check_matches_manifest
-
-        try:
-            info = check_matches_manifest(onnx, manifest)
-        except ExportError as exc:
-            raise RepositoryError(str(exc)) from None
-        return info.preprocessing, info.input_format, info.model
+    if onnx_info is not None:
+        return onnx_info.preprocessing, onnx_info.input_format, onnx_info.model
     try:
         prep = Preprocessing.from_dict(manifest["preprocessing"])
     except (KeyError, TypeError, ValueError):
