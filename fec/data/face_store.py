@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from PIL import Image
 from tqdm import tqdm
 
-from fec.data.triplets import FaceRef, Triplet
+from fec.data.triplets import FaceBox, FaceRef, Triplet
 from fec.errors import DataError
 from fec.io import atomic_path
 from fec.preprocessing import crop_box, open_image
 
 DEFAULT_FACE_SIZE = 224
 JPEG_QUALITY = 95
+
+# align(picture, box, margin) -> the face region, levelled, or None when it finds no face (see --align)
+Aligner = Callable[[Image.Image, FaceBox, float], "Image.Image | None"]
 
 
 @dataclass
@@ -81,13 +86,23 @@ class FaceStore:
         return target, ""
 
     def add(self, face: FaceRef, picture: Path) -> Path:
-        """Crop `face` out of `picture`, resize it and write it to the store atomically."""
-        crop = crop_box(open_image(picture), face.box, self.margin)
-        crop = crop.resize((self.face_size, self.face_size), resample=3)  # bicubic
+        """Crop `face` out of the picture file `picture`, resize it and write it to the store atomically."""
+        target, _ = self.add_from_image(face, open_image(picture))
+        return target
+
+    def add_from_image(self, face: FaceRef, picture: Image.Image, aligner: Aligner | None = None) -> tuple[Path, bool]:
+        """Store `face` of a decoded `picture`: the one place every stored face is made (cropped on first use
+        or downloaded), so all of them match under the same keys. Returns the face's path and whether
+        `aligner` found the face; raises DataError, writing nothing, when the box is empty on this picture."""
+        region = aligner(picture, face.box, self.margin) if aligner else None
+        aligned = region is not None
+        if region is None:
+            region = crop_box(picture, face.box, self.margin)
+        crop = region.resize((self.face_size, self.face_size), resample=Image.BICUBIC)
         target = self.path(face)
         with atomic_path(target) as tmp:
             crop.save(tmp, format="JPEG", quality=JPEG_QUALITY)
-        return target
+        return target, aligned
 
     def resolve_triplets(self, triplets: list[Triplet], base_dir: Path, quiet: bool = True,
                          allow_outside: bool = False, skip_unreadable: bool = False,

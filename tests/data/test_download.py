@@ -32,9 +32,17 @@ from PIL import Image
 
 from fec.cli.data import main as fec_data
 from fec.data import download as dl
+from fec.data.download.aligners import load_aligner
+from fec.data.download.fetch import fetch_once, parse_retry_after
+from fec.data.download.outcomes import PermanentError
+from fec.data.download.plan import UrlJob
+from fec.data.download.progress import Progress
+from fec.data.download.raw_pictures import find_raw, url_hash
+from fec.data.download.store import store_lock
 from fec.data.face_store import FaceStore
 from fec.data.fec_csv import read_triplets, write_fec_csv
 from fec.data.triplets import FaceBox, FaceRef, Triplet, TripletType
+from fec.errors import DataError
 
 BOX = FaceBox(0.1, 0.9, 0.1, 0.9)
 TINY_BOX = FaceBox(0.50, 0.505, 0.50, 0.505)  # non-empty as numbers, empty after rounding on 64x48
@@ -464,10 +472,10 @@ def test_backoff_doubles_with_jitter_and_honours_retry_after():
 
 
 def test_progress_counts_done_failed_remaining():
-    jobs = [dl.UrlJob(f"http://h/{i}", [], Path(".")) for i in range(5)]
+    jobs = [UrlJob(f"http://h/{i}", [], Path(".")) for i in range(5)]
     records = {"http://h/0": dl.UrlOutcome("http://h/0", dl.OK), "http://h/1": dl.UrlOutcome("http://h/1", dl.FAILED),
                "http://h/2": dl.UrlOutcome("http://h/2", dl.GONE)}
-    progress = dl.Progress(jobs, [jobs[1], jobs[3], jobs[4]], records, enabled=False)
+    progress = Progress(jobs, [jobs[1], jobs[3], jobs[4]], records, enabled=False)
     assert (progress.done, progress.failed, progress.remaining) == (1, 2, 2)
     progress.update(dl.UrlOutcome("http://h/1", dl.OK))
     progress.update(dl.UrlOutcome("http://h/3", dl.FAILED))
@@ -481,11 +489,11 @@ def test_parse_retry_after():
     from datetime import datetime, timezone
 
     now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
-    assert dl.parse_retry_after("7") == 7.0
-    assert dl.parse_retry_after("Mon, 01 Jan 2024 12:00:30 GMT", now) == 30.0
-    assert dl.parse_retry_after("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
-    assert dl.parse_retry_after("soon") is None and dl.parse_retry_after(None) is None
-    assert dl.parse_retry_after("\u00b2") is None  # a digit to str.isdigit, not to float(): a hostile server's header
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Mon, 01 Jan 2024 12:00:30 GMT", now) == 30.0
+    assert parse_retry_after("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+    assert parse_retry_after("\u00b2") is None  # a digit to str.isdigit, not to float(): a hostile server's header
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -529,7 +537,7 @@ def test_new_boxes_reuse_kept_raw_pictures_without_requests(server, tmp_path):
     dl.download([first], options(store, keep_raw=True))
     records = dl.load_manifest(store / dl.MANIFEST_NAME)
     for url in urls:
-        raw = dl.find_raw(store, url)
+        raw = find_raw(store, url)
         assert raw is not None and raw.suffix == ".jpg"
         assert hashlib.sha256(raw.read_bytes()).hexdigest() == records[url].sha256
 
@@ -546,8 +554,8 @@ def test_one_download_per_store_at_a_time(tmp_path):
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
     store = tmp_path / "store"
     store.mkdir()
-    with dl.store_lock(store):
-        with pytest.raises(dl.DataError, match="another fec-data download"):
+    with store_lock(store):
+        with pytest.raises(DataError, match="another fec-data download"):
             dl.download([csv_path], options(store))
 
 
@@ -572,9 +580,9 @@ def test_from_dir_builds_the_same_store_without_network(server, tmp_path):
     raw = tmp_path / "raw"
     (raw / "nested").mkdir(parents=True)
     for i in (0, 1):  # named by URL hash
-        (raw / f"{dl.url_hash(urls[i])}.jpg").write_bytes(pictures[i])
-    (raw / dl.url_hash(urls[2])[:2]).mkdir()
-    (raw / dl.url_hash(urls[2])[:2] / f"{dl.url_hash(urls[2])}.jpeg").write_bytes(pictures[2])
+        (raw / f"{url_hash(urls[i])}.jpg").write_bytes(pictures[i])
+    (raw / url_hash(urls[2])[:2]).mkdir()
+    (raw / url_hash(urls[2])[:2] / f"{url_hash(urls[2])}.jpeg").write_bytes(pictures[2])
     (raw / "nested" / "mine.jpg").write_bytes(pictures[3])  # listed in the mapping file
     (raw / "photo_4.jpg").write_bytes(pictures[4])  # named like the URL
     mapping = tmp_path / "mapping.csv"
@@ -587,7 +595,7 @@ def test_from_dir_builds_the_same_store_without_network(server, tmp_path):
     faces = {name: data for name, data in offline.items() if name.endswith(".jpg")}
     assert len(faces) == 5 and all(online[name] == data for name, data in faces.items())
 
-    (raw / f"{dl.url_hash(urls[5])}.jpg").write_bytes(pictures[5])  # the user finds the last one
+    (raw / f"{url_hash(urls[5])}.jpg").write_bytes(pictures[5])  # the user finds the last one
     report = dl.download([csv_path], options(tmp_path / "offline", from_dir=raw, mapping=mapping))
     assert report.run.processed == 1 and report.summary.csvs[0].complete == 2
     assert store_files(tmp_path / "offline", manifest=False) == online
@@ -618,7 +626,7 @@ def test_alignment_plugin_is_used_and_pinned(server, tmp_path, monkeypatch):
     face = np.asarray(Image.open(FaceStore(store, FACE_SIZE).path(FaceRef(urls[0], BOX))), dtype=float)
     assert abs(face.mean() - 128) < 3
     assert json.loads((store / dl.STORE_INFO_NAME).read_text())["align"] == "grey_aligner:make"
-    with pytest.raises(dl.DataError, match="align"):
+    with pytest.raises(DataError, match="align"):
         dl.download([csv_path], options(store))
 
 
@@ -640,7 +648,7 @@ def test_mtcnn_adapter_levels_the_eyes(monkeypatch):
     fake.__spec__ = importlib.machinery.ModuleSpec("facenet_pytorch", None)
     monkeypatch.setitem(sys.modules, "facenet_pytorch", fake)
 
-    aligned = np.asarray(dl.load_aligner("mtcnn")(picture, FaceBox(0.0, 1.0, 0.0, 1.0), 0.0).convert("L"))
+    aligned = np.asarray(load_aligner("mtcnn")(picture, FaceBox(0.0, 1.0, 0.0, 1.0), 0.0).convert("L"))
     rows, cols = np.nonzero(aligned < 100)
     left, right = rows[cols < 50].mean(), rows[cols >= 50].mean()
     assert abs(left - right) < 2 and abs(left - 50) < 3
@@ -811,15 +819,15 @@ def test_fetch_once_refuses_what_is_not_a_well_formed_http_url():
     refused = {"http://[::1": "malformed URL", "http://127.0.0.1:1/a b.jpg": "malformed URL", "http://h:x/": "malformed URL",
                "ftp://127.0.0.1/x.jpg": "not an http(s) URL (scheme: ftp)", "/etc/passwd": "not an http(s) URL (scheme: none)"}
     for url, reason in refused.items():
-        with pytest.raises(dl.PermanentError) as caught:
-            dl.fetch_once(url, timeout=1)
+        with pytest.raises(PermanentError) as caught:
+            fetch_once(url, timeout=1)
         assert caught.value.status == dl.HTTP_ERROR and str(caught.value).startswith(reason), caught.value
 
 
 def test_a_redirect_to_a_path_with_a_space_is_still_followed(server, tmp_path):
     server.route("/with%20space/a.jpg", ok(jpeg_bytes(7)))  # urllib percent-encodes the Location, as before
     moved = server.route("/spaced/moved.jpg", redirect(f"{server.base}/with space/a.jpg"))
-    payload = dl.fetch_once(moved, timeout=2)
+    payload = fetch_once(moved, timeout=2)
     assert payload.code == 200 and payload.data == jpeg_bytes(7)
 
 

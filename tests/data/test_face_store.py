@@ -72,3 +72,34 @@ def test_local_pictures_outside_the_data_folder_are_refused_naming_the_row(tmp_p
     assert len(allowed.triplets) == 1 and len(list((data / "faces").rglob("*.jpg"))) == 2
     wider_root = store.resolve_triplets([triplet("a.png", "a.png", str(outside))], data, root=tmp_path)
     assert len(wider_root.triplets) == 1  # --data-root names a folder that holds them
+
+
+def test_add_and_add_from_image_make_the_same_face(tmp_path):
+    """One way to make a stored face: from a picture file (first use) or a decoded picture (download)."""
+    import numpy as np
+    import pytest
+
+    from fec.errors import DataError
+    from fec.preprocessing import open_image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    face = FaceRef("p.png", BOX)
+    from_file = FaceStore(tmp_path / "a", face_size=32, margin=0.1).add(face, tmp_path / "p.png")
+    from_image, aligned = FaceStore(tmp_path / "b", face_size=32, margin=0.1).add_from_image(face, open_image(tmp_path / "p.png"))
+    assert from_file.read_bytes() == from_image.read_bytes() and not aligned
+    assert from_image.relative_to(tmp_path / "b") == from_file.relative_to(tmp_path / "a")  # same key
+
+    store = FaceStore(tmp_path / "c", face_size=32, margin=0.1)
+    nothing_found, aligned = store.add_from_image(face, open_image(tmp_path / "p.png"), lambda picture, box, margin: None)
+    assert nothing_found.read_bytes() == from_file.read_bytes() and not aligned  # the plain crop
+    calls = []
+    grey = Image.new("RGB", (10, 10), (128, 128, 128))
+    levelled, aligned = store.add_from_image(face, open_image(tmp_path / "p.png"), lambda *args: calls.append(args[1:]) or grey)
+    assert aligned and calls == [(BOX, 0.1)] and Image.open(levelled).size == (32, 32)
+    assert abs(np.asarray(Image.open(levelled), dtype=float).mean() - 128) < 3
+
+    empty = FaceRef("p.png", FaceBox(0.5, 0.501, 0.5, 0.501))
+    with pytest.raises(DataError, match="empty after rounding"):
+        store.add_from_image(empty, open_image(tmp_path / "p.png"))
+    assert not store.path(empty).exists()
