@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from fec.data.fec_csv import read_triplets
-from fec.data.synth import GENERATOR_VERSION, SUB_EXPRESSIONS, SynthSummary, write_synthetic_dataset
+from fec.data.synth import SynthSummary, write_synthetic_dataset
+from fec.data.synth.expressions import GENERATOR_VERSION, SUB_EXPRESSIONS
 from fec.data.triplets import TripletType
 from fec.errors import DataError
 from fec.preprocessing import crop_box, open_image
