@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fec.triton.client import TritonClient
+from fec.runtimes.triton_client import TritonClient
 from fec.triton.exports import read_exports
-from fec.triton.load import run_load
+from fec.triton.load_generator import run_load
 from fec.triton.repository import RepositoryOptions, write_repository
 from fec.triton.server import TritonServer
 
@@ -107,7 +107,7 @@ def main() -> None:
 
     payloads = folder_pictures(args.pictures) if args.pictures else lfw_pictures()
     with tempfile.TemporaryDirectory(prefix="fec-triton-load-") as scratch:
-        options = RepositoryOptions(embedding_backend="python-ort", instances=args.instances, max_batch=args.max_batch,
+        options = RepositoryOptions(embedding="ort-python", instances=args.instances, max_batch=args.max_batch,
                                     max_queue_delay_us=args.max_queue_delay_us, ort_threads=args.ort_threads)
         repo = Path(scratch) / "repo"
         write_repository(read_exports([export_folder(args, Path(scratch))]), options, repo)

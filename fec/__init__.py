@@ -1,3 +1,3 @@
 """fec: compact facial-expression embeddings (FECNet) from training to serving."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

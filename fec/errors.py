@@ -24,3 +24,15 @@ class CheckpointError(FecError):
 
 class ConfigError(FecError):
     """A bad configuration file or override."""
+
+
+class HardwareError(FecError):
+    """The hardware a step needs (a CUDA GPU, a CPU feature) is not here."""
+
+
+class ArtifactError(FecError):
+    """A file one stage wrote for the next (an engine sidecar, a manifest) that is missing or damaged."""
+
+
+class ServingError(FecError):
+    """Base of every user-facing Triton packaging, serving or client error."""

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fec.data.dataset import FaceImages, TripletDataset
+from fec.data.dataset import FaceCrops, FaceImages, TripletDataset, load_triplets, triplet_csv
 from fec.data.triplets import TRIPLET_TYPES
+from fec.hardware import resolve_device
 from fec.io import atomic_path
 from fec.metrics import Accuracy, accuracy_report, correct_predictions, pair_distances
 from fec.preprocessing import Preprocessing, normalize_tensor
@@ -83,3 +84,21 @@ def torch_embedder(model: torch.nn.Module, prep: Preprocessing, device: torch.de
         return embeddings.float().cpu().numpy()
 
     return embed
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, store: str | Path | None = None,
+                        face_size: int | None = None, device: str = "auto", batch_size: int = 256,
+                        skip_bad_rows: bool = False, data_root: str | Path | None = None,
+                        allow_outside_paths: bool = False, quiet: bool = True) -> tuple[Evaluation, list[str]]:
+    """Score a checkpoint on a triplet CSV (or a dataset folder's test.csv), its faces cropped as in training.
+
+    Returns the evaluation and the data's warnings (malformed rows skipped, triplets dropped).
+    """
+    from fec.models.checkpoint import model_from_checkpoint
+
+    model, prep, payload = model_from_checkpoint(checkpoint)
+    crops = FaceCrops.recorded(payload.get("config"), face_size)
+    loaded = load_triplets(triplet_csv(data), prep.input_size, store, crops.size, crops.margin, skip_bad_rows,
+                           quiet=quiet, allow_outside_paths=allow_outside_paths, data_root=data_root)
+    target = resolve_device(device)
+    return evaluate(torch_embedder(model.to(target), prep, target), loaded.dataset, batch_size, quiet), loaded.warnings()

@@ -15,15 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fec.data.dataset import TripletDataset, load_triplets
+from fec.artifacts import UINT8_NHWC
+from fec.data.dataset import FaceCrops, TripletDataset, load_triplets, triplet_csv
 from fec.data.triplets import TRIPLET_TYPES
 from fec.evaluate import Evaluation, embed_faces, score_embeddings
 from fec.export.errors import ExportError
 from fec.export.manifest import artifact, record_verification, sha256_file
-from fec.export.onnx_export import UINT8_NHWC, trusted_export
+from fec.export.onnx_export import trusted_export
 from fec.metrics import OVERALL
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.runtimes import Runner, create_runner
+from fec.runtimes.backends import EXPORT_KINDS, backend_names, export_backends, get_backend
 from fec.runtimes.base import RunnerError
 from fec.runtimes.onnxruntime_runner import export_tensorrt_profile
 
@@ -50,23 +52,6 @@ DEFAULT_TOLERANCES = {
 }
 
 
-@dataclass(frozen=True)
-class Backend:
-    """How one kind of artifact is run: which file of the export, which runner, which options."""
-
-    name: str
-    role: str
-    runner: str
-    options: dict
-
-
-BACKENDS = {
-    "onnxruntime-cpu": Backend("onnxruntime-cpu", "onnx", "onnxruntime", {"provider": "cpu"}),
-    "onnxruntime-cuda": Backend("onnxruntime-cuda", "onnx", "onnxruntime", {"provider": "cuda"}),
-    "onnxruntime-tensorrt": Backend("onnxruntime-tensorrt", "onnx", "onnxruntime", {"provider": "tensorrt"}),
-    "tensorrt": Backend("tensorrt", "engine", "tensorrt", {}),
-}
-RUNNER_PATH_OPTION = {"onnxruntime": "model", "tensorrt": "engine"}
 
 
 @dataclass
@@ -191,17 +176,16 @@ def resolve_checkpoint(manifest: dict, override: str | Path | None) -> Path:
 def load_test_faces(data: str | Path, prep: Preprocessing, manifest: dict, store, face_size: int | None,
                     quiet: bool, allow_outside_paths: bool = False,
                     data_root: str | Path | None = None) -> tuple[TripletDataset, list[str]]:
-    data = Path(data)
-    csv_path = data / "test.csv" if data.is_dir() else data
-    source = manifest["source"]
-    loaded = load_triplets(csv_path, prep.input_size, store, face_size or source.get("face_size") or 224,
-                           source.get("face_margin") or 0.0, quiet=quiet, allow_outside_paths=allow_outside_paths,
-                           data_root=data_root)
+    crops = FaceCrops.recorded(manifest["source"], face_size)
+    loaded = load_triplets(triplet_csv(data), prep.input_size, store, crops.size, crops.margin, quiet=quiet,
+                           allow_outside_paths=allow_outside_paths, data_root=data_root)
     return loaded.dataset, loaded.warnings()
 
 
 def default_backends(manifest: dict) -> list[str]:
-    return ["tensorrt"] if artifact(manifest, "engine") is not None else ["onnxruntime-cpu"]
+    """The first backend of the export's preferred file: its engine (tensorrt), else its ONNX file (onnxruntime)."""
+    kind = next((kind for kind in EXPORT_KINDS if artifact(manifest, kind) is not None), "onnx")  # none: says so
+    return backend_names(kind)[:1]
 
 
 # --------------------------------------------------------------------------- running
@@ -211,7 +195,7 @@ def runner_embedder(runner: Runner, prep: Preprocessing):
     """uint8 NHWC faces -> embeddings, feeding the runner what its graph takes."""
 
     def embed(faces: np.ndarray) -> np.ndarray:
-        if getattr(runner, "input_format", None) == UINT8_NHWC:
+        if runner.input_format == UINT8_NHWC:
             return runner.infer(np.ascontiguousarray(faces))
         return runner.infer(normalize_uint8(faces, prep))
 
@@ -246,20 +230,19 @@ def verify_backend(export: LoadedExport, name: str, prep: Preprocessing, dataset
     precision = manifest["precision"]
     tolerances = DEFAULT_TOLERANCES[precision].override(**overrides)
     row = BackendResult(str(export.folder), manifest["export_format"], precision, name, "ERROR", tolerances)
-    if name not in BACKENDS:
-        row.failures = [f"unknown backend {name!r}; available: {', '.join(BACKENDS)}"]
+    if name not in export_backends():
+        row.failures = [f"unknown backend {name!r}; available: {', '.join(export_backends())}"]
         return row
     try:
-        backend = BACKENDS[name]
-        entry = artifact(manifest, backend.role)
+        backend = get_backend(name)
+        entry = artifact(manifest, backend.kind)
         if entry is None:
-            raise RunnerError(f"this export has no {backend.role} file for backend {name}")
-        path = export.folder / entry["path"]
+            raise RunnerError(f"this export has no {backend.kind} file for backend {name}")
         row.size_mb = entry["bytes"] / 1e6
-        options = dict(backend.options)
-        if name == "onnxruntime-tensorrt":
+        options = {}
+        if backend.needs == "ort-tensorrt":
             options["provider_options"] = export_tensorrt_profile(manifest)  # engine cache: the runner's default
-        runner = create_runner(backend.runner, **{RUNNER_PATH_OPTION[backend.runner]: path}, **options)
+        runner = backend.create_runner(str(export.folder / entry["path"]), **options)
         embeddings, row.runner = embed_with(runner, prep, dataset, batch_size, quiet)
     except RunnerError as exc:
         row.failures = [str(exc)]

@@ -59,7 +59,7 @@ def test_fp32_fp16_and_int8_exports_pass_their_thresholds(onnx_exports, trained,
     assert rows["int8"]["min_cos"] >= 0.98 and abs(rows["int8"]["delta_pt"]) <= 1.0
     assert all(row["nonfinite"] == 0 and row["runner"]["provider"] == "CPUExecutionProvider" for row in rows.values())
     table = result.output.splitlines()
-    assert table[0].split(" | ")[:5] == ["Format ", "Precision", "Backend        ", "Status", "Size MB"]
+    assert table[0].split(" | ")[:5] == ["Format ", "Precision", "Backend    ", "Status", "Size MB"]
     assert [line.split(" | ")[3].strip() for line in table[2:6]] == ["REF", "PASS", "PASS", "PASS"]
     for folder in folders:  # each manifest records its own row
         recorded = manifest(folder)["verification"]
@@ -81,14 +81,14 @@ def test_an_export_with_the_wrong_channel_order_fails_and_a_backend_that_cannot_
     proto.graph.node.insert(0, helper.make_node("Gather", ["images", "bgr_order"], ["images_bgr"], axis=1, name="bug"))
     replace_onnx(folder, proto)
 
-    result = run_cli(verify_main, [folder, "--data", small_test_csv, "--backend", "onnxruntime-cpu",
+    result = run_cli(verify_main, [folder, "--data", small_test_csv, "--backend", "onnxruntime",
                                    "--backend", "onnxruntime-cuda"])
     rows = manifest(folder)["verification"]["results"]
 
     assert result.exit_code == 1
-    assert [(row["backend"], row["status"]) for row in rows] == [("onnxruntime-cpu", "FAIL"), ("onnxruntime-cuda", "ERROR")]
+    assert [(row["backend"], row["status"]) for row in rows] == [("onnxruntime", "FAIL"), ("onnxruntime-cuda", "ERROR")]
     assert rows[0]["min_cos"] < 0.9 and rows[0]["max_abs"] > 1e-2
-    assert any(line.startswith("onnx fp32 onnxruntime-cpu: min cos") for line in result.output.splitlines())
+    assert any(line.startswith("onnx fp32 onnxruntime: min cos") for line in result.output.splitlines())
     assert any(line.startswith("onnx fp32 onnxruntime-cuda: onnxruntime") and "has no CUDAExecutionProvider here" in line
                for line in result.output.splitlines())
 
@@ -133,7 +133,7 @@ def test_a_manifest_claiming_int8_for_an_fp32_file_cannot_buy_the_looser_limits(
 def test_thresholds_follow_the_precision_and_nan_always_fails():
     def row(precision, **stats):
         values = {"max_abs": 0.0, "min_cos": 1.0, "nonfinite": 0, "delta_pt": 0.0} | stats
-        return BackendResult("x", "onnx", precision, "onnxruntime-cpu", "PASS", DEFAULT_TOLERANCES[precision], **values)
+        return BackendResult("x", "onnx", precision, "onnxruntime", "PASS", DEFAULT_TOLERANCES[precision], **values)
 
     assert DEFAULT_TOLERANCES == {"fp32": Tolerances(1e-4, 0.9999, 0.1), "fp16": Tolerances(None, 0.999, 0.3),
                                   "int8": Tolerances(None, 0.98, 1.0)}

@@ -104,7 +104,7 @@ def model_config_of(target: str) -> dict:
         raise BenchError(f"{target}: this report's target is gone (no such checkpoint or export folder); "
                          "the floor needs its model: run fec-bench floor where the report was made")
     if path.is_file():
-        from fec.train.checkpoint import read_checkpoint
+        from fec.models.checkpoint import read_checkpoint
 
         return read_checkpoint(path)["model"]
     from fec.export.manifest import read_manifest

@@ -1,5 +1,5 @@
-"""Benchmark results as a console table, JSON, CSV and a PNG plot (the same rounded numbers in all), and
-a comparison of two JSON reports.
+"""Benchmark results as a console table, JSON, CSV and a PNG plot (the same rounded numbers in all), a
+comparison of two JSON reports, and the other text fec-bench prints (its backend list, FLOP floors).
 
 Numbers are rounded once, in `BenchRow.record()`; every format writes those values, so the table,
 the JSON and the CSV can be checked against each other. Each row says what its timed iteration covered
@@ -18,10 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fec.bench.errors import BenchError
 from fec.bench.measure import Measurement
 from fec.io import atomic_open, atomic_path, read_json, write_json
+
+if TYPE_CHECKING:
+    from fec.bench.floor import MachinePeak  # imports torch: only for the annotations
+    from fec.runtimes.backends import Backend
 
 FORMAT = "fec-bench/1"
 COLUMNS = ("backend", "mode", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
@@ -121,6 +126,24 @@ def versions() -> dict[str, str | None]:
 def write_report_json(path: str | Path, records: list[dict], settings: dict | None = None,
                       failures: list[dict] = (), notes: list[str] = ()) -> None:
     write_json(path, report_json(records, settings, failures, notes))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportFiles:
+    """Where a report is written, in each format asked for (None: not written)."""
+
+    json_path: Path | None = None
+    csv_path: Path | None = None
+    plot_path: Path | None = None
+
+    def write(self, records: list[dict], settings: dict | None = None, failures: list[dict] = (),
+              notes: list[str] = ()) -> None:
+        if self.json_path:
+            write_report_json(self.json_path, records, settings, failures, notes)
+        if self.csv_path:
+            write_csv(self.csv_path, records)
+        if self.plot_path:
+            write_plot(self.plot_path, records)
 
 
 def write_csv(path: str | Path, records: list[dict]) -> None:
@@ -252,3 +275,46 @@ def format_comparison(comparisons: list[Comparison]) -> str:
                                f"{item.throughput_ratio:.3f}"] for item in comparisons]
     widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells)
+
+
+# --------------------------------------------------------------------------- the backend list and FLOP floors
+
+
+def format_backends(backends: list[Backend]) -> str:
+    """One aligned line per backend: its name, the kind of target it runs, what it is, and whether it runs here."""
+    widths = [max(len(getattr(backend, key)) for backend in backends) for key in ("name", "kind", "summary")]
+    lines = []
+    for backend in backends:
+        reason = backend.unavailable()
+        status = "yes" if reason is None else f"no: {reason}"
+        lines.append(f"{backend.name:<{widths[0]}}  {backend.kind:<{widths[1]}}  {backend.summary:<{widths[2]}}  "
+                     f"[runs here: {status}]")
+    return "\n".join(lines)
+
+
+def format_available(backends: list[Backend]) -> str:
+    """The names of the backends that can run here, comma-separated (for scripts)."""
+    return ",".join(backend.name for backend in backends if backend.unavailable() is None)
+
+
+def report_threads(report: dict) -> int | None:
+    """The --threads a report was measured with (None: all cores)."""
+    return (report.get("settings") or {}).get("threads")
+
+
+def format_floor(peak: MachinePeak, rows: list[dict]) -> str:
+    """The machine's peaks, then each row against its FLOP floor."""
+    header = ("target", "backend", "precision", "batch", "MFLOP/img", "p50 ms", "floor ms", "x floor", "x GEMM floor")
+    keys = ("target", "backend", "precision", "batch", "mflops_per_image", "p50_ms", "floor_ms_nominal",
+            "x_nominal_floor", "x_measured_floor")
+    lines = [f"{peak.cores} cores x {peak.ghz:.2f} GHz x {peak.vector_unit}: fp32 peak {peak.nominal_gflops:.0f} "
+             f"GFLOP/s nominal, {peak.measured_gflops:.0f} measured (GEMM); int8 x{peak.int8_factor:g}",
+             " | ".join(header)]
+    for row in rows:
+        lines.append(" | ".join(Path(str(row[k])).name if k == "target" else str(row[k]) for k in keys))
+    return "\n".join(lines)
+
+
+def floor_report(peak: MachinePeak, rows: list[dict]) -> dict:
+    """What `fec-bench floor --json` writes: the peaks and the rows."""
+    return {"peak": peak.to_dict(), "rows": rows}

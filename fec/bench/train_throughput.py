@@ -85,6 +85,15 @@ def measure_training(trainer, steps: int, warmup: int = 2, clock: Callable[[], f
     return TrainThroughput(steps, 3 * int(batch["images"].shape[0]), loader_s, clock() - start)
 
 
+def bench_training(data: str, config_path: str | None, overrides: dict, *, steps: int, warmup: int):
+    """(throughput, trainer) of the Trainer fec-train would build, run in a throwaway run folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fec-bench-train-") as run_dir:
+        trainer = build_trainer(data, config_path, overrides, run_dir)
+        return measure_training(trainer, steps, warmup, sync=device_sync(trainer)), trainer
+
+
 def build_trainer(data: str, config_path: str | None, overrides: dict, run_dir):
     """The Trainer fec-train would build from the same data, config file and overrides (nothing is written)."""
     from fec.train.config import load_config

@@ -19,13 +19,12 @@ backend, a backend that cannot run a target or cannot run here).
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from fec.bench.backends import TARGET_KINDS
 from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.runtimes.backends import TARGET_KINDS
 
 
 class DefaultToRun(click.Group):
@@ -88,32 +87,24 @@ def main():
 def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tolerance, max_windows, threads, inputs,
         data, mode, json_path, csv_path, plot_path, concurrency, keep_going, quiet):
     from fec.bench import BenchError, MeasureSettings
-    from fec.bench.report import format_table, write_csv, write_plot, write_report_json
-    from fec.bench.run import bench_modes, bench_targets, check_modes, resolve_target
+    from fec.bench.options import BenchOptions, bench_modes, check_modes, sized_windows
+    from fec.bench.report import ReportFiles, format_table
+    from fec.bench.run import run_benchmark
 
     if inputs == "faces" and data is None:
         raise BenchError("--inputs faces needs --data CSV (real face crops); or pass --inputs random")
     modes = bench_modes(mode)
     check_modes(list(targets), modes, inputs == "faces")  # before resolving: a server target is contacted then
-    if iters is not None and duration is not None:
-        raise BenchError("give --iters or --duration, not both")
-    window_iters = None if duration is not None else (50 if iters is None else iters)
-    settings = MeasureSettings(warmup_iters=warmup, warmup_s=warmup_seconds, iters=window_iters, duration_s=duration,
-                               tolerance=tolerance, max_windows=max_windows)
-    resolved = [resolve_target(target) for target in targets]
+    settings = sized_windows(MeasureSettings(warmup_iters=warmup, warmup_s=warmup_seconds, iters=iters,
+                                             duration_s=duration, tolerance=tolerance, max_windows=max_windows))
     say = (lambda line: click.echo(f"measuring {line}", err=True)) if show_progress(quiet) else None
-    outcome = bench_targets(resolved, backends, batches, settings, data if inputs == "faces" else None, threads, say,
-                            concurrency, keep_going, modes)
-    records = [row.record() for row in outcome.rows]
+    options = BenchOptions(backends=backends, batches=batches, settings=settings, data=data if inputs == "faces" else None,
+                           threads=threads, concurrency=concurrency, keep_going=keep_going, modes=modes, progress=say)
+    outcome = run_benchmark(list(targets), options)
+    records = outcome.records()
     click.echo(format_table(records, outcome.failures, outcome.notes))
-    if json_path:
-        write_report_json(json_path, records, {**asdict(settings), "threads": threads, "inputs": inputs,
-                                               "concurrency": concurrency, "mode": mode}, outcome.failures,
-                          outcome.notes)
-    if csv_path:
-        write_csv(csv_path, records)
-    if plot_path:
-        write_plot(plot_path, records)
+    ReportFiles(json_path=json_path, csv_path=csv_path, plot_path=plot_path).write(
+        records, options.report_settings(), outcome.failures, outcome.notes)
     if outcome.failures:
         sys.exit(1)
 
@@ -123,18 +114,11 @@ def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tol
               help="Print only the names of those that can run here, comma-separated (for scripts).")
 @click.option("--kind", type=click.Choice(list(TARGET_KINDS)), help="Only the backends of this kind of target.")
 def backends_command(only_available, kind):
-    from fec.bench.backends import backend_names, get_backend
+    from fec.bench.report import format_available, format_backends
+    from fec.runtimes.backends import backend_names, get_backend
 
     chosen = [get_backend(name) for name in backend_names(kind)]
-    if only_available:
-        click.echo(",".join(backend.name for backend in chosen if backend.unavailable() is None))
-        return
-    widths = [max(len(getattr(backend, key)) for backend in chosen) for key in ("name", "kind", "summary")]
-    for backend in chosen:
-        reason = backend.unavailable()
-        status = "yes" if reason is None else f"no: {reason}"
-        click.echo(f"{backend.name:<{widths[0]}}  {backend.kind:<{widths[1]}}  {backend.summary:<{widths[2]}}  "
-                   f"[runs here: {status}]")
+    click.echo(format_available(chosen) if only_available else format_backends(chosen))
 
 
 @main.command("train", help="Training throughput: images/s of N real fec-train steps (data loading included) and of "
@@ -149,16 +133,12 @@ def backends_command(only_available, kind):
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the result as JSON.")
 @user_errors
 def train_command(data, config_path, overrides, device, steps, warmup_steps, json_path):
-    import tempfile
-
-    from fec.bench.train_throughput import build_trainer, device_sync, format_training, measure_training, training_report
+    from fec.bench.train_throughput import bench_training, format_training, training_report
     from fec.io import write_json
     from fec.train.config import parse_overrides
 
     values = {**parse_overrides(overrides), **({"device": device} if device else {})}
-    with tempfile.TemporaryDirectory(prefix="fec-bench-train-") as run_dir:
-        trainer = build_trainer(data, config_path, values, run_dir)
-        result = measure_training(trainer, steps, warmup_steps, sync=device_sync(trainer))
+    result, trainer = bench_training(data, config_path, values, steps=steps, warmup=warmup_steps)
     click.echo(format_training(result, trainer.config.num_workers))
     if json_path:
         write_json(json_path, training_report(result, trainer))
@@ -172,16 +152,11 @@ def train_command(data, config_path, overrides, device, steps, warmup_steps, jso
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write latency/throughput vs batch as PNG.")
 @user_errors
 def merge_command(reports, json_path, csv_path, plot_path):
-    from fec.bench.report import format_table, merge_reports, write_csv, write_plot, write_report_json
+    from fec.bench.report import ReportFiles, format_table, merge_reports
 
     records, failures, settings = merge_reports(list(reports))
     click.echo(format_table(records, failures))
-    if json_path:
-        write_report_json(json_path, records, settings, failures)
-    if csv_path:
-        write_csv(csv_path, records)
-    if plot_path:
-        write_plot(plot_path, records)
+    ReportFiles(json_path=json_path, csv_path=csv_path, plot_path=plot_path).write(records, settings, failures)
 
 
 @main.command("compare", help="Compare two fec-bench JSON reports: p50 latency and throughput ratios (B / A) "
@@ -204,27 +179,15 @@ def compare_command(report_a, report_b):
 @user_errors
 def floor_command(report, threads, json_path):
     from fec.bench.floor import floor_rows, machine_peak
-    from fec.bench.report import read_report_file
+    from fec.bench.report import floor_report, format_floor, read_report_file, report_threads
     from fec.io import write_json
 
     data = read_report_file(report)
-    peak = machine_peak(threads or (data.get("settings") or {}).get("threads"))
+    peak = machine_peak(threads or report_threads(data))
     rows = floor_rows(data, peak)
-    click.echo(f"{peak.cores} cores x {peak.ghz:.2f} GHz x {peak.vector_unit}: fp32 peak {peak.nominal_gflops:.0f} "
-               f"GFLOP/s nominal, {peak.measured_gflops:.0f} measured (GEMM); int8 x{peak.int8_factor:g}")
-    click.echo(format_floor_table(rows))
+    click.echo(format_floor(peak, rows))
     if json_path:
-        write_json(json_path, {"peak": peak.to_dict(), "rows": rows})
-
-
-def format_floor_table(rows: list[dict]) -> str:
-    header = ("target", "backend", "precision", "batch", "MFLOP/img", "p50 ms", "floor ms", "x floor", "x GEMM floor")
-    keys = ("target", "backend", "precision", "batch", "mflops_per_image", "p50_ms", "floor_ms_nominal",
-            "x_nominal_floor", "x_measured_floor")
-    lines = [" | ".join(header)]
-    for row in rows:
-        lines.append(" | ".join(Path(str(row[k])).name if k == "target" else str(row[k]) for k in keys))
-    return "\n".join(lines)
+        write_json(json_path, floor_report(peak, rows))
 
 
 if __name__ == "__main__":

@@ -30,13 +30,13 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @user_errors
 def main(images, url, protocol, model, checkpoint, out, batch_size, concurrency, query, top, sheet, skip_bad, quiet):
     from fec.errors import DataError
-    from fec.triton.embedding import embed_files, list_images, save_embeddings
+    from fec.triton.embedding import embed_files, list_images, picture_embedder, save_embeddings, split_query
 
     if (url is None) == (checkpoint is None):
         raise click.UsageError("give exactly one of --url (a server) or --checkpoint (local)")
     if out is not None and out.suffix not in (".npy", ".jsonl"):
         raise DataError(f"{out}: --out must end in .npy or .jsonl")
-    embedder = make_embedder(url, protocol, model, checkpoint)
+    embedder = picture_embedder(url, protocol, model, checkpoint)
     paths = list_images(list(images))
     targets = paths + [query] if query is not None else paths
     result = embed_files(embedder, targets, batch_size, concurrency if url else 1, show_progress(quiet))
@@ -49,25 +49,6 @@ def main(images, url, protocol, model, checkpoint, out, batch_size, concurrency,
             click.echo(f"wrote {', '.join(map(str, written))}")
     if not quiet:
         click.echo(f"embedded {len(result.paths)} pictures with {embedder.describe()}")
-
-
-def make_embedder(url, protocol, model, checkpoint):
-    from fec.triton.embedding import LocalEmbedder, ServerEmbedder
-
-    if url is not None:
-        return ServerEmbedder(url, protocol, model)
-    return LocalEmbedder(checkpoint)
-
-
-def split_query(result, query: Path):
-    """Take the query's embedding (embedded last) out of `result` and return it."""
-    from fec.errors import FecError
-
-    if not result.paths or result.paths[-1] != query:
-        raise FecError(f"{query}: the query picture could not be embedded")
-    query_vector = result.embeddings[-1]
-    result.paths, result.embeddings = result.paths[:-1], result.embeddings[:-1]
-    return query_vector
 
 
 def report_failures(failures: dict, skip_bad: bool) -> None:

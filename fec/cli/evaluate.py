@@ -28,23 +28,15 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @user_errors
 def main(checkpoint, data, store, face_size, json_path, embeddings_path, device, batch_size, skip_bad_rows,
          data_root, allow_outside_paths, quiet):
-    from fec.data.dataset import load_triplets
-    from fec.evaluate import evaluate, torch_embedder
+    from fec.evaluate import evaluate_checkpoint
     from fec.io import write_json
     from fec.metrics import format_report
-    from fec.train.checkpoint import model_from_checkpoint
-    from fec.train.trainer import resolve_device
 
-    model, prep, payload = model_from_checkpoint(checkpoint)
-    training = payload.get("config", {})
-    csv_path = data / "test.csv" if data.is_dir() else data
-    loaded = load_triplets(csv_path, prep.input_size, store, face_size or training.get("face_size", 224),
-                           training.get("face_margin", 0.0), skip_bad_rows, quiet=not show_progress(quiet),
-                           allow_outside_paths=allow_outside_paths, data_root=data_root)
-    for line in loaded.warnings():
+    result, warnings = evaluate_checkpoint(checkpoint, data, store=store, face_size=face_size, device=device,
+                                           batch_size=batch_size, skip_bad_rows=skip_bad_rows, data_root=data_root,
+                                           allow_outside_paths=allow_outside_paths, quiet=not show_progress(quiet))
+    for line in warnings:
         click.echo(f"warning: {line}", err=True)
-    target = resolve_device(device)
-    result = evaluate(torch_embedder(model.to(target), prep, target), loaded.dataset, batch_size, not show_progress(quiet))
     if not quiet:
         click.echo(format_report(result.to_json()))
     if json_path:

@@ -14,7 +14,7 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 
 @click.command(help="Train an expression embedding. Flags override --config, which overrides the defaults.")
 @click.option("--data", help="Folder with train.csv/test.csv (as `fec-data synth` writes) or a train CSV.")
-@click.option("--model", help="Registered model name (see fec-eval --list-models).")
+@click.option("--model", help="A model of the registry (fec/models); an unknown name is refused with the list.")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True,
               help="Run folder: checkpoints, metrics.jsonl, curves.png, config.yaml.")
 @click.option("--max-steps", type=int)
@@ -45,9 +45,10 @@ def main(data, model, run_dir, max_steps, batch_size, lr, amp, device, seed, con
 
 
 def _train(config, run_dir: Path, resume: bool, quiet: bool) -> None:
+    from fec.hardware import resolve_device
     from fec.metrics import format_report
     from fec.train.distributed import init_distributed, shutdown_distributed
-    from fec.train.trainer import Trainer, TrainingInterrupted, resolve_device
+    from fec.train.trainer import Trainer, TrainingInterrupted
 
     context = init_distributed(resolve_device(config.device).type)
     try:

@@ -7,6 +7,10 @@ from pathlib import Path
 import click
 
 from fec.cli.common import quiet_option, user_errors
+from fec.runtimes.triton_client import EMBEDDING_KINDS
+
+# What --embedding-backend took before 0.3 (Triton's backend names), still accepted.
+OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "ort-python"}
 
 
 @click.command(help="Package exports (fec-export folders) as a Triton model repository: preprocess + embedding "
@@ -24,9 +28,13 @@ from fec.cli.common import quiet_option, user_errors
               help="max_batch_size (the TensorRT model's never exceeds its engine profile).")
 @click.option("--max-queue-delay-us", type=int, default=1000, show_default=True,
               help="Dynamic batching: longest wait for a fuller batch.")
-@click.option("--embedding-backend", type=click.Choice(["onnxruntime", "python-ort", "tensorrt"]), default=None,
-              help="Model the ensemble uses [default: tensorrt when an engine is given, else onnxruntime]. "
-                   "python-ort runs on servers with only the python backend (the nvidia-pytriton wheel's).")
+@click.option("--embedding", "--embedding-backend", "embedding",
+              type=click.Choice([*EMBEDDING_KINDS, *OLD_EMBEDDING_NAMES]), default=None,
+              callback=lambda ctx, param, value: OLD_EMBEDDING_NAMES.get(value, value),
+              help="The embedding model the ensemble uses: trt (Triton's tensorrt backend), onnx (its onnxruntime "
+                   "backend) or ort-python (ONNX Runtime inside its python backend: servers with only the python "
+                   "backend, like the nvidia-pytriton wheel's) [default: trt when an engine is given, else onnx]. "
+                   "The old names tensorrt, onnxruntime and python-ort still work.")
 @click.option("--trt-accelerator", is_flag=True, help="onnxruntime model on GPU through the TensorRT accelerator.")
 @click.option("--trt-precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP16", show_default=True)
 @click.option("--trt-cache", default="/tmp/fec-trt-cache", show_default=True, help="TensorRT accelerator engine cache path.")
@@ -34,18 +42,19 @@ from fec.cli.common import quiet_option, user_errors
               help="Grow a request's face box by this share of its size on each side "
                    "[default: the training margin recorded in the export].")
 @click.option("--ort-threads", type=int, default=0, show_default=True,
-              help="ONNX Runtime threads per python-ort instance (0: one per core).")
+              help="ONNX Runtime threads per ort-python instance (0: one per core).")
 @click.option("--force", is_flag=True, help="Package an export whose recorded verification (fec-verify) failed.")
 @quiet_option
 @user_errors
-def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, max_queue_delay_us, embedding_backend,
+def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, max_queue_delay_us, embedding,
          trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, force, quiet):
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
-    options = RepositoryOptions(name, kind, instances, max_batch, max_queue_delay_us, embedding_backend,
-                                trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads,
-                                preprocess_instances)
+    options = RepositoryOptions(name=name, kind=kind, instances=instances, max_batch=max_batch,
+                                max_queue_delay_us=max_queue_delay_us, embedding=embedding,
+                                trt_accelerator=trt_accelerator, trt_precision=trt_precision, trt_cache_path=trt_cache,
+                                face_margin=face_margin, ort_threads=ort_threads, preprocess_instances=preprocess_instances)
     summary = write_repository(read_exports(list(exports), force), options, repo)
     if quiet:
         return

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.runtimes.backends import export_backends
 
-BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "onnxruntime-tensorrt", "tensorrt")
 FAILED_EXIT = 1
 
 
@@ -19,8 +19,9 @@ FAILED_EXIT = 1
 @click.argument("export_dirs", metavar="EXPORT_DIR...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Test CSV, or a folder with test.csv.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Reference checkpoint (default: the one in the manifest).")
-@click.option("--backend", "backends", multiple=True, type=click.Choice(BACKENDS),
-              help="Repeatable. Default: onnxruntime-cpu for ONNX exports, tensorrt for engines.")
+@click.option("--backend", "backends", multiple=True, type=click.Choice(export_backends()),
+              help="Repeatable: a backend of fec-bench's registry that runs the export as it is. "
+                   "Default: onnxruntime for ONNX exports, tensorrt for engines.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the full result as JSON.")
 @click.option("--max-abs", type=float, help="Override the max |error| tolerance.")
 @click.option("--min-cos", type=float, help="Override the minimum cosine similarity.")

@@ -7,6 +7,7 @@ Items are uint8 (3 faces, 3, H, W); normalisation happens on the device (`normal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from fec.data.face_store import ResolvedTriplets
+from fec.data.face_store import DEFAULT_FACE_SIZE, ResolvedTriplets
 from fec.data.triplets import TRIPLET_TYPES
 from fec.preprocessing import open_image, resize_uint8
 
@@ -106,6 +107,31 @@ class LoadedTriplets:
             lines.append(f"{self.file.path}: dropped {self.resolved.dropped_count} triplet(s) with missing faces ({reasons}); "
                          f"first: {self.resolved.missing_examples[0]}")
         return lines
+
+
+@dataclass(frozen=True)
+class FaceCrops:
+    """How a model's faces are cropped: the stored size and the margin around the FEC box.
+
+    Training records both (checkpoint config, export manifest `source`); everything that loads faces for a
+    trained model reads them back with `recorded`, so evaluation, verification, calibration and serving
+    crop the way training did.
+    """
+
+    size: int = DEFAULT_FACE_SIZE
+    margin: float = 0.0
+
+    @classmethod
+    def recorded(cls, record: dict | None, size: int | None = None) -> FaceCrops:
+        """The crops `record` (a training config or a manifest's source) names; `size` overrides its size."""
+        record = record or {}
+        return cls(int(size or record.get("face_size") or DEFAULT_FACE_SIZE), float(record.get("face_margin") or 0.0))
+
+
+def triplet_csv(data: str | Path) -> Path:
+    """A triplet CSV as given, or the test.csv of a dataset folder (what `fec-data synth` writes)."""
+    data = Path(data)
+    return data / "test.csv" if data.is_dir() else data
 
 
 def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | None = None, face_size: int = 224,

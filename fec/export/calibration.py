@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fec.artifacts import UINT8_NHWC
 from fec.data.dataset import load_triplets
 from fec.export.errors import ExportError
-from fec.export.onnx_export import UINT8_NHWC
 from fec.preprocessing import Preprocessing, normalize_uint8
 
 MIN_CALIBRATION_FACES = 32

@@ -21,6 +21,7 @@ import onnx
 import torch
 from torch import nn
 
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.export.errors import ExportError
 from fec.io import atomic_path
 from fec.preprocessing import Preprocessing
@@ -28,8 +29,6 @@ from fec.preprocessing import Preprocessing
 OPSET = 20
 INPUT_NAME = "images"
 OUTPUT_NAME = "embeddings"
-FLOAT_NCHW = "float32-nchw"
-UINT8_NHWC = "uint8-nhwc"
 METADATA_FORMAT = "fec-onnx/1"
 EXPORTERS = ("dynamo", "legacy")
 EXAMPLE_BATCH = 2  # torch.export specialises a batch of 1 to a constant
@@ -43,7 +42,7 @@ class OnnxInfo:
     model: dict
     preprocessing: Preprocessing
     precision: str = "fp32"
-    input_format: str = FLOAT_NCHW
+    input_format: str = FLOAT32_NCHW
     opset: int = OPSET
     exporter: str = "dynamo"
     int8_target: str | None = None

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
+from fec.data.dataset import FaceCrops
 from fec.export.calibration import load_calibration_faces, model_inputs
 from fec.export.errors import ExportError
 from fec.export.manifest import ArtifactFile
-from fec.export.onnx_export import FLOAT_NCHW, INPUT_NAME, UINT8_NHWC, OnnxInfo, export_onnx, io_shapes, save_onnx
+from fec.export.onnx_export import INPUT_NAME, OnnxInfo, export_onnx, io_shapes, save_onnx
 from fec.export.precision import convert_fp16, quantize_int8
 from fec.export.registry import ExportFormat, ExportRequest, FormatOutcome, register_format
 from fec.export.source import ExportSource
@@ -94,16 +96,15 @@ def calibration_inputs(source: ExportSource, request: ExportRequest) -> np.ndarr
     """Calibration faces, loaded first so a bad or small set fails before any slow work."""
     if request.calib_data is None:
         raise ExportError("INT8 needs real face crops to calibrate on: pass --calib-data TRAIN.csv (an FEC-format triplet CSV)")
-    face_size = request.face_size or source.provenance.get("face_size") or 224
-    margin = source.provenance.get("face_margin") or 0.0
+    crops = FaceCrops.recorded(source.provenance, request.face_size)
     faces = load_calibration_faces(request.calib_data, source.preprocessing.input_size, request.calib_size,
-                                   request.store, face_size, margin)
+                                   request.store, crops.size, crops.margin)
     fmt = source.onnx.input_format if source.onnx is not None else input_format(request)
     return model_inputs(faces, source.preprocessing, fmt)
 
 
 def input_format(request: ExportRequest) -> str:
-    return UINT8_NHWC if request.bake_preprocessing else FLOAT_NCHW
+    return UINT8_NHWC if request.bake_preprocessing else FLOAT32_NCHW
 
 
 def describe(info: OnnxInfo) -> dict:

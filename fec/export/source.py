@@ -36,7 +36,7 @@ def load_source(path: str | Path) -> ExportSource:
     if path.suffix.lower() == ".onnx":
         info = read_onnx_info(path)
         return ExportSource(path, info.model, info.preprocessing, info.provenance, onnx=info)
-    from fec.train.checkpoint import model_from_checkpoint
+    from fec.models.checkpoint import model_from_checkpoint
 
     model, prep, payload = model_from_checkpoint(path)
     return ExportSource(path, dict(payload["model"]), prep, checkpoint_provenance(path, payload), model=model)

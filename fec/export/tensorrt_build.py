@@ -16,12 +16,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fec.artifacts import FLOAT32_NCHW, TENSORRT_INSTALL_HINT, UINT8_NHWC, EngineSidecar, sidecar_path, version_tuple
+from fec.errors import HardwareError
 from fec.export.errors import ExportError, MissingToolError
 from fec.export.manifest import sha256_file
 from fec.export.registry import EngineOptions
+from fec.hardware import GpuInfo, current_gpu
 from fec.io import atomic_path
-from fec.runtimes.base import RunnerError
-from fec.runtimes.tensorrt_runner import INSTALL_HINT, EngineSidecar, GpuInfo, current_gpu, sidecar_path, version_tuple
 
 HARDWARE_LEVELS = {"ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
 
@@ -38,7 +39,8 @@ class TrtApi:
         version = str(getattr(trt, "__version__", "0"))
         major = version_tuple(version)[0] if version_tuple(version) else 0
         if major < 10:
-            raise MissingToolError(f"TensorRT {version} is too old: fec builds with the 10.x or 11.x API; {INSTALL_HINT}")
+            raise MissingToolError(f"TensorRT {version} is too old: fec builds with the 10.x or 11.x API; "
+                                   f"{TENSORRT_INSTALL_HINT}")
         return cls(version, major)
 
     @property
@@ -65,18 +67,18 @@ def import_builder():
     try:
         import tensorrt
     except ImportError:
-        raise MissingToolError(f"TensorRT is not installed, so --format trt cannot run; {INSTALL_HINT}. "
+        raise MissingToolError(f"TensorRT is not installed, so --format trt cannot run; {TENSORRT_INSTALL_HINT}. "
                                "--format onnx works without it") from None
     if not hasattr(tensorrt, "Builder") or not hasattr(tensorrt, "OnnxParser"):
         raise MissingToolError(f"this TensorRT install ({tensorrt.__version__}) is runtime-only (no Builder/OnnxParser); "
-                               f"{INSTALL_HINT}")
+                               f"{TENSORRT_INSTALL_HINT}")
     return tensorrt
 
 
 def build_gpu() -> GpuInfo:
     try:
         return current_gpu()
-    except RunnerError as exc:
+    except HardwareError as exc:
         raise MissingToolError(str(exc)) from None
 
 
@@ -171,4 +173,4 @@ def save_timing_cache(config, path: Path) -> None:
 
 
 def _input_format(tensor, trt) -> str:
-    return "uint8-nhwc" if tensor.dtype == trt.DataType.UINT8 else "float32-nchw"
+    return UINT8_NHWC if tensor.dtype == trt.DataType.UINT8 else FLOAT32_NCHW

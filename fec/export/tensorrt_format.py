@@ -10,13 +10,13 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
+from fec.artifacts import sidecar_path
 from fec.export.errors import ExportError
 from fec.export.manifest import ArtifactFile
 from fec.export.onnx_format import ONNX_FILE, OnnxFormat
 from fec.export.registry import EngineOptions, ExportFormat, ExportRequest, FormatOutcome, register_format
 from fec.export.source import ExportSource
 from fec.export.tensorrt_build import BatchProfile, build_engine, build_gpu, import_builder
-from fec.runtimes.tensorrt_runner import sidecar_path
 
 PLAN_FILE = "model.plan"
 

@@ -1,4 +1,4 @@
-"""Checkpoints: everything needed to rebuild the model anywhere and to resume training exactly.
+"""Checkpoints: the file format that carries a trained model (and a run's state) between stages.
 
 A checkpoint holds the weights, the model's registry name, options and preprocessing, the optimizer,
 scheduler and grad-scaler states, step and epoch, RNG states, metrics, the resolved config and the
@@ -14,7 +14,6 @@ an array of Python objects still needs a refused global.
 from __future__ import annotations
 
 import pickle
-import random
 import re
 import warnings
 import zipfile
@@ -27,7 +26,7 @@ from torch import nn
 import fec
 from fec.errors import CheckpointError, FecError
 from fec.io import atomic_path
-from fec.models import create_model
+from fec.models.registry import create_model
 from fec.preprocessing import Preprocessing
 
 FORMAT = "fec-checkpoint/1"
@@ -123,29 +122,3 @@ def _first_line(exc: Exception) -> str:
     """What torch says is wrong with the pickle, without its advice to load it unsafely."""
     reason = re.search(r"WeightsUnpickler error: (.+?)\n\n", str(exc), re.DOTALL)
     return f"{type(exc).__name__}: {(reason.group(1) if reason else str(exc)).strip()[:120]}"
-
-
-def rng_states() -> dict:
-    """Every RNG's state as tensors and plain data (nothing that needs unpickling code)."""
-    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
-    states = {
-        "python": random.getstate(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    numpy_state = states["numpy"]
-    if isinstance(numpy_state, dict):
-        numpy_state = (numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["position"],
-                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
-    np.random.set_state(numpy_state)  # a tuple in checkpoints written before 0.2
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])

@@ -1,12 +1,14 @@
-"""What fec-bench can run: one registry of named backends, each a runner with fixed options.
+"""The ways to run a model: one registry of named backends, each a runner with fixed options.
 
 A backend runs one kind of target (a checkpoint, the ONNX file or the TensorRT engine of an export
 folder, or a model on a Triton server) with one runner of fec.runtimes. Names are the runner's, with
 the device and variant appended: `torch`, `torch-cuda-fp16`, `onnxruntime-tensorrt`, `tensorrt-graphs`.
+fec-bench times them and fec-verify checks exports with them, so both speak of the same backends.
 A new backend is one `register_backend` line.
 
     backend = get_backend("torch-cuda-graphs")
     backend.unavailable()   # None, or why it cannot run on this machine
+    runner = backend.create_runner("run/best.pt")
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 
-from fec.bench.errors import BenchError
+from fec.runtimes.base import Runner, RunnerError, create_runner
 
+# The kinds of target that are files of an export folder (the kind is the file's manifest role), preferred first.
+EXPORT_KINDS = ("engine", "onnx")
+# Target kind -> the runner option that names what it loads.
+SOURCE_OPTION = {"checkpoint": "checkpoint", "onnx": "model", "engine": "engine", "server-http": "url", "server-grpc": "url"}
 TARGET_KINDS = {"checkpoint": "checkpoints", "onnx": "ONNX exports", "engine": "TensorRT engines",
                 "server-http": "Triton models over HTTP (http://...)", "server-grpc": "Triton models over gRPC (grpc://...)"}
 
 
 @dataclass(frozen=True)
-class BenchBackend:
+class Backend:
     name: str
     kind: str                         # the target kind it runs (TARGET_KINDS)
     runner: str                       # the fec.runtimes runner
@@ -33,6 +39,17 @@ class BenchBackend:
     def unavailable(self) -> str | None:
         """Why this backend cannot run on this machine, or None when it can (cheap checks, no model loaded)."""
         return UNAVAILABLE[self.needs]()
+
+    def create_runner(self, source: str, **options) -> Runner:
+        """This backend's runner on `source` (the file or address its kind of target names), `options` on top."""
+        if self.kind == "checkpoint":
+            options.setdefault("precision", self.precision or "fp32")
+        return create_runner(self.runner, **{SOURCE_OPTION[self.kind]: source}, **{**self.options, **options})
+
+    @property
+    def keeps_precision(self) -> bool:
+        """Computes in the precision of what it runs (no autocast, no TensorRT fp16 of its own)."""
+        return self.precision is None
 
     def row_precision(self, target_precision: str) -> str:
         """The precision a row reports: the backend's (autocast, TRT fp16) on fp32 targets, else the target's."""
@@ -87,10 +104,10 @@ UNAVAILABLE = {
     "triton": _module("tritonclient", "pip install 'tritonclient[http,grpc]'"),
 }
 
-_BACKENDS: dict[str, BenchBackend] = {}
+_BACKENDS: dict[str, Backend] = {}
 
 
-def register_backend(backend: BenchBackend) -> BenchBackend:
+def register_backend(backend: Backend) -> Backend:
     if backend.name in _BACKENDS:
         raise ValueError(f"bench backend {backend.name!r} is registered twice")
     if backend.kind not in TARGET_KINDS or backend.needs not in UNAVAILABLE:
@@ -99,10 +116,16 @@ def register_backend(backend: BenchBackend) -> BenchBackend:
     return backend
 
 
-def get_backend(name: str) -> BenchBackend:
+def get_backend(name: str) -> Backend:
     if name not in _BACKENDS:
-        raise BenchError(f"unknown backend {name!r}; available: {', '.join(_BACKENDS)}")
+        raise RunnerError(f"unknown backend {name!r}; available: {', '.join(_BACKENDS)}")
     return _BACKENDS[name]
+
+
+def export_backends() -> list[str]:
+    """The backends that run an export's own file (ONNX or engine; the kind is the manifest role) in the export's
+    precision: what fec-verify checks with. The fp16 variants change the precision, so they are for timing only."""
+    return [name for kind in reversed(EXPORT_KINDS) for name in backend_names(kind) if _BACKENDS[name].keeps_precision]
 
 
 def backend_names(kind: str | None = None) -> list[str]:
@@ -112,29 +135,29 @@ def backend_names(kind: str | None = None) -> list[str]:
 
 CUDA = {"device": "cuda"}
 for _backend in (
-    BenchBackend("torch", "checkpoint", "torch", {"device": "cpu"}, summary="PyTorch eager on the CPU"),
-    BenchBackend("torch_compile", "checkpoint", "torch_compile", {"device": "cpu"}, summary="torch.compile on the CPU"),
-    BenchBackend("torch-cuda", "checkpoint", "torch", CUDA, needs="cuda", summary="PyTorch eager on CUDA, fp32"),
-    BenchBackend("torch-cuda-fp16", "checkpoint", "torch", CUDA, "fp16", "cuda", "fp16 autocast"),
-    BenchBackend("torch-cuda-bf16", "checkpoint", "torch", CUDA, "bf16", "cuda", "bf16 autocast"),
-    BenchBackend("torch-cuda-graphs", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, needs="cuda",
+    Backend("torch", "checkpoint", "torch", {"device": "cpu"}, summary="PyTorch eager on the CPU"),
+    Backend("torch_compile", "checkpoint", "torch_compile", {"device": "cpu"}, summary="torch.compile on the CPU"),
+    Backend("torch-cuda", "checkpoint", "torch", CUDA, needs="cuda", summary="PyTorch eager on CUDA, fp32"),
+    Backend("torch-cuda-fp16", "checkpoint", "torch", CUDA, "fp16", "cuda", "fp16 autocast"),
+    Backend("torch-cuda-bf16", "checkpoint", "torch", CUDA, "bf16", "cuda", "bf16 autocast"),
+    Backend("torch-cuda-graphs", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, needs="cuda",
                  summary="one CUDA graph per batch shape, fp32"),
-    BenchBackend("torch-cuda-graphs-fp16", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, "fp16", "cuda",
+    Backend("torch-cuda-graphs-fp16", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, "fp16", "cuda",
                  "CUDA graphs with fp16 autocast"),
-    BenchBackend("torch_compile-cuda", "checkpoint", "torch_compile", CUDA, needs="cuda", summary="torch.compile on CUDA"),
-    BenchBackend("onnxruntime", "onnx", "onnxruntime", {"provider": "cpu"}, summary="ONNX Runtime, CPU provider"),
-    BenchBackend("onnxruntime-cuda", "onnx", "onnxruntime", {"provider": "cuda"}, needs="ort-cuda",
+    Backend("torch_compile-cuda", "checkpoint", "torch_compile", CUDA, needs="cuda", summary="torch.compile on CUDA"),
+    Backend("onnxruntime", "onnx", "onnxruntime", {"provider": "cpu"}, summary="ONNX Runtime, CPU provider"),
+    Backend("onnxruntime-cuda", "onnx", "onnxruntime", {"provider": "cuda"}, needs="ort-cuda",
                  summary="ONNX Runtime, CUDA provider"),
-    BenchBackend("onnxruntime-tensorrt", "onnx", "onnxruntime", {"provider": "tensorrt"}, needs="ort-tensorrt",
+    Backend("onnxruntime-tensorrt", "onnx", "onnxruntime", {"provider": "tensorrt"}, needs="ort-tensorrt",
                  summary="ONNX Runtime, TensorRT provider (engine cache; built before timing)"),
-    BenchBackend("onnxruntime-tensorrt-fp16", "onnx", "onnxruntime", {"provider": "tensorrt", "fp16": True}, "fp16",
+    Backend("onnxruntime-tensorrt-fp16", "onnx", "onnxruntime", {"provider": "tensorrt", "fp16": True}, "fp16",
                  "ort-tensorrt", "TensorRT provider with trt_fp16_enable"),
-    BenchBackend("tensorrt", "engine", "tensorrt", needs="tensorrt", summary="the export's TensorRT engine"),
-    BenchBackend("tensorrt-graphs", "engine", "tensorrt", {"cuda_graphs": True}, needs="tensorrt",
+    Backend("tensorrt", "engine", "tensorrt", needs="tensorrt", summary="the export's TensorRT engine"),
+    Backend("tensorrt-graphs", "engine", "tensorrt", {"cuda_graphs": True}, needs="tensorrt",
                  summary="the TensorRT engine replayed as CUDA graphs"),
-    BenchBackend("triton-http", "server-http", "triton", {"protocol": "http"}, needs="triton",
+    Backend("triton-http", "server-http", "triton", {"protocol": "http"}, needs="triton",
                  summary="a model on a running Triton server, over HTTP"),
-    BenchBackend("triton-grpc", "server-grpc", "triton", {"protocol": "grpc"}, needs="triton",
+    Backend("triton-grpc", "server-grpc", "triton", {"protocol": "grpc"}, needs="triton",
                  summary="a model on a running Triton server, over gRPC"),
 ):
     register_backend(_backend)

@@ -1,8 +1,9 @@
 """The Runner interface and its registry.
 
 A runner turns a float32 NCHW batch, already normalised by the model's `Preprocessing`, into (N, D)
-float32 embeddings. `infer` validates the feed before `infer_impl` does the work, so every backend
-rejects a wrong dtype or shape the same way.
+float32 embeddings; a runner whose `input_format` is `uint8-nhwc` (an export with baked
+preprocessing) takes raw RGB bytes instead (layouts: fec.artifacts). `infer` validates the feed
+before `infer_impl` does the work, so every backend rejects a wrong dtype or shape the same way.
 
     @register_runner("onnxruntime")
     class OnnxRuntimeRunner(Runner): ...
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fec.artifacts import FLOAT32_NCHW
 from fec.errors import FecError
 
 
@@ -30,6 +32,7 @@ class Runner:
 
     name: str = "runner"
     input_size: int = 0          # expected square H = W, 0 when any size works
+    input_format: str = FLOAT32_NCHW  # the layout infer() takes (fec.artifacts.INPUT_LAYOUTS)
     max_batch: int | None = None
     cuda_device: int | None = None       # the CUDA device it computes on (benchmarks synchronise it), None: host only
     # its device memory comes from PyTorch's allocator (torch.cuda.max_memory_allocated sees it)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, input_pixels
 from fec.runtimes.base import Runner, RunnerError, register_runner
 
 PROVIDERS = {
@@ -31,8 +32,6 @@ PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
 }
 INSTALL_HINT = "pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA/TensorRT), never both"
-UINT8_NHWC = "uint8-nhwc"
-FLOAT_NCHW = "float32-nchw"
 
 
 @register_runner("onnxruntime")
@@ -49,7 +48,7 @@ class OnnxRuntimeRunner(Runner):
         self.threads, self.provider_options = threads, dict(provider_options or {})
         self.fp16, self.cache_dir = fp16, cache_dir
         self.session = None
-        self.input_format = FLOAT_NCHW
+        self.input_format = FLOAT32_NCHW
         if provider != "cpu":
             self.cuda_device = int(self.provider_options.get("device_id", 0))
 
@@ -92,9 +91,9 @@ class OnnxRuntimeRunner(Runner):
                               f"has {len(inputs)} and {len(outputs)}")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         shape = inputs[0].shape
-        self.input_format = UINT8_NHWC if inputs[0].type == "tensor(uint8)" else FLOAT_NCHW
-        size = shape[1] if self.input_format == UINT8_NHWC else shape[2]
-        self.input_size = size if isinstance(size, int) else 0
+        self.input_format = UINT8_NHWC if inputs[0].type == "tensor(uint8)" else FLOAT32_NCHW
+        size = input_pixels(shape, self.input_format)  # 0 when the ONNX file leaves it dynamic
+        self.input_size = size
         self.max_batch = shape[0] if isinstance(shape[0], int) else None
 
     def deactivate(self) -> None:
@@ -106,7 +105,7 @@ class OnnxRuntimeRunner(Runner):
                 "model": str(self.model_path), "onnxruntime": import_onnxruntime().__version__}
 
     def _check_feed(self, batch: np.ndarray) -> None:
-        if self.input_format == FLOAT_NCHW:
+        if self.input_format == FLOAT32_NCHW:
             return super()._check_feed(batch)
         if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
             raise RunnerError(f"{self.name}: this model takes uint8 RGB batches (N, H, W, 3), got "

@@ -16,112 +16,26 @@ shape change); later calls copy the batch in, replay the graph and copy the resu
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from fec.io import read_json, write_json
+from fec.artifacts import FLOAT32_NCHW, TENSORRT_INSTALL_HINT, UINT8_NHWC, EngineSidecar, read_sidecar, version_tuple
+from fec.errors import ArtifactError, HardwareError
+from fec.hardware import GpuInfo, current_gpu
 from fec.runtimes.base import Runner, RunnerError, register_runner
-
-SIDECAR_FORMAT = "fec-trt-engine/1"
-INSTALL_HINT = ("install NVIDIA's TensorRT Python wheel on a machine with a CUDA GPU "
-                "(pip install tensorrt, or the tensorrt-cu12/-cu13 wheel matching your CUDA)")
-UINT8_NHWC = "uint8-nhwc"
 
 
 class EngineMismatchError(RunnerError):
     """An engine built for another TensorRT version or GPU than the one here."""
 
 
-@dataclass(frozen=True)
-class GpuInfo:
-    name: str
-    compute_capability: str  # "8.9"
-
-    @property
-    def sm(self) -> str:
-        return "sm_" + self.compute_capability.replace(".", "")
-
-
-@dataclass(frozen=True)
-class EngineSidecar:
-    """What an engine was built from and for; written beside the plan as `<plan>.json`."""
-
-    tensorrt_version: str
-    gpu: GpuInfo
-    precision: str
-    input_name: str
-    output_name: str
-    input_format: str
-    profile: dict                   # {"min": [...], "opt": [...], "max": [...]} for the input
-    source_onnx: str
-    source_onnx_sha256: str
-    plan_sha256: str
-    hardware_compatibility: str = "none"
-    version_compatible: bool = False
-    strongly_typed: bool = True
-    builder_optimization_level: int = 3
-    workspace_bytes: int = 0
-    rebuild: str = ""
-    format: str = SIDECAR_FORMAT
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, payload: dict, source: Path) -> EngineSidecar:
-        if payload.get("format") != SIDECAR_FORMAT:
-            raise RunnerError(f"{source}: not an fec engine sidecar (no '{SIDECAR_FORMAT}' tag)")
-        try:
-            return cls(**{**payload, "gpu": GpuInfo(**payload["gpu"])})
-        except (TypeError, KeyError) as exc:
-            raise RunnerError(f"{source}: damaged engine sidecar ({exc})") from None
-
-    def write(self, path: Path) -> None:
-        write_json(path, self.to_dict())
-
-    @property
-    def max_batch(self) -> int:
-        return int(self.profile["max"][0])
-
-    @property
-    def input_size(self) -> int:
-        shape = self.profile["max"]
-        return int(shape[1] if self.input_format == UINT8_NHWC else shape[2])
-
-
-def sidecar_path(plan: Path) -> Path:
-    return plan.with_name(plan.name + ".json")
-
-
-def read_sidecar(plan: Path) -> EngineSidecar:
-    path = sidecar_path(plan)
-    if not path.is_file():
-        raise RunnerError(f"{plan}: no sidecar {path.name} beside the engine; rebuild it with fec-export --format trt")
-    return EngineSidecar.from_dict(read_json(path, RunnerError, "engine sidecar"), path)
-
-
 def import_tensorrt():
     try:
         import tensorrt
     except ImportError:
-        raise RunnerError(f"TensorRT is not installed; {INSTALL_HINT}") from None
+        raise RunnerError(f"TensorRT is not installed; {TENSORRT_INSTALL_HINT}") from None
     return tensorrt
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".") if part.isdigit())
-
-
-def current_gpu(device: int = 0) -> GpuInfo:
-    import torch
-
-    if not torch.cuda.is_available():
-        raise RunnerError("TensorRT needs a CUDA GPU, and none is visible here (torch.cuda.is_available() is False)")
-    major, minor = torch.cuda.get_device_capability(device)
-    return GpuInfo(torch.cuda.get_device_name(device), f"{major}.{minor}")
 
 
 def compatibility_problems(sidecar: EngineSidecar, tensorrt_version: str, gpu: GpuInfo) -> list[str]:
@@ -208,14 +122,17 @@ class TensorRTRunner(Runner):
         self.cuda_graphs = cuda_graphs
         self.graphs: dict[tuple[int, ...], tuple[object, object, object]] = {}
         self.context = None
-        self.input_format = "float32-nchw"
+        self.input_format = FLOAT32_NCHW
 
     def activate(self) -> None:
         trt = self._trt or import_tensorrt()
         if not self.plan.is_file():
             raise RunnerError(f"{self.plan}: engine file not found")
-        self.sidecar = read_sidecar(self.plan)
-        gpu = self._gpu or current_gpu(self.device)
+        try:
+            self.sidecar = read_sidecar(self.plan)
+            gpu = self._gpu or current_gpu(self.device)
+        except (ArtifactError, HardwareError) as exc:
+            raise RunnerError(str(exc)) from None
         check_compatible(self.plan, self.sidecar, trt.__version__, gpu)
         payload = self.plan.read_bytes()
         if hashlib.sha256(payload).hexdigest() != self.sidecar.plan_sha256:

@@ -47,7 +47,7 @@ class TorchRunner(Runner):
             self.cuda_memory_tracked = True
 
     def activate(self) -> None:
-        from fec.train.checkpoint import model_from_checkpoint
+        from fec.models.checkpoint import model_from_checkpoint
 
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RunnerError(f"{self.name}: device {str(self.device)!r} asked for, but no CUDA GPU is visible here "

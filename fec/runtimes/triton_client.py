@@ -1,17 +1,50 @@
 """A small client over tritonclient (HTTP or gRPC): image bytes or model batches in, embeddings out.
 
 One `TritonClient` is not shared between threads; concurrent callers make one each (see
-`fec.triton.embedding.ServerEmbedder`). Every server-side or connection failure becomes ClientError.
+`fec.triton.embedding.ServerPictureEmbedder`). Every server-side or connection failure becomes ClientError.
+It lives with the runners because the Triton runner uses it; serving (fec.triton) builds on it too.
+The names fec-triton gives the models of a repository are here for the same reason.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fec.triton.errors import ClientError
+from fec.errors import ServingError
 
 PROTOCOLS = ("http", "grpc")
 IMAGE_INPUT, BOX_INPUT, EMBEDDING_OUTPUT = "image", "box", "embeddings"
+
+# The models of a repository written by fec-triton are named after the ensemble: "fecnet" -> "fecnet_preprocess",
+# and one embedding model per kind, "fecnet_trt", "fecnet_onnx", "fecnet_ort_python" (in order of preference).
+EMBEDDING_KINDS = ("trt", "onnx", "ort-python")
+PREPROCESS_KIND = "preprocess"
+
+
+def model_name(ensemble: str, kind: str) -> str:
+    """The name of the repository's model of this kind (an embedding kind or `preprocess`)."""
+    return f"{ensemble}_{kind.replace('-', '_')}"
+
+
+def ensemble_name(embedding_model: str) -> str | None:
+    """The ensemble an embedding model of a fec-triton repository belongs to ("fecnet_onnx" -> "fecnet"), or None."""
+    for kind in EMBEDDING_KINDS:
+        suffix = model_name("", kind)
+        if embedding_model.endswith(suffix) and len(embedding_model) > len(suffix):
+            return embedding_model[: -len(suffix)]
+    return None
+
+
+class ClientError(ServingError):
+    """The server could not be reached, or rejected a request.
+
+    `status` is the server's answer when there was one: the HTTP status ("400": the request was bad,
+    "500": the server failed) or the gRPC code ("StatusCode.INVALID_ARGUMENT", "StatusCode.INTERNAL").
+    """
+
+    def __init__(self, message: str, status: str | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def split_url(url: str, protocol: str = "http") -> tuple[str, str]:

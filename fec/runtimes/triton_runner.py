@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fec.errors import ServingError
 from fec.runtimes.base import Runner, RunnerError, register_runner
-
-EMBEDDING_SUFFIXES = ("_trt", "_onnx", "_ort_python")
+from fec.runtimes.triton_client import EMBEDDING_KINDS, TritonClient, model_name
 
 
 @register_runner("triton")
@@ -27,9 +27,6 @@ class TritonRunner(Runner):
         self.request_batch = 1
 
     def activate(self) -> None:
-        from fec.triton.client import TritonClient
-        from fec.triton.errors import ServingError
-
         try:
             self.client = TritonClient(self.url, self.protocol, self.timeout)
             self.model = self.model or self._first_ready_model()
@@ -43,7 +40,7 @@ class TritonRunner(Runner):
         self.request_batch = max(1, int(config.get("max_batch_size", 0)))
 
     def _first_ready_model(self) -> str:
-        candidates = [self.base_name + suffix for suffix in EMBEDDING_SUFFIXES]
+        candidates = [model_name(self.base_name, kind) for kind in EMBEDDING_KINDS]
         for candidate in candidates:
             if self.client.model_ready(candidate):
                 return candidate
@@ -58,8 +55,6 @@ class TritonRunner(Runner):
         return {"runner": self.name, "url": self.url, "protocol": self.protocol, "model": self.model}
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        from fec.triton.errors import ServingError
-
         pieces = []
         try:
             for start in range(0, len(batch), self.request_batch):

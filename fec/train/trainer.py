@@ -25,15 +25,17 @@ from tqdm import tqdm
 from fec.data.dataset import LoadedTriplets, load_triplets, subset
 from fec.errors import CheckpointError, ConfigError
 from fec.evaluate import Evaluation, evaluate, torch_embedder
+from fec.hardware import resolve_device
 from fec.io import atomic_open, write_json
 from fec.losses import margin_vector, softmax_triplet_loss, triplet_loss
 from fec.metrics import COLLAPSED_SPREAD, OVERALL, embedding_spread
 from fec.models import create_model
+from fec.models.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from fec.preprocessing import normalize_tensor
-from fec.train.checkpoint import load_weights, read_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
 from fec.train.plots import plot_metrics, read_metrics
+from fec.train.rng_state import restore_rng_states, rng_states
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
 
 
@@ -43,14 +45,6 @@ class TrainingInterrupted(Exception):
     def __init__(self, signum: int, step: int, checkpoint: Path):
         super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint {checkpoint}")
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
-
-
-def resolve_device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {setting!r} asked for, but no CUDA GPU is available")
-    return torch.device(setting)
 
 
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:

@@ -5,9 +5,12 @@
 - `exports`     export folders (fec-export) -> the ONNX file / engines a repository is built from
 - `repository`  write a complete repository atomically (fec-triton)
 - `backends`    model.py files of the python backend models (preprocess, ONNX Runtime embedding)
-- `pipeline`    their work, importable here: image bytes -> model input -> embeddings
+- `serving`     their work, importable here: image bytes -> model input -> embeddings, refusals
 - `server`      locate and run tritonserver on 127.0.0.1 (fec-serve)
-- `client`, `embedding`, `retrieval`, `load`   query it (fec-embed, the load test and benchmark)
+- `embedding`, `retrieval`, `load_generator`   query it (fec-embed, the load test and benchmark)
+
+The client (and the Triton runner) live below, in `fec.runtimes.triton_client`: verification and
+benchmarks reach a server through the runner interface without importing this package.
 """
 
 from fec.triton.errors import ClientError, ConfigCheckError, RepositoryError, ServerError, ServingError

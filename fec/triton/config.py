@@ -27,7 +27,7 @@ TRITON_DTYPES = {
 INSTANCE_KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 
 
-class Enum(str):
+class PbtxtEnum(str):
     """A protobuf enum value: written without quotes."""
 
 
@@ -53,7 +53,7 @@ class Tensor:
     optional: bool = False
 
     def message(self) -> Message:
-        fields = Message([("name", self.name), ("data_type", Enum(self.data_type)), ("dims", tuple(self.dims))])
+        fields = Message([("name", self.name), ("data_type", PbtxtEnum(self.data_type)), ("dims", tuple(self.dims))])
         if self.optional:
             fields.append(("optional", True))
         return fields
@@ -68,7 +68,7 @@ class InstanceGroup:
     gpus: tuple[int, ...] = ()
 
     def message(self) -> Message:
-        fields = Message([("count", self.count), ("kind", Enum(self.kind))])
+        fields = Message([("count", self.count), ("kind", PbtxtEnum(self.kind))])
         if self.gpus:
             fields.append(("gpus", tuple(self.gpus)))
         return fields
@@ -94,7 +94,7 @@ class Warmup:
     """A warm-up request the server runs before it declares the model ready, on zeros.
 
     Not Triton's random_data: for floats that is random bytes, NaN and infinities included, which the
-    embedding model refuses (fec.triton.pipeline.check_model_batch), so the model would never load.
+    embedding model refuses (fec.triton.serving.check_model_batch), so the model would never load.
     """
 
     name: str
@@ -104,7 +104,7 @@ class Warmup:
     def message(self) -> Message:
         fields = Message([("name", self.name), ("batch_size", self.batch_size)])
         for tensor in self.inputs:
-            value = Message([("data_type", Enum(tensor.data_type)), ("dims", tuple(tensor.dims)), ("zero_data", True)])
+            value = Message([("data_type", PbtxtEnum(tensor.data_type)), ("dims", tuple(tensor.dims)), ("zero_data", True)])
             fields.append(("inputs", Message([("key", tensor.name), ("value", value)])))
         return fields
 
@@ -216,7 +216,7 @@ def render(fields: Message, indent: int = 0) -> list[str]:
 
 
 def scalar(value: Any) -> str:
-    if isinstance(value, Enum):
+    if isinstance(value, PbtxtEnum):
         return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"

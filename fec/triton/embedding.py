@@ -1,7 +1,7 @@
 """Embed picture files through a Triton server or locally from a checkpoint, the same way.
 
-`ServerEmbedder` sends encoded bytes to the ensemble (the server preprocesses); `LocalEmbedder`
-runs `fec.triton.pipeline.prepare_faces` and the PyTorch model here. `embed_files` batches the files,
+`ServerPictureEmbedder` sends encoded bytes to the ensemble (the server preprocesses); `LocalPictureEmbedder`
+runs `fec.triton.serving.prepare_faces` and the PyTorch model here. `embed_files` batches the files,
 runs batches concurrently, and when the server refuses a batch as a bad request (HTTP 400, gRPC
 INVALID_ARGUMENT) retries its pictures one by one, so one unreadable file costs only itself; a
 server failure (500, unreachable) fails the batch without sending its pictures again.
@@ -24,11 +24,11 @@ from fec.io import atomic_open, atomic_path
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
-class ServerEmbedder:
+class ServerPictureEmbedder:
     """Pictures -> embeddings through the ensemble of a running server (one client per thread)."""
 
     def __init__(self, url: str, protocol: str = "http", model: str = "fecnet", timeout: float = 60.0):
-        from fec.triton.client import TritonClient
+        from fec.runtimes.triton_client import TritonClient
 
         self.url, self.protocol, self.model, self.timeout = url, protocol, model, timeout
         self._local = threading.local()
@@ -39,7 +39,7 @@ class ServerEmbedder:
         probe.close()
 
     def client(self):
-        from fec.triton.client import TritonClient
+        from fec.runtimes.triton_client import TritonClient
 
         if getattr(self._local, "client", None) is None:
             self._local.client = TritonClient(self.url, self.protocol, self.timeout)
@@ -52,7 +52,7 @@ class ServerEmbedder:
         return f"Triton {self.protocol} {self.url} model {self.model}"
 
 
-class LocalEmbedder:
+class LocalPictureEmbedder:
     """Pictures -> embeddings with a checkpoint's PyTorch model on this machine."""
 
     max_batch = 64
@@ -60,7 +60,7 @@ class LocalEmbedder:
     def __init__(self, checkpoint: str | Path, device: str = "cpu"):
         import torch
 
-        from fec.train.checkpoint import model_from_checkpoint
+        from fec.models.checkpoint import model_from_checkpoint
 
         self.checkpoint = Path(checkpoint)
         self.model, self.prep, _ = model_from_checkpoint(checkpoint)
@@ -71,7 +71,7 @@ class LocalEmbedder:
     def embed(self, payloads: list[bytes]) -> np.ndarray:
         import torch
 
-        from fec.triton.pipeline import prepare_faces
+        from fec.triton.serving import prepare_faces
 
         batch = torch.from_numpy(prepare_faces(payloads, self.prep)).to(self.device)
         with self._lock, torch.inference_mode():
@@ -165,3 +165,19 @@ def save_embeddings(result: EmbeddingResult, out: str | Path) -> list[Path]:
                 handle.write(json.dumps({"path": str(path), "embedding": [round(float(v), 7) for v in vector]}) + "\n")
         return [out]
     raise DataError(f"{out}: --out must end in .npy or .jsonl")
+
+
+def picture_embedder(url: str | None, protocol: str, model: str, checkpoint: str | Path | None):
+    """Pictures -> embeddings through the server at `url`, else with `checkpoint` here."""
+    if url is not None:
+        return ServerPictureEmbedder(url, protocol, model)
+    return LocalPictureEmbedder(checkpoint)
+
+
+def split_query(result: EmbeddingResult, query: Path) -> np.ndarray:
+    """Take the query's embedding (embedded last) out of `result` and return it."""
+    if not result.paths or result.paths[-1] != query:
+        raise FecError(f"{query}: the query picture could not be embedded")
+    query_vector = result.embeddings[-1]
+    result.paths, result.embeddings = result.paths[:-1], result.embeddings[:-1]
+    return query_vector

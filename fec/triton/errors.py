@@ -1,10 +1,13 @@
-"""Typed errors of the Triton package: each is reported by the CLI as one line and exit code 2."""
+"""Typed errors of the Triton package: each is reported by the CLI as one line and exit code 2.
 
-from fec.errors import FecError
+ServingError (the base) and ClientError sit below this package, beside the client the Triton runner
+uses; they are imported here so that serving code and users find every Triton error in one place.
+"""
 
+from fec.errors import ServingError
+from fec.runtimes.triton_client import ClientError
 
-class ServingError(FecError):
-    """Base of every user-facing Triton packaging, serving or client error."""
+__all__ = ["ClientError", "ConfigCheckError", "RepositoryError", "ServerError", "ServingError"]
 
 
 class ConfigCheckError(ServingError):
@@ -17,15 +20,3 @@ class RepositoryError(ServingError):
 
 class ServerError(ServingError):
     """tritonserver is missing, did not start, or stopped unexpectedly."""
-
-
-class ClientError(ServingError):
-    """The server could not be reached, or rejected a request.
-
-    `status` is the server's answer when there was one: the HTTP status ("400": the request was bad,
-    "500": the server failed) or the gRPC code ("StatusCode.INVALID_ARGUMENT", "StatusCode.INTERNAL").
-    """
-
-    def __init__(self, message: str, status: str | None = None):
-        super().__init__(message)
-        self.status = status

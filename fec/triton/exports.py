@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, read_sidecar
+from fec.data.dataset import FaceCrops
+from fec.errors import FecError
 from fec.export.errors import ExportError
 from fec.preprocessing import Preprocessing
 from fec.triton.errors import RepositoryError
 from fec.triton.model_io import DYNAMIC, ModelIO, TensorInfo, onnx_model_io
-from fec.triton.pipeline import UINT8_NHWC
 
 if TYPE_CHECKING:
     from fec.export.onnx_export import OnnxInfo
@@ -117,7 +119,7 @@ def read_folder(folder: Path, force: bool = False) -> _FolderContents:
     preprocessing, input_format, model = describe_model(folder, manifest, onnx_info)
     engines = tuple(read_engine(folder, entry) for entry in engine_entries)
     declared = (manifest.get("batch") or {}).get("max")
-    margin = (manifest.get("source") or {}).get("face_margin") or 0.0
+    margin = FaceCrops.recorded(manifest.get("source")).margin
     return _FolderContents(folder, preprocessing, input_format, model, onnx, engines,
                            int(declared) if declared else None, float(margin))
 
@@ -130,14 +132,11 @@ def describe_model(folder: Path, manifest: dict, onnx_info: OnnxInfo | None) -> 
         prep = Preprocessing.from_dict(manifest["preprocessing"])
     except (KeyError, TypeError, ValueError):
         raise RepositoryError(f"{folder}: manifest lacks the model's preprocessing") from None
-    return prep, manifest.get("input_format", "float32-nchw"), manifest.get("model", {})
+    return prep, manifest.get("input_format", FLOAT32_NCHW), manifest.get("model", {})
 
 
 def read_engine(folder: Path, entry: dict) -> EngineExport:
     """A plan and its sidecar (`<plan>.json`, written by fec-export --format trt)."""
-    from fec.errors import FecError
-    from fec.runtimes.tensorrt_runner import read_sidecar
-
     path = folder / entry["path"]
     try:
         sidecar = read_sidecar(path)

@@ -40,7 +40,7 @@ With fec installed (`pip install "fec[serve]"`), on 127.0.0.1, until Ctrl-C:
 It runs a full Triton install when there is one (`tritonserver` on PATH or under
 /opt/tritonserver), otherwise the `tritonserver` shipped in the nvidia-pytriton wheel. That one has
 only the python backend, so `fec-serve` loads just the models it can run: generate the repository
-with `fec-triton ... --embedding-backend python-ort` to serve the ensemble there.
+with `fec-triton ... --embedding ort-python` to serve the ensemble there.
 
 With a full Triton install or the NGC container (the python models need `pip install "fec[cpu]"` in
 the server's Python, since they import fec):

@@ -20,7 +20,9 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fec.artifacts import UINT8_NHWC
 from fec.io import atomic_folder, write_json
+from fec.runtimes.triton_client import BOX_INPUT, EMBEDDING_KINDS, IMAGE_INPUT, PREPROCESS_KIND, model_name
 from fec.triton import checks
 from fec.triton.backends import ORT_EMBEDDING, PREPROCESS, template_text
 from fec.triton.config import (
@@ -37,14 +39,11 @@ from fec.triton.config import (
 from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_io import ModelIO
-from fec.triton.pipeline import UINT8_NHWC
 
 DEFAULT_REPO = Path("triton_repo")
 MARKER = ".fec-triton.json"
 VERSION = "1"
-EMBEDDING_BACKENDS = ("onnxruntime", "python-ort", "tensorrt")
 TRT_PRECISIONS = ("FP32", "FP16", "INT8")
-IMAGE_INPUT, BOX_INPUT = "image", "box"
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
 
 
@@ -57,7 +56,7 @@ class RepositoryOptions:
     instances: int = 1
     max_batch: int = 32
     max_queue_delay_us: int = 1000
-    embedding_backend: str | None = None  # None: tensorrt when an engine is given, else onnxruntime
+    embedding: str | None = None          # an EMBEDDING_KINDS entry; None: trt when an engine is given, else onnx
     trt_accelerator: bool = False         # onnxruntime on GPU through TensorRT
     trt_precision: str = "FP16"
     trt_cache_path: str = "/tmp/fec-trt-cache"
@@ -72,8 +71,7 @@ class RepositoryOptions:
             (self.instances >= 1, "instances must be at least 1"),
             (self.max_batch >= 1, "max batch must be at least 1"),
             (self.max_queue_delay_us >= 0, "max queue delay must not be negative"),
-            (self.embedding_backend in (None, *EMBEDDING_BACKENDS),
-             f"embedding backend must be one of {', '.join(EMBEDDING_BACKENDS)}"),
+            (self.embedding in (None, *EMBEDDING_KINDS), f"embedding must be one of {', '.join(EMBEDDING_KINDS)}"),
             (self.trt_precision in TRT_PRECISIONS, f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}"),
             (not self.trt_accelerator or self.kind == "gpu", "the TensorRT execution accelerator needs --kind gpu"),
             (self.face_margin is None or 0.0 <= self.face_margin <= 1.0, "face margin must be in [0, 1]"),
@@ -128,20 +126,20 @@ def write_repository(exports: ExportSet, options: RepositoryOptions, repo: str |
 
 def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[list[PlannedModel], list[str]]:
     """The models to write, ensemble last, and notes on choices made (e.g. a clamped batch size)."""
-    backend = options.embedding_backend or ("tensorrt" if exports.engines else "onnxruntime")
-    if backend == "tensorrt" and not exports.engines:
-        raise RepositoryError("--embedding-backend tensorrt needs an export folder with a TensorRT engine")
-    if backend != "tensorrt" and exports.onnx is None:
-        raise RepositoryError(f"--embedding-backend {backend} needs an export folder with an ONNX file")
+    kind = options.embedding or ("trt" if exports.engines else "onnx")
+    if kind == "trt" and not exports.engines:
+        raise RepositoryError("--embedding trt needs an export folder with a TensorRT engine")
+    if kind != "trt" and exports.onnx is None:
+        raise RepositoryError(f"--embedding {kind} needs an export folder with an ONNX file")
     notes: list[str] = []
     embedding: dict[str, PlannedModel] = {}
     if exports.onnx is not None:
         onnx_batch = fitted_batch(options, exports.onnx_io.max_batch, "the ONNX export's declared maximum", notes)
-        embedding["onnxruntime"] = onnx_model(exports, options, onnx_batch)
-        embedding["python-ort"] = ort_python_model(exports, options, onnx_batch)
+        embedding["onnx"] = onnx_model(exports, options, onnx_batch)
+        embedding["ort-python"] = ort_python_model(exports, options, onnx_batch)
     if exports.engines:
-        embedding["tensorrt"] = trt_model(exports, options, notes)
-    chosen = embedding[backend]
+        embedding["trt"] = trt_model(exports, options, notes)
+    chosen = embedding[kind]
     preprocess = preprocess_model(exports, options, chosen.config.inputs[0].name)
     return [*embedding.values(), preprocess, ensemble_model(options, preprocess.config, chosen.config)], notes
 
@@ -198,7 +196,7 @@ def onnx_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -
                                                  ("trt_engine_cache_enable", "1"),
                                                  ("trt_engine_cache_path", options.trt_cache_path))),)
     config = ModelConfig(
-        name=f"{options.name}_onnx", platform="onnxruntime_onnx", max_batch_size=max_batch,
+        name=model_name(options.name, "onnx"), platform="onnxruntime_onnx", max_batch_size=max_batch,
         default_model_filename="model.onnx", inputs=(source,), outputs=(target,),
         instance_groups=instance_group(options), dynamic_batching=batching(options),
         warmups=warmups(source, max_batch), accelerators=accelerators,
@@ -211,7 +209,7 @@ def onnx_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -
 def ort_python_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -> PlannedModel:
     source, target = embedding_tensors(exports.onnx_io)
     config = ModelConfig(
-        name=f"{options.name}_ort_python", backend="python", max_batch_size=max_batch,
+        name=model_name(options.name, "ort-python"), backend="python", max_batch_size=max_batch,
         inputs=(source,), outputs=(target,), instance_groups=instance_group(options),
         dynamic_batching=batching(options), warmups=warmups(source, max_batch),
         parameters=(("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads))),
@@ -224,7 +222,8 @@ def trt_model(exports: ExportSet, options: RepositoryOptions, notes: list[str]) 
     engines = exports.engines
     model_io = engines[0].io
     profile_max = min(engine.max_batch for engine in engines)
-    max_batch = fitted_batch(options, profile_max, f"{options.name}_trt: the engines' profile maximum", notes)
+    name = model_name(options.name, "trt")
+    max_batch = fitted_batch(options, profile_max, f"{name}: the engines' profile maximum", notes)
     source, target = embedding_tensors(model_io)
     if len(engines) == 1:
         files, filenames, default = {"model.plan": engines[0].path}, (), "model.plan"
@@ -233,7 +232,7 @@ def trt_model(exports: ExportSet, options: RepositoryOptions, notes: list[str]) 
         files = {names[engine.compute_capability]: engine.path for engine in engines}
         filenames, default = tuple(sorted(names.items())), ""
     config = ModelConfig(
-        name=f"{options.name}_trt", platform="tensorrt_plan", max_batch_size=max_batch,
+        name=name, platform="tensorrt_plan", max_batch_size=max_batch,
         default_model_filename=default, cc_model_filenames=filenames, inputs=(source,), outputs=(target,),
         instance_groups=instance_group(options, "gpu"), dynamic_batching=batching(options),
         warmups=warmups(source, max_batch),
@@ -244,7 +243,7 @@ def trt_model(exports: ExportSet, options: RepositoryOptions, notes: list[str]) 
 
 
 def preprocess_output(exports: ExportSet, name: str) -> Tensor:
-    """What fec.triton.pipeline.prepare_faces makes: the preprocessing's size, in the export's input format."""
+    """What fec.triton.serving.prepare_faces makes: the preprocessing's size, in the export's input format."""
     size = exports.preprocessing.input_size
     if exports.input_format == UINT8_NHWC:
         return Tensor(name, "TYPE_UINT8", (size, size, 3))
@@ -257,7 +256,7 @@ def preprocess_model(exports: ExportSet, options: RepositoryOptions, output_name
     parameters = (("preprocessing", json.dumps(exports.preprocessing.to_dict())),
                   ("face_margin", str(margin)), ("output_format", exports.input_format))
     config = ModelConfig(
-        name=f"{options.name}_preprocess", backend="python", max_batch_size=options.max_batch,
+        name=model_name(options.name, PREPROCESS_KIND), backend="python", max_batch_size=options.max_batch,
         inputs=(Tensor(IMAGE_INPUT, "TYPE_STRING", (1,)), Tensor(BOX_INPUT, "TYPE_FP32", (4,), optional=True)),
         outputs=(model_input,), instance_groups=instance_group(options, "cpu", preprocess_instance_count(options)),
         dynamic_batching=batching(options),

@@ -78,7 +78,7 @@ def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, tmp_path, monkeypatch
 @pytest.fixture
 def no_gpu(monkeypatch):
     """This machine as a CPU-only one, whatever it really has."""
-    from fec.bench import backends
+    from fec.runtimes import backends
 
     monkeypatch.setitem(backends.UNAVAILABLE, "cuda", lambda: "no CUDA GPU here (torch.cuda.is_available() is False)")
 

@@ -6,21 +6,27 @@ import numpy as np
 import pytest
 
 from fec.bench import BenchError, MeasureSettings
-from fec.bench.backends import get_backend
-from fec.bench.run import Target, input_batch, plan, resolve_target
+from fec.bench.inputs import input_batch
+from fec.bench.options import BenchOptions
+from fec.bench.plan import plan
+from fec.bench.targets import Target, resolve_target
+from fec.data.dataset import FaceCrops
+from fec.errors import FecError
 from fec.preprocessing import Preprocessing
+from fec.runtimes.backends import get_backend
 
 PREP = Preprocessing(32)
 
 
 def target(*kinds: str) -> Target:
-    return Target(f"model-{'-'.join(kinds)}", {kind: "model" for kind in kinds}, PREP, "fp32", 64, 0.0)
+    return Target(path=f"model-{'-'.join(kinds)}", files={kind: "model" for kind in kinds}, prep=PREP, precision="fp32",
+                  crops=FaceCrops(size=64))
 
 
 @pytest.fixture
 def cpu_only(monkeypatch):
     """This machine as a CPU-only one, whatever it really has."""
-    from fec.bench import backends
+    from fec.runtimes import backends
 
     monkeypatch.setitem(backends.UNAVAILABLE, "cuda", lambda: "no CUDA GPU here")
     for need in ("ort-cuda", "ort-tensorrt", "tensorrt"):
@@ -36,7 +42,7 @@ def test_default_plan_runs_every_backend_that_fits_each_target_and_can_run_here(
 
 
 def test_default_plan_on_a_gpu_machine_adds_the_cuda_backends(cpu_only, monkeypatch):
-    from fec.bench import backends
+    from fec.runtimes import backends
 
     monkeypatch.setitem(backends.UNAVAILABLE, "cuda", lambda: None)
     names = [backend.name for _, backend in plan([target("checkpoint")], None)]
@@ -59,13 +65,13 @@ def test_plan_keeps_only_the_requested_backends():
                                         "onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, onnxruntime-tensorrt-fp16)"),
 ])
 def test_plan_rejects_backends_that_cannot_run_the_targets(targets, backends, message):
-    with pytest.raises(BenchError) as caught:
+    with pytest.raises(FecError) as caught:  # BenchError, or RunnerError from the backend registry
         plan([target(kind) for kind in targets], backends)
     assert message in str(caught.value)
 
 
 def test_backends_report_their_precision_on_fp32_targets_only():
-    from fec.bench.backends import get_backend
+    from fec.runtimes.backends import get_backend
 
     assert get_backend("torch-cuda-bf16").row_precision("fp32") == "bf16"
     assert get_backend("onnxruntime-tensorrt-fp16").row_precision("int8") == "int8"
@@ -73,7 +79,6 @@ def test_backends_report_their_precision_on_fp32_targets_only():
 
 
 def test_missing_target_foreign_folder_and_other_urls_are_user_errors(tmp_path):
-    from fec.errors import FecError
 
     with pytest.raises(BenchError, match="target not found"):
         resolve_target(tmp_path / "nothing.pt")
@@ -180,11 +185,11 @@ class EchoRunner:
 
 
 def test_cuda_rows_synchronise_every_timed_iteration_and_report_peak_memory_per_batch():
-    from fec.bench.run import bench_runner
+    from fec.bench.backend_rows import bench_runner
 
     probe, runner = FakeProbe([120.04, 250.06]), EchoRunner()
-    rows = bench_runner(runner, target("checkpoint"), get_backend("torch-cuda"), [1, 4],
-                        MeasureSettings(warmup_iters=1, iters=2), None, None, probe)
+    rows = bench_runner(runner, target("checkpoint"), get_backend("torch-cuda"),
+                        BenchOptions(batches=[1, 4], settings=MeasureSettings(warmup_iters=1, iters=2)), probe=probe)
 
     assert [(row.batch, row.cuda_peak_mb) for row in rows] == [(1, 120.04), (4, 250.06)]
     assert probe.resets == 2
@@ -194,12 +199,12 @@ def test_cuda_rows_synchronise_every_timed_iteration_and_report_peak_memory_per_
 
 
 def test_host_runners_get_no_probe_and_no_cuda_memory():
+    from fec.bench.backend_rows import bench_runner
     from fec.bench.cuda import cuda_probe
-    from fec.bench.run import bench_runner
 
     runner = EchoRunner()
-    rows = bench_runner(runner, target("checkpoint"), get_backend("torch"), [2], MeasureSettings(warmup_iters=0, iters=2),
-                        None, None, cuda_probe(runner))
+    rows = bench_runner(runner, target("checkpoint"), get_backend("torch"),
+                        BenchOptions(batches=[2], settings=MeasureSettings(warmup_iters=0, iters=2)), probe=cuda_probe(runner))
     assert cuda_probe(runner) is None and rows[0].cuda_peak_mb is None and rows[0].record()["cuda_peak_mb"] is None
 
 
@@ -237,7 +242,8 @@ class RecordingRunner(EchoRunner):
 
 @pytest.fixture
 def synth_faces(tiny_synth):
-    from fec.bench.run import MODES, face_inputs
+    from fec.bench.inputs import face_inputs
+    from fec.bench.options import MODES
 
     return face_inputs(tiny_synth / "test.csv", target("checkpoint"), 3, MODES)
 
@@ -248,13 +254,15 @@ def pixel_levels(normalised: np.ndarray) -> np.ndarray:
 
 
 def test_end_to_end_iterations_decode_the_jpegs_into_the_compute_batch(synth_faces, monkeypatch):
-    from fec.bench import run as bench_run
+    from fec.bench import inputs as bench_inputs
+    from fec.bench.backend_rows import bench_runner
+    from fec.bench.options import MODES
 
-    decoded, decode = [], bench_run.decode_image
-    monkeypatch.setattr(bench_run, "decode_image", lambda payload: decoded.append(payload) or decode(payload))
-    runner, settings = RecordingRunner(), MeasureSettings(warmup_iters=1, iters=2, max_windows=2)
-    compute, end_to_end = bench_run.bench_runner(runner, target("checkpoint"), get_backend("torch"), [4], settings,
-                                                 synth_faces.faces, None, modes=bench_run.MODES, jpegs=synth_faces.jpegs)
+    decoded, decode = [], bench_inputs.decode_image
+    monkeypatch.setattr(bench_inputs, "decode_image", lambda payload: decoded.append(payload) or decode(payload))
+    runner = RecordingRunner()
+    options = BenchOptions(batches=[4], settings=MeasureSettings(warmup_iters=1, iters=2, max_windows=2), modes=MODES)
+    compute, end_to_end = bench_runner(runner, target("checkpoint"), get_backend("torch"), options, inputs=synth_faces)
 
     assert (compute.mode, end_to_end.mode) == ("compute", "end-to-end")
     compute_calls = 1 + 1 + 2 * compute.measurement.windows          # prime, warm-up, timed
@@ -272,7 +280,7 @@ def test_end_to_end_iterations_decode_the_jpegs_into_the_compute_batch(synth_fac
 
 
 def test_end_to_end_keeps_uint8_pixels_for_uint8_input_exports(synth_faces):
-    from fec.bench.run import jpeg_batch, preprocess_jpegs
+    from fec.bench.inputs import jpeg_batch, preprocess_jpegs
 
     pixels = preprocess_jpegs(jpeg_batch(synth_faces.jpegs, 5), PREP, uint8_input=True)
     expected = input_batch(synth_faces.faces, 5, PREP, uint8_input=True)
@@ -287,7 +295,7 @@ def test_end_to_end_jpegs_are_the_stored_crops_encoded_at_quality_90(synth_faces
 
     from PIL import Image
 
-    from fec.bench.run import load_faces
+    from fec.bench.inputs import load_faces
 
     crops = load_faces(tiny_synth / "test.csv", target("checkpoint"), 3, size=64)
     for crop, payload in zip(crops, synth_faces.jpegs):
@@ -298,25 +306,28 @@ def test_end_to_end_jpegs_are_the_stored_crops_encoded_at_quality_90(synth_faces
 
 def test_server_targets_are_measured_compute_only_with_a_note(monkeypatch):
     from fec.bench import run as bench_run
+    from fec.bench.options import MODES
 
-    server = Target("http://127.0.0.1:9/fecnet", {"server-http": "127.0.0.1:9"}, PREP, "fp32", model="fecnet")
+    server = Target(path="http://127.0.0.1:9/fecnet", files={"server-http": "127.0.0.1:9"}, prep=PREP, precision="fp32",
+                    model="fecnet")
     local, modes_of = target("checkpoint"), {}
     monkeypatch.setattr(bench_run, "face_inputs", lambda data, chosen, count, modes: None)
     monkeypatch.setattr(bench_run, "bench_backend",
-                        lambda chosen, backend, *args: modes_of.__setitem__(chosen.path, args[-1]) or [])
-    outcome = bench_run.bench_targets([local, server], ["torch", "triton-http"], [1], MeasureSettings(),
-                                      data="test.csv", modes=bench_run.MODES)
+                        lambda chosen, backend, inputs, options: modes_of.__setitem__(chosen.path, options.modes) or [])
+    outcome = bench_run.bench_targets([local, server], BenchOptions(backends=["torch", "triton-http"], batches=[1],
+                                                                    settings=MeasureSettings(), data="test.csv", modes=MODES))
 
     assert modes_of == {local.path: ("compute", "end-to-end"), server.path: ("compute",)}
     assert outcome.notes == ["triton-http (fecnet): end-to-end skipped, the server preprocesses on its side "
                              "(compute only)"]
     with pytest.raises(BenchError, match=r"^http://127.0.0.1:9/fecnet: --mode end-to-end does not apply to Triton"):
-        bench_run.bench_targets([local, server], ["torch", "triton-http"], [1], MeasureSettings(), data="test.csv",
-                                modes=("end-to-end",))
+        bench_run.bench_targets([local, server], BenchOptions(backends=["torch", "triton-http"], batches=[1],
+                                                              settings=MeasureSettings(), data="test.csv",
+                                                              modes=("end-to-end",)))
 
 
 def test_modes_of_the_mode_option():
-    from fec.bench.run import bench_modes
+    from fec.bench.options import bench_modes
 
     assert bench_modes("both") == ("compute", "end-to-end") and bench_modes("end-to-end") == ("end-to-end",)
     with pytest.raises(BenchError, match="unknown mode 'e2e'"):

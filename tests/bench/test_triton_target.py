@@ -27,7 +27,7 @@ def server(tiny_checkpoint, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("bench_triton")
     export_model(tiny_checkpoint, "onnx", ExportRequest(max_batch=8, opt_batch=4, exporter="legacy"), out=folder / "onnx")
-    options = RepositoryOptions(embedding_backend="python-ort", max_batch=8, max_queue_delay_us=500, ort_threads=1)
+    options = RepositoryOptions(embedding="ort-python", max_batch=8, max_queue_delay_us=500, ort_threads=1)
     write_repository(read_exports([folder / "onnx"]), options, folder / "repo")
     with TritonServer(folder / "repo", log_path=folder / "tritonserver.log") as running:
         yield running

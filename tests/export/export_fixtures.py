@@ -69,8 +69,8 @@ def trained_model(base: Path) -> TrainedModel:
 def recalibrate_batch_norm(source: Path, train_csv: Path, target: Path) -> None:
     """Re-estimate BatchNorm running statistics on the training faces; save as a new checkpoint."""
     from fec.data.dataset import load_triplets
+    from fec.models.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
     from fec.preprocessing import normalize_uint8
-    from fec.train.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 
     model, prep, _ = model_from_checkpoint(source)
     faces = load_triplets(train_csv, prep.input_size, face_size=TRAINING["face_size"]).dataset.faces

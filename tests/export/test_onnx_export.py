@@ -12,9 +12,10 @@ import pytest
 import torch
 from export_fixtures import manifest
 
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.export import ExportError, ExportRequest, export_model, get_format, list_formats, register_format
 from fec.export.manifest import sha256_file
-from fec.export.onnx_export import FLOAT_NCHW, UINT8_NHWC, OnnxInfo, export_onnx, read_onnx_info
+from fec.export.onnx_export import OnnxInfo, export_onnx, read_onnx_info
 from fec.export.registry import ExportFormat, FormatOutcome
 from fec.models import create_model, list_models
 from fec.preprocessing import Preprocessing, normalize_uint8
@@ -72,7 +73,7 @@ def test_checkpoint_export_is_checked_and_carries_metadata_and_manifest(trained,
     assert (record["versions"]["onnx"], record["versions"]["onnxruntime"]) == (onnx.__version__, ort.__version__)
     assert (record["precision"], record["details"]["opset"], record["details"]["exporter"]) == ("fp32", 20, "dynamo")
     info = read_onnx_info(folder / "model.onnx")
-    assert (info.precision, info.input_format) == ("fp32", FLOAT_NCHW)
+    assert (info.precision, info.input_format) == ("fp32", FLOAT32_NCHW)
     assert info.preprocessing == Preprocessing.from_dict(payload["preprocessing"])
     assert info.provenance["checkpoint_sha256"] == record["source"]["checkpoint_sha256"]
 
@@ -85,7 +86,7 @@ def test_formats_come_from_one_registry_and_a_new_one_is_a_class_plus_a_name(tra
             from fec.export.manifest import ArtifactFile
 
             return FormatOutcome([ArtifactFile.describe(folder, "weights.bin", "weights")],
-                                 {"input_format": FLOAT_NCHW, "io": {}})
+                                 {"input_format": FLOAT32_NCHW, "io": {}})
 
     result = export_model(trained.checkpoint, "test-copy", ExportRequest(), out=tmp_path / "copy")
 

@@ -17,7 +17,7 @@ from fec.export import EngineOptions, ExportError, ExportRequest, MissingToolErr
 from fec.export.manifest import sha256_file
 from fec.export.tensorrt_build import BatchProfile, TrtApi, build_engine, import_builder
 from fec.export.tensorrt_format import TensorRTFormat
-from fec.runtimes.tensorrt_runner import GpuInfo
+from fec.hardware import GpuInfo
 
 GPU = GpuInfo("NVIDIA L4", "8.9")
 TRT10, TRT11 = "10.8.0.43", "11.1.0.7"

@@ -18,7 +18,7 @@ from gpu_helpers import face_batch
 
 @pytest.fixture(scope="session")
 def gpu_checkpoint(tiny_synth, tmp_path_factory) -> Path:
-    from fec.train.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+    from fec.models.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
     from fec.train.config import load_config
     from fec.train.trainer import Trainer
 

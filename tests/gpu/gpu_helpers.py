@@ -18,7 +18,8 @@ def needs_cuda(test):
 
 def face_batch(checkpoint: Path, data: Path, count: int) -> np.ndarray:
     """`count` real faces of the synthetic test set, normalised for the checkpoint's model (float NCHW)."""
-    from fec.bench.run import input_batch, load_faces, resolve_target
+    from fec.bench.inputs import input_batch, load_faces
+    from fec.bench.targets import resolve_target
 
     target = resolve_target(checkpoint)
     return input_batch(load_faces(data, target, count), count, target.prep, uint8_input=False)

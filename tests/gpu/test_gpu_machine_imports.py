@@ -24,7 +24,7 @@ import fec.cli.bench, fec.cli.train, fec.cli.export, fec.cli.verify, fec.cli.dat
 from click.testing import CliRunner
 for module in (fec.cli.bench, fec.cli.train, fec.cli.export, fec.cli.verify):
     assert CliRunner().invoke(module.main, ["--help"]).exit_code == 0, module
-from fec.bench.backends import get_backend
+from fec.runtimes.backends import get_backend
 from fec.runtimes import list_runners
 print(get_backend("tensorrt").unavailable())
 print(get_backend("triton-http").unavailable())

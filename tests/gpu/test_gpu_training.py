@@ -26,7 +26,7 @@ def train(data, out, amp: str, steps: int = 4):
 @needs_cuda
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
 def test_cuda_training_with_autocast_has_finite_losses_and_a_resumable_checkpoint(tiny_synth, tmp_path, amp):
-    from fec.train.checkpoint import read_checkpoint
+    from fec.models.checkpoint import read_checkpoint
 
     result = train(tiny_synth, tmp_path / "run", amp)
     assert result.exit_code == 0, result.output

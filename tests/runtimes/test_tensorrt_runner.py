@@ -15,9 +15,10 @@ from test_onnxruntime_runner import tiny_model
 
 from fec.export import EngineOptions
 from fec.export.tensorrt_build import BatchProfile, build_engine
+from fec.hardware import GpuInfo
 from fec.runtimes import create_runner
 from fec.runtimes.base import RunnerError
-from fec.runtimes.tensorrt_runner import EngineMismatchError, GpuInfo, TensorRTRunner
+from fec.runtimes.tensorrt_runner import EngineMismatchError, TensorRTRunner
 
 L4, A10 = GpuInfo("NVIDIA L4", "8.9"), GpuInfo("NVIDIA A10", "8.6")
 T4, H100 = GpuInfo("Tesla T4", "7.5"), GpuInfo("NVIDIA H100", "9.0")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from fec.data.dataset import FaceCrops
 from fec.runtimes import create_runner, list_runners
 from fec.runtimes.base import RunnerError
 from tests.helpers import tiny_torch_model as tiny_model
@@ -34,8 +35,11 @@ def test_unknown_compile_mode_is_a_runner_error():
 
 def test_bench_primes_each_batch_before_timing(monkeypatch):
     """The first call of each batch (where torch.compile compiles) is made before warm-up and timing."""
-    import fec.bench.run as bench_run
+    import fec.bench.backend_rows as backend_rows
     from fec.bench import MeasureSettings
+    from fec.bench.options import BenchOptions
+    from fec.bench.run import bench_targets
+    from fec.bench.targets import Target
     from fec.preprocessing import Preprocessing
     from fec.runtimes.base import Runner
 
@@ -47,9 +51,11 @@ def test_bench_primes_each_batch_before_timing(monkeypatch):
             self.calls.append(batch.shape[0])
             return np.zeros((batch.shape[0], 16), np.float32)
 
-    monkeypatch.setattr(bench_run, "create_bench_runner", lambda target, backend, threads: Counting())
-    target = bench_run.Target("m.pt", {"checkpoint": "m.pt"}, Preprocessing(8), "fp32", 8, 0.0)
-    rows = bench_run.bench_targets([target], ["torch_compile"], [1, 3], MeasureSettings(warmup_iters=2, iters=2)).rows
+    monkeypatch.setattr(backend_rows, "create_bench_runner", lambda target, backend, threads: Counting())
+    target = Target(path="m.pt", files={"checkpoint": "m.pt"}, prep=Preprocessing(8), precision="fp32",
+                    crops=FaceCrops(size=8))
+    options = BenchOptions(backends=["torch_compile"], batches=[1, 3], settings=MeasureSettings(warmup_iters=2, iters=2))
+    rows = bench_targets([target], options).rows
 
     # per batch: 1 priming call + 2 warm-up + at least 2 windows of 2 timed iterations
     assert [row.batch for row in rows] == [1, 3]

@@ -43,7 +43,7 @@ def pictures(synth_data) -> list[Picture]:
 
 @pytest.fixture(scope="session")
 def checkpoint(synth_data, pictures, tmp_path_factory) -> Path:
-    from fec.train.checkpoint import read_checkpoint, save_checkpoint
+    from fec.models.checkpoint import read_checkpoint, save_checkpoint
     from fec.train.config import load_config
     from fec.train.trainer import Trainer
 
@@ -58,8 +58,8 @@ def checkpoint(synth_data, pictures, tmp_path_factory) -> Path:
 
 def recalibrated_state(path: Path, pictures: list[Picture]) -> dict:
     """Weights with BatchNorm running statistics recomputed on the test pictures (see module docstring)."""
+    from fec.models.checkpoint import model_from_checkpoint
     from fec.preprocessing import decode_image, preprocess_images
-    from fec.train.checkpoint import model_from_checkpoint
 
     model, prep, _ = model_from_checkpoint(path)
     batch = torch.from_numpy(preprocess_images([decode_image(p.payload) for p in pictures], prep))
@@ -86,8 +86,8 @@ def onnx_export(checkpoint, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def torch_reference(checkpoint):
     """Embeddings from the PyTorch model, preprocessed by fec.preprocessing directly (not via fec.triton)."""
+    from fec.models.checkpoint import model_from_checkpoint
     from fec.preprocessing import crop_box, decode_image, preprocess_images
-    from fec.train.checkpoint import model_from_checkpoint
 
     model, prep, _ = model_from_checkpoint(checkpoint)
 
@@ -109,7 +109,7 @@ def python_repo(onnx_export, tmp_path_factory) -> Path:
     from fec.triton.repository import RepositoryOptions, write_repository
 
     repo = tmp_path_factory.mktemp("serving") / "repo"
-    options = RepositoryOptions(embedding_backend="python-ort", max_batch=16, max_queue_delay_us=2000, ort_threads=1)
+    options = RepositoryOptions(embedding="ort-python", max_batch=16, max_queue_delay_us=2000, ort_threads=1)
     write_repository(read_exports([onnx_export]), options, repo)
     return repo
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from fec.cli import embed as embed_cli
 from fec.cli import serve as serve_cli
 from fec.cli import triton as triton_cli
-from fec.triton.client import split_url
+from fec.runtimes.triton_client import split_url
 from fec.triton.errors import ClientError, ServerError
 from fec.triton.server import ServerInstall, TritonServer, plan_loading, prepared_copy, pytriton_env
 
@@ -39,15 +39,15 @@ def test_fec_triton_refuses_an_export_whose_verification_failed_unless_forced(on
     manifest = json.loads((failed / "manifest.json").read_text())
     manifest["verification"] = {"passed": False, "data": "test.csv", "results": []}
     (failed / "manifest.json").write_text(json.dumps(manifest))
-    refused = invoke(triton_cli.main, [failed, "--repo", tmp_path / "repo", "--embedding-backend", "python-ort"])
+    refused = invoke(triton_cli.main, [failed, "--repo", tmp_path / "repo", "--embedding", "ort-python"])
     assert_one_line_error(refused, f"{failed}: its recorded verification (fec-verify on test.csv) FAILED")
     assert not (tmp_path / "repo").exists()
-    forced = invoke(triton_cli.main, [failed, "--repo", tmp_path / "repo", "--embedding-backend", "python-ort", "--force"])
+    forced = invoke(triton_cli.main, [failed, "--repo", tmp_path / "repo", "--embedding", "ort-python", "--force"])
     assert forced.exit_code == 0, forced.output
 
 
 def test_fec_triton_writes_the_repository_and_says_how_to_serve_it(onnx_export, tmp_path):
-    result = invoke(triton_cli.main, [onnx_export, "--repo", tmp_path / "repo", "--embedding-backend", "python-ort",
+    result = invoke(triton_cli.main, [onnx_export, "--repo", tmp_path / "repo", "--embedding", "ort-python",
                                       "--max-batch", "48", "--instances", "2"])
     assert result.exit_code == 0, result.output
     assert "ensemble fecnet -> fecnet_ort_python" in result.output
@@ -59,7 +59,7 @@ def test_fec_triton_writes_the_repository_and_says_how_to_serve_it(onnx_export, 
 
 @pytest.mark.parametrize("args, fragment", [
     (["--trt-accelerator"], "needs --kind gpu"),
-    (["--embedding-backend", "tensorrt"], "needs an export folder with a TensorRT engine"),
+    (["--embedding", "trt"], "needs an export folder with a TensorRT engine"),
     (["--face-margin", "2"], "face margin must be in [0, 1]"),
 ])
 def test_fec_triton_option_mistakes_are_one_line(onnx_export, tmp_path, args, fragment):

@@ -9,10 +9,10 @@ from fec.triton.config import (
     Accelerator,
     DynamicBatching,
     EnsembleStep,
-    Enum,
     InstanceGroup,
     Message,
     ModelConfig,
+    PbtxtEnum,
     Tensor,
     Warmup,
     render,
@@ -70,7 +70,7 @@ def test_ensemble_and_cc_filenames_render_as_maps():
 
 
 def test_render_writes_enums_bare_strings_quoted_and_nested_blocks():
-    lines = render(Message([("kind", Enum("KIND_CPU")), ("name", "a"), ("dims", (1, 2)), ("sub", Message([("on", True)]))]))
+    lines = render(Message([("kind", PbtxtEnum("KIND_CPU")), ("name", "a"), ("dims", (1, 2)), ("sub", Message([("on", True)]))]))
     assert lines == ['kind: KIND_CPU', 'name: "a"', 'dims: [ 1, 2 ]', 'sub {', '  on: true', '}']
     with pytest.raises(TypeError):
         scalar(object())

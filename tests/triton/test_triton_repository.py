@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from triton_helpers import cosines
 
+from fec.artifacts import UINT8_NHWC
 from fec.export.manifest import ArtifactFile, read_manifest, write_manifest
 from fec.preprocessing import Preprocessing
+from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 from fec.triton import checks
 from fec.triton.errors import ConfigCheckError, RepositoryError
 from fec.triton.exports import read_exports
 from fec.triton.model_io import onnx_model_io
-from fec.triton.pipeline import UINT8_NHWC, OnnxEmbedder, prepare_faces
 from fec.triton.repository import MARKER, RepositoryOptions, plan_repository, write_repository
+from fec.triton.serving import prepare_faces
 
 pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="config checks need tritonclient[grpc]")
 
@@ -156,7 +158,7 @@ def test_engine_checks_catch_a_profile_that_does_not_match_the_graph(onnx_export
 
 def test_tensorrt_backend_without_engine_is_a_user_error(onnx_export):
     with pytest.raises(RepositoryError, match="needs an export folder with a TensorRT engine"):
-        plan_repository(read_exports([onnx_export]), RepositoryOptions(embedding_backend="tensorrt"))
+        plan_repository(read_exports([onnx_export]), RepositoryOptions(embedding="trt"))
 
 
 def test_export_batch_limit_lowers_max_batch_with_a_note(onnx_export, tmp_path):
@@ -224,7 +226,7 @@ def test_uint8_export_gets_a_uint8_preprocess_output(checkpoint, pictures, torch
 
     export = export_model(checkpoint, "onnx", ExportRequest(max_batch=8, opt_batch=4, exporter="legacy",
                                                             bake_preprocessing=True), out=tmp_path / "uint8").folder
-    write_repository(read_exports([export]), RepositoryOptions(embedding_backend="python-ort"), tmp_path / "repo")
+    write_repository(read_exports([export]), RepositoryOptions(embedding="ort-python"), tmp_path / "repo")
     output = read_config(tmp_path / "repo/fecnet_preprocess/config.pbtxt").output[0]
     assert (output.name, output.data_type, list(output.dims)) == ("images", 2, [112, 112, 3])  # TYPE_UINT8
     params = read_config(tmp_path / "repo/fecnet_preprocess/config.pbtxt").parameters
@@ -232,5 +234,6 @@ def test_uint8_export_gets_a_uint8_preprocess_output(checkpoint, pictures, torch
     assert read_config(tmp_path / "repo/fecnet_ort_python/config.pbtxt").input[0].data_type == 2
     whole = [picture for picture in pictures if picture.box is None][:4]
     pixels = prepare_faces([p.payload for p in whole], Preprocessing(112), output_format=UINT8_NHWC)
-    served = OnnxEmbedder(tmp_path / "repo/fecnet_ort_python/1/model.onnx", threads=1)(pixels)
+    with OnnxRuntimeRunner(tmp_path / "repo/fecnet_ort_python/1/model.onnx", threads=1) as runner:
+        served = runner.infer(pixels)
     assert cosines(served, torch_reference(whole)).min() >= 0.9999

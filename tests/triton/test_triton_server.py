@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from triton_helpers import child_pids, cosines, process_stat, still_running
 
 from fec.data.triplets import FaceBox
-from fec.triton.client import TritonClient, bytes_tensor
+from fec.runtimes.triton_client import TritonClient, bytes_tensor
 from fec.triton.errors import ClientError
 from tests.helpers import png_header
 
@@ -150,7 +150,7 @@ def settled_executions(client, model: str, before: dict[int, int], expected_requ
 
 
 def test_load_8_clients_x_200_requests_batches_dynamically(server, pictures):
-    from fec.triton.load import run_load
+    from fec.triton.load_generator import run_load
 
     payloads = [picture.payload for picture in pictures if picture.box is None and picture.name.startswith("lfw")]
     with TritonClient(server.http_url) as client:

@@ -48,6 +48,7 @@ from fec.data.download.outcomes import (
     STATUSES,
     UrlOutcome,
 )
+from fec.data.download.report_text import format_report
 from fec.data.download.retry import RetryPolicy
 from fec.data.download.run import DownloadReport, RunStats, download
 from fec.data.download.summary import CsvSummary, DownloadSummary
@@ -56,5 +57,6 @@ __all__ = [
     "BAD_BOX", "FAILED", "GONE", "HTTP_ERROR", "KEPT_SUFFIX", "MANIFEST_NAME", "MISSING", "NOT_ATTEMPTED", "NOT_IMAGE",
     "OK", "PERMANENT", "RAW_DIR_NAME", "STATUSES", "STORE_INFO_NAME", "SUMMARY_NAME",
     "CsvSummary", "DownloadOptions", "DownloadReport", "DownloadSummary", "RetryPolicy", "RunStats", "UrlOutcome",
+    "format_report",
     "download", "load_manifest",
 ]

@@ -1,7 +1,7 @@
 """model.py files for Triton's python backend, copied into a repository by `fec-triton`.
 
 They run inside `triton_python_backend_stub` (where `triton_python_backend_utils` exists), import
-fec from the server's Python and leave the work to `fec.triton.pipeline`, so this package itself
+fec from the server's Python and leave the work to `fec.triton.serving`, so this package itself
 never imports the server's utilities.
 """
 

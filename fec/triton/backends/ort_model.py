@@ -14,25 +14,28 @@ import triton_python_backend_utils as pb_utils
 
 class TritonPythonModel:
     def initialize(self, args):
-        from fec.triton.pipeline import OnnxEmbedder
+        from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
         path = os.path.join(args["model_repository"], args["model_version"], parameters["onnx_file"])
         threads = int(parameters.get("intra_op_threads", "0"))
-        self.embed = OnnxEmbedder(path, threads, use_gpu=args.get("model_instance_kind") == "GPU")
+        provider = "cuda" if args.get("model_instance_kind") == "GPU" else "cpu"  # no quiet fallback to the CPU
+        self.runner = OnnxRuntimeRunner(path, provider=provider, threads=threads or None)
+        self.runner.activate()
+        self.embed = self.runner.infer
         self.input_name = config["input"][0]["name"]
         self.sample_shape = tuple(int(size) for size in config["input"][0]["dims"])
         self.output_name = config["output"][0]["name"]
 
     def execute(self, requests):
-        from fec.triton.pipeline import embed_requests
+        from fec.triton.serving import embed_requests
 
         batches = [pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy() for request in requests]
         return [self.response(result) for result in embed_requests(self.embed, batches, self.sample_shape)]
 
     def response(self, result):
-        from fec.triton.pipeline import RequestFailure
+        from fec.triton.serving import RequestFailure
 
         if isinstance(result, RequestFailure):
             error = pb_utils.TritonError(result.message, getattr(pb_utils.TritonError, result.code))

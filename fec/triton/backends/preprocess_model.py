@@ -1,6 +1,6 @@
 """Triton python backend: encoded image bytes (+ optional face boxes) -> the FECNet model input.
 
-Written by fec-triton. The work is fec.triton.pipeline.prepare_faces, the preprocessing of training
+Written by fec-triton. The work is fec.triton.serving.prepare_faces, the preprocessing of training
 and evaluation, so the server's inputs equal PyTorch's. A bad request (undecodable bytes, a picture
 over the pixel cap, a bad face box) gets an INVALID_ARG error of its own (HTTP 400, gRPC
 INVALID_ARGUMENT); anything else is INTERNAL (500). The other requests and the server carry on.
@@ -26,7 +26,7 @@ class TritonPythonModel:
         return [self.respond(request) for request in requests]
 
     def respond(self, request):
-        from fec.triton.pipeline import RequestFailure, boxes_from_tensor, payloads_from_tensor, prepare_faces
+        from fec.triton.serving import RequestFailure, boxes_from_tensor, payloads_from_tensor, prepare_faces
 
         try:
             payloads = payloads_from_tensor(pb_utils.get_input_tensor_by_name(request, "image").as_numpy())

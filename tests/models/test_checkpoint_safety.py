@@ -24,8 +24,9 @@ from fec.cli import train as train_cli
 from fec.cli import verify as verify_cli
 from fec.errors import CheckpointError
 from fec.export.manifest import sha256_file
-from fec.train.checkpoint import read_checkpoint, restore_rng_states, rng_states
+from fec.models.checkpoint import read_checkpoint
 from fec.train.config import load_config
+from fec.train.rng_state import restore_rng_states, rng_states
 from fec.train.trainer import Trainer
 from tests.helpers import tiny_overrides
 
@@ -137,7 +138,7 @@ def test_checkpoints_of_the_earlier_format_still_load(tiny_synth, tmp_path):
 
 def test_impossible_preprocessing_in_a_checkpoint_is_one_line(tmp_path):
     from fec.models import create_model
-    from fec.train.checkpoint import save_checkpoint
+    from fec.models.checkpoint import save_checkpoint
 
     model = create_model("compact_cnn")
     save_checkpoint(tmp_path / "negative.pt", {"model": {**model.config, "input_size": -5}, "state_dict": model.state_dict(),

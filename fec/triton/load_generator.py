@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fec.errors import FecError
-from fec.triton.client import TritonClient
+from fec.runtimes.triton_client import TritonClient
 
 
 @dataclass

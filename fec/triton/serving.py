@@ -1,4 +1,4 @@
-"""The serving pipeline's work, importable and testable outside the server.
+"""What the served models do with a request, importable and testable outside the server.
 
 The python backends in `fec.triton.backends` are thin shells around these functions, and
 `fec-embed --checkpoint` calls the same ones, so a picture becomes the same model input on the
@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.data.triplets import FaceBox
 from fec.errors import DataError
 from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_uint8, resize_uint8
 
-FLOAT_NCHW = "float32-nchw"  # same tags as fec.export.onnx_export
-UINT8_NHWC = "uint8-nhwc"
 BOX_FIELDS = ("left", "right", "top", "bottom")
 DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
 MAX_MESSAGE_CHARS = 500
@@ -71,7 +69,7 @@ def boxes_from_tensor(tensor: np.ndarray | None, count: int) -> list[FaceBox] | 
 
 
 def prepare_faces(payloads: list[bytes], prep: Preprocessing, boxes: list[FaceBox] | None = None,
-                  margin: float = 0.0, output_format: str = FLOAT_NCHW) -> np.ndarray:
+                  margin: float = 0.0, output_format: str = FLOAT32_NCHW) -> np.ndarray:
     """Encoded pictures (and face boxes) -> the model's input batch, or DataError naming the bad image."""
     if not payloads:
         raise DataError("empty batch: send at least one image")
@@ -114,30 +112,6 @@ def check_model_batch(batch: np.ndarray, sample_shape: tuple[int, ...] | None = 
 
 def shape_fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
     return len(shape) == len(expected) and all(want < 0 or size == want for size, want in zip(shape, expected))
-
-
-class OnnxEmbedder:
-    """An ONNX Runtime session over an exported embedding model: model input batch -> embeddings."""
-
-    def __init__(self, path: str | Path, threads: int = 0, use_gpu: bool = False):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        providers = ["CPUExecutionProvider"]
-        if use_gpu and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
-
-    @property
-    def providers(self) -> list[str]:
-        return self.session.get_providers()
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
 
 
 def embed_requests(embed, batches: list[np.ndarray], sample_shape: tuple[int, ...] | None = None

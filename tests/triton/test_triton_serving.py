@@ -12,18 +12,18 @@ from triton_helpers import cosines
 
 from fec.errors import DataError
 from fec.preprocessing import Preprocessing, crop_box, decode_image, preprocess_images, resize_uint8
-from fec.triton.embedding import EmbeddingResult, LocalEmbedder, embed_chunk, embed_files, list_images, save_embeddings
+from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
+from fec.triton.embedding import EmbeddingResult, LocalPictureEmbedder, embed_chunk, embed_files, list_images, save_embeddings
 from fec.triton.errors import ClientError
-from fec.triton.pipeline import (
+from fec.triton.retrieval import contact_sheet, nearest
+from fec.triton.serving import (
     UINT8_NHWC,
-    OnnxEmbedder,
     RequestFailure,
     boxes_from_tensor,
     embed_requests,
     payloads_from_tensor,
     prepare_faces,
 )
-from fec.triton.retrieval import contact_sheet, nearest
 
 PREP = Preprocessing(64)
 
@@ -129,7 +129,7 @@ def test_pixel_cap_nan_boxes_and_pillow_faults_are_data_errors(monkeypatch):
     def odd_fault(payload, name):
         raise struct.error("unpack requires a buffer of 4 bytes")
 
-    monkeypatch.setattr("fec.triton.pipeline.decode_image", odd_fault)
+    monkeypatch.setattr("fec.triton.serving.decode_image", odd_fault)
     with pytest.raises(DataError, match=r"image 0: not a readable image \(error: unpack requires"):
         prepare_faces([b"GIF89a"], PREP)
 
@@ -141,14 +141,14 @@ def test_model_tells_faces_apart(pictures, torch_reference):
     assert similarity[~np.eye(len(pictures), dtype=bool)].min() < 0.9
 
 
-def test_onnx_embedder_matches_pytorch(pictures, onnx_export, torch_reference, checkpoint):
-    from fec.train.checkpoint import model_from_checkpoint
+def test_the_served_onnx_runner_matches_pytorch(pictures, onnx_export, torch_reference, checkpoint):
+    from fec.models.checkpoint import model_from_checkpoint
 
     _, prep, _ = model_from_checkpoint(checkpoint)
-    embedder = OnnxEmbedder(onnx_export / "model.onnx", threads=1)
     whole = [picture for picture in pictures if picture.box is None]
-    served = embedder(prepare_faces([p.payload for p in whole], prep))
-    assert embedder.providers == ["CPUExecutionProvider"]
+    with OnnxRuntimeRunner(onnx_export / "model.onnx", threads=1) as runner:  # what the ort-python model runs
+        served = runner.infer(prepare_faces([p.payload for p in whole], prep))
+        assert runner.describe()["providers"] == ["CPUExecutionProvider"]
     assert cosines(served, torch_reference(whole)).min() >= 0.9999
 
 
@@ -165,7 +165,7 @@ def picture_folder(pictures, tmp_path_factory):
 def test_local_embedding_isolates_a_broken_file(picture_folder, checkpoint, pictures, torch_reference):
     paths = list_images([picture_folder])
     assert len(paths) == 7 and all(path.suffix != ".txt" for path in paths)
-    result = embed_files(LocalEmbedder(checkpoint), paths, batch_size=4, concurrency=2)
+    result = embed_files(LocalPictureEmbedder(checkpoint), paths, batch_size=4, concurrency=2)
     assert list(result.failures) == [picture_folder / "broken.png"]
     assert "not a readable image" in result.failures[picture_folder / "broken.png"]
     assert [path.name for path in result.paths] == sorted(p.name for p in pictures[:6])

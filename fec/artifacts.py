@@ -1,0 +1,95 @@
+"""What one stage writes and the next reads, defined once: input layouts and the TensorRT engine sidecar.
+
+Exporters write these; runners, verification, benchmarks and Triton packaging read them. The module
+sits at the bottom of the package so that every stage can import it without importing another stage.
+
+Input layouts (the `input_format` key of manifests and ONNX metadata):
+- `float32-nchw`: normalised float pixels, channels first; the host does the preprocessing.
+- `uint8-nhwc`: raw RGB bytes; the graph or engine normalises them itself (baked preprocessing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fec.errors import ArtifactError
+from fec.hardware import GpuInfo
+from fec.io import read_json, write_json
+
+FLOAT32_NCHW = "float32-nchw"
+UINT8_NHWC = "uint8-nhwc"
+INPUT_LAYOUTS = (FLOAT32_NCHW, UINT8_NHWC)
+
+
+def input_pixels(shape, layout: str) -> int:
+    """The side of the square input picture in a batch shape of this layout; 0 where the shape leaves it open."""
+    side = shape[1] if layout == UINT8_NHWC else shape[2]
+    return side if isinstance(side, int) else 0
+
+
+SIDECAR_FORMAT = "fec-trt-engine/1"
+TENSORRT_INSTALL_HINT = ("install NVIDIA's TensorRT Python wheel on a machine with a CUDA GPU "
+                         "(pip install tensorrt, or the tensorrt-cu12/-cu13 wheel matching your CUDA)")
+
+
+@dataclass(frozen=True)
+class EngineSidecar:
+    """What an engine was built from and for; written beside the plan as `<plan>.json`."""
+
+    tensorrt_version: str
+    gpu: GpuInfo
+    precision: str
+    input_name: str
+    output_name: str
+    input_format: str
+    profile: dict                   # {"min": [...], "opt": [...], "max": [...]} for the input
+    source_onnx: str
+    source_onnx_sha256: str
+    plan_sha256: str
+    hardware_compatibility: str = "none"
+    version_compatible: bool = False
+    strongly_typed: bool = True
+    builder_optimization_level: int = 3
+    workspace_bytes: int = 0
+    rebuild: str = ""
+    format: str = SIDECAR_FORMAT
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict, source: Path) -> EngineSidecar:
+        if payload.get("format") != SIDECAR_FORMAT:
+            raise ArtifactError(f"{source}: not an fec engine sidecar (no '{SIDECAR_FORMAT}' tag)")
+        try:
+            return cls(**{**payload, "gpu": GpuInfo(**payload["gpu"])})
+        except (TypeError, KeyError) as exc:
+            raise ArtifactError(f"{source}: damaged engine sidecar ({exc})") from None
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_dict())
+
+    @property
+    def max_batch(self) -> int:
+        return int(self.profile["max"][0])
+
+    @property
+    def input_size(self) -> int:
+        return input_pixels(self.profile["max"], self.input_format)
+
+
+def sidecar_path(plan: Path) -> Path:
+    return plan.with_name(plan.name + ".json")
+
+
+def read_sidecar(plan: Path) -> EngineSidecar:
+    path = sidecar_path(plan)
+    if not path.is_file():
+        raise ArtifactError(f"{plan}: no sidecar {path.name} beside the engine; rebuild it with fec-export --format trt")
+    return EngineSidecar.from_dict(read_json(path, ArtifactError, "engine sidecar"), path)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
