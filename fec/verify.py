@@ -48,6 +48,7 @@ class Tolerances:
 DEFAULT_TOLERANCES = {
     "fp32": Tolerances(max_abs=1e-4, min_cos=0.9999, max_delta_pt=0.1),
     "fp16": Tolerances(max_abs=None, min_cos=0.999, max_delta_pt=0.3),
+    "bf16": Tolerances(max_abs=None, min_cos=0.998, max_delta_pt=0.5),  # 8 mantissa bits to fp16's 11
     "int8": Tolerances(max_abs=None, min_cos=0.98, max_delta_pt=1.0),
 }
 
@@ -227,10 +228,11 @@ def reference_warnings(embeddings: np.ndarray) -> list[str]:
 def verify_backend(export: LoadedExport, name: str, prep: Preprocessing, dataset: TripletDataset, reference: Reference,
                    overrides: dict, batch_size: int, quiet: bool) -> BackendResult:
     manifest = export.manifest
-    precision = manifest["precision"]
-    tolerances = DEFAULT_TOLERANCES[precision].override(**overrides)
+    known = name in export_backends()
+    precision = get_backend(name).row_precision(manifest["precision"]) if known else manifest["precision"]
+    tolerances = DEFAULT_TOLERANCES[precision].override(**overrides)  # a bf16 backend is judged as bf16
     row = BackendResult(str(export.folder), manifest["export_format"], precision, name, "ERROR", tolerances)
-    if name not in export_backends():
+    if not known:
         row.failures = [f"unknown backend {name!r}; available: {', '.join(export_backends())}"]
         return row
     try:

@@ -20,7 +20,8 @@ FAILED_EXIT = 1
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Test CSV, or a folder with test.csv.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Reference checkpoint (default: the one in the manifest).")
 @click.option("--backend", "backends", multiple=True, type=click.Choice(export_backends()),
-              help="Repeatable: a backend of fec-bench's registry that runs the export as it is. "
+              help="Repeatable: a backend (the names fec-bench uses) that runs the export's file; one with a "
+                   "precision of its own (openvino-bf16, onnxruntime-tensorrt-fp16) is judged in that precision. "
                    "Default: onnxruntime for ONNX exports, tensorrt for engines.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the full result as JSON.")
 @click.option("--max-abs", type=float, help="Override the max |error| tolerance.")

@@ -33,7 +33,7 @@ class Backend:
     runner: str                       # the fec.runtimes runner
     options: dict = field(default_factory=dict)
     precision: str | None = None      # what it computes in when it decides (autocast, TensorRT fp16); None: the target's
-    needs: str = "cpu"                # cpu | cuda | ort-cuda | ort-tensorrt | tensorrt | triton
+    needs: str = "cpu"                # a key of UNAVAILABLE: cpu, cuda, ort-cuda, ort-tensorrt, tensorrt, triton, openvino...
     summary: str = ""
 
     def unavailable(self) -> str | None:
@@ -45,11 +45,6 @@ class Backend:
         if self.kind == "checkpoint":
             options.setdefault("precision", self.precision or "fp32")
         return create_runner(self.runner, **{SOURCE_OPTION[self.kind]: source}, **{**self.options, **options})
-
-    @property
-    def keeps_precision(self) -> bool:
-        """Computes in the precision of what it runs (no autocast, no TensorRT fp16 of its own)."""
-        return self.precision is None
 
     def row_precision(self, target_precision: str) -> str:
         """The precision a row reports: the backend's (autocast, TRT fp16) on fp32 targets, else the target's."""
@@ -91,6 +86,12 @@ def importable(name: str) -> bool:
         return False
 
 
+def _no_native_bf16() -> str | None:
+    from fec.runtimes.openvino_runner import native_bf16
+
+    return None if native_bf16() else "this CPU has no native bf16 (AVX-512 BF16 or AMX)"
+
+
 def _tensorrt() -> str | None:
     return _module("tensorrt", "NVIDIA's TensorRT wheel")() or _no_cuda()
 
@@ -102,6 +103,8 @@ UNAVAILABLE = {
     "ort-tensorrt": _ort_provider("TensorrtExecutionProvider"),
     "tensorrt": _tensorrt,
     "triton": _module("tritonclient", "pip install 'tritonclient[http,grpc]'"),
+    "openvino": _module("openvino", "pip install openvino"),
+    "openvino-bf16": lambda: _module("openvino", "pip install openvino")() or _no_native_bf16(),
 }
 
 _BACKENDS: dict[str, Backend] = {}
@@ -123,9 +126,9 @@ def get_backend(name: str) -> Backend:
 
 
 def export_backends() -> list[str]:
-    """The backends that run an export's own file (ONNX or engine; the kind is the manifest role) in the export's
-    precision: what fec-verify checks with. The fp16 variants change the precision, so they are for timing only."""
-    return [name for kind in reversed(EXPORT_KINDS) for name in backend_names(kind) if _BACKENDS[name].keeps_precision]
+    """The backends that run an export's own file (ONNX or engine; the kind is the manifest role): what fec-verify
+    checks with. One that computes in a precision of its own (bf16, TensorRT fp16) is judged in that precision."""
+    return [name for kind in reversed(EXPORT_KINDS) for name in backend_names(kind)]
 
 
 def backend_names(kind: str | None = None) -> list[str]:
@@ -152,6 +155,10 @@ for _backend in (
                  summary="ONNX Runtime, TensorRT provider (engine cache; built before timing)"),
     Backend("onnxruntime-tensorrt-fp16", "onnx", "onnxruntime", {"provider": "tensorrt", "fp16": True}, "fp16",
                  "ort-tensorrt", "TensorRT provider with trt_fp16_enable"),
+    Backend("openvino", "onnx", "openvino", needs="openvino",
+            summary="OpenVINO on the CPU in f32 (an int8 Q/DQ export runs its int8 kernels)"),
+    Backend("openvino-bf16", "onnx", "openvino", {"precision": "bf16"}, "bf16", "openvino-bf16",
+            "OpenVINO with bf16 inference precision (CPUs with native bf16 only)"),
     Backend("tensorrt", "engine", "tensorrt", needs="tensorrt", summary="the export's TensorRT engine"),
     Backend("tensorrt-graphs", "engine", "tensorrt", {"cuda_graphs": True}, needs="tensorrt",
                  summary="the TensorRT engine replayed as CUDA graphs"),

@@ -1,0 +1,111 @@
+"""OpenVINO runner: an ONNX export on Intel's CPU runtime, in f32 or bf16, int8 from a Q/DQ file.
+
+OpenVINO reads the ONNX file fec-export wrote as it is: an fp32 file runs in f32, an int8 Q/DQ file
+(`--precision int8 --target cpu`) runs its int8 kernels. On a CPU with native bf16 OpenVINO's own
+default inference precision is bf16, which is not what an fp32 export promises; so the runner always
+sets the precision hint itself: `precision="fp32"` (the default) is f32 everywhere, and
+`precision="bf16"` is refused on a CPU without native bf16 (where OpenVINO would emulate it slowly)
+instead of running something else under that name.
+
+    runner = create_runner("openvino", model="export/x/model.onnx", precision="bf16")
+
+OpenVINO is an optional extra: `pip install openvino` (or `pip install 'fec[openvino]'`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, input_pixels
+from fec.runtimes.base import Runner, RunnerError, register_runner
+
+INSTALL_HINT = "pip install openvino (or pip install 'fec[openvino]')"
+PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+
+def import_openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise RunnerError(f"OpenVINO is not installed; {INSTALL_HINT}") from None
+    return openvino
+
+
+def cpu_capabilities(core) -> list[str]:
+    """What OpenVINO says this CPU computes natively: FP32, INT8, BF16, FP16 ..."""
+    return [str(capability) for capability in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+
+
+def native_bf16() -> bool:
+    """Whether this CPU does bf16 natively (AVX-512 BF16 or AMX), as OpenVINO sees it; False without OpenVINO."""
+    try:
+        return "BF16" in cpu_capabilities(import_openvino().Core())
+    except RunnerError:
+        return False
+
+
+@register_runner("openvino")
+class OpenVinoRunner(Runner):
+    name = "openvino"
+
+    def __init__(self, model: str | Path, precision: str = "fp32", threads: int | None = None, device: str = "CPU"):
+        if precision not in PRECISION_HINTS:
+            raise RunnerError(f"openvino: precision must be one of {', '.join(PRECISION_HINTS)}, got {precision!r}")
+        self.model_path, self.precision, self.threads, self.device = Path(model), precision, threads, device
+        self.compiled = self.request = None
+        self.input_format = FLOAT32_NCHW
+
+    def activate(self) -> None:
+        openvino = import_openvino()
+        if not self.model_path.is_file():
+            raise RunnerError(f"openvino: {self.model_path}: ONNX file not found")
+        core = openvino.Core()
+        if self.precision == "bf16" and "BF16" not in cpu_capabilities(core):
+            raise RunnerError(f"openvino: this CPU has no native bf16 (OpenVINO sees {', '.join(cpu_capabilities(core))}); "
+                              "use precision fp32 here, or a CPU with AVX-512 BF16 or AMX")
+        try:
+            self.compiled = core.compile_model(str(self.model_path), self.device, self._config())
+        except RuntimeError as exc:  # OpenVINO's own exception for files it cannot read
+            raise RunnerError(f"openvino: cannot load {self.model_path}: {str(exc).splitlines()[0][:200]}") from None
+        self.request = self.compiled.create_infer_request()
+        self._read_io()
+
+    def _config(self) -> dict:
+        config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision], "PERFORMANCE_HINT": "LATENCY"}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        return config
+
+    def _read_io(self) -> None:
+        inputs, outputs = self.compiled.inputs, self.compiled.outputs
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise RunnerError(f"openvino: {self.model_path} must have one input and one output, "
+                              f"has {len(inputs)} and {len(outputs)}")
+        source = inputs[0]
+        self.input_format = UINT8_NHWC if source.get_element_type().get_type_name() == "u8" else FLOAT32_NCHW
+        shape = [dim.get_length() if dim.is_static else None for dim in source.get_partial_shape()]
+        self.input_size = input_pixels(shape, self.input_format)
+        self.max_batch = shape[0]
+
+    def deactivate(self) -> None:
+        self.compiled = self.request = None
+
+    def describe(self) -> dict:
+        info = {"runner": self.name, "model": str(self.model_path), "device": self.device, "precision": self.precision}
+        if self.compiled is not None:
+            hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+            info.update(openvino=import_openvino().__version__, inference_precision=hint.get_type_name())
+        return info
+
+    def _check_feed(self, batch: np.ndarray) -> None:
+        if self.input_format == FLOAT32_NCHW:
+            return super()._check_feed(batch)
+        if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
+            raise RunnerError(f"{self.name}: this model takes uint8 RGB batches (N, H, W, 3), got "
+                              f"{getattr(batch, 'dtype', type(batch))} {getattr(batch, 'shape', '')}")
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        result = self.request.infer({0: np.ascontiguousarray(batch)})
+        return np.array(result[self.compiled.outputs[0]], copy=True)
