@@ -211,6 +211,12 @@ def embed_with(runner: Runner, prep: Preprocessing, dataset: TripletDataset, bat
         return embed_faces(runner_embedder(runner, prep), dataset.faces, size, quiet), runner.describe()
 
 
+def reference_backend(described: dict) -> str:
+    """The backend name (fec-bench's) of the PyTorch reference run: torch on the CPU, torch-cuda on a GPU."""
+    device = str(described.get("device", "cpu"))
+    return "torch" if device == "cpu" else "torch-cuda"
+
+
 def run_reference(checkpoint: Path, prep: Preprocessing, dataset: TripletDataset, batch_size: int, quiet: bool) -> Reference:
     embeddings, described = embed_with(create_runner("torch", checkpoint=checkpoint), prep, dataset, batch_size, quiet)
     return Reference(embeddings, score_embeddings(embeddings, dataset), described)
@@ -298,7 +304,7 @@ HEADERS = ["Format", "Precision", "Backend", "Status", "Size MB", "max|err|", "m
 
 def format_table(result: VerificationResult) -> str:
     reference = result.reference["accuracy"]
-    rows = [["pytorch", "fp32", f"torch-{result.reference['runner'].get('device', 'cpu')}", "REF", "-", "-", "-", "-",
+    rows = [["pytorch", "fp32", reference_backend(result.reference["runner"]), "REF", "-", "-", "-", "-",
              *(_pct(reference[key]) for key in TYPE_KEYS), _pct(reference[OVERALL]), "-", "-"]]
     rows += [_row(row) for row in result.results]
     widths = [max(len(str(line[col])) for line in [HEADERS] + rows) for col in range(len(HEADERS))]
