@@ -25,12 +25,13 @@ def target(*kinds: str) -> Target:
 
 @pytest.fixture
 def cpu_only(monkeypatch):
-    """This machine as a CPU-only one, whatever it really has."""
+    """This machine as a CPU-only one with OpenVINO and without native bf16, whatever it really has."""
     from fec.runtimes import backends
 
     monkeypatch.setitem(backends.UNAVAILABLE, "cuda", lambda: "no CUDA GPU here")
-    for need in ("ort-cuda", "ort-tensorrt", "tensorrt"):
+    for need in ("ort-cuda", "ort-tensorrt", "tensorrt", "openvino-bf16"):
         monkeypatch.setitem(backends.UNAVAILABLE, need, lambda: "not here")
+    monkeypatch.setitem(backends.UNAVAILABLE, "openvino", lambda: None)
 
 
 def test_default_plan_runs_every_backend_that_fits_each_target_and_can_run_here(cpu_only):
@@ -38,7 +39,8 @@ def test_default_plan_runs_every_backend_that_fits_each_target_and_can_run_here(
     with pytest.raises(BenchError, match=r"model-engine: no backend that runs it can run here \(tensorrt: not here; "):
         plan([target("engine")], None)
     pairs = [(chosen.path, backend.name) for chosen, backend in plan([checkpoint, export], None)]
-    assert pairs == [("model-checkpoint", "torch"), ("model-checkpoint", "torch_compile"), ("model-onnx-engine", "onnxruntime")]
+    assert pairs == [("model-checkpoint", "torch"), ("model-checkpoint", "torch_compile"), ("model-onnx-engine", "onnxruntime"),
+                     ("model-onnx-engine", "openvino")]
 
 
 def test_default_plan_on_a_gpu_machine_adds_the_cuda_backends(cpu_only, monkeypatch):
@@ -62,7 +64,8 @@ def test_plan_keeps_only_the_requested_backends():
                                       "checkpoints: torch, torch_compile, torch-cuda"),
     (["onnx"], ["torch"], "backend 'torch' cannot run ONNX exports"),
     (["checkpoint", "onnx"], ["torch"], "model-onnx: none of the chosen backends can run it (it needs one of "
-                                        "onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, onnxruntime-tensorrt-fp16)"),
+                                        "onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, onnxruntime-tensorrt-fp16, "
+                                        "openvino, openvino-bf16)"),
 ])
 def test_plan_rejects_backends_that_cannot_run_the_targets(targets, backends, message):
     with pytest.raises(FecError) as caught:  # BenchError, or RunnerError from the backend registry

@@ -40,5 +40,5 @@ def test_commands_import_and_list_backends_without_tensorrt_or_triton_packages()
     tensorrt, triton, runners, loaded = result.stdout.strip().splitlines()
     assert tensorrt == "tensorrt is not installed (NVIDIA's TensorRT wheel)"
     assert triton == "tritonclient is not installed (pip install 'tritonclient[http,grpc]')"
-    assert runners == "onnxruntime,tensorrt,torch,torch_compile,triton"
+    assert runners == "onnxruntime,openvino,tensorrt,torch,torch_compile,triton"
     assert loaded == "[]"
