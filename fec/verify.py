@@ -22,6 +22,7 @@ from fec.evaluate import Evaluation, embed_faces, score_embeddings
 from fec.export.errors import ExportError
 from fec.export.manifest import artifact, record_verification, sha256_file
 from fec.export.onnx_export import trusted_export
+from fec.hardware import hardware_profile
 from fec.metrics import OVERALL
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.runtimes import Runner, create_runner
@@ -99,7 +100,7 @@ class VerificationResult:
         rows = [row for row in self.results if export_dir is None or row.export_dir == export_dir]
         return {"passed": all(row.passed for row in rows) and bool(rows), "data": self.data, "triplets": self.triplets,
                 "faces": self.faces, "checkpoint": self.checkpoint, "reference": self.reference,
-                "results": [row.to_dict() for row in rows], "warnings": self.warnings}
+                "results": [row.to_dict() for row in rows], "warnings": self.warnings, "hardware": hardware_profile()}
 
     def table(self) -> str:
         return format_table(self)

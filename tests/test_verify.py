@@ -52,6 +52,7 @@ def test_fp32_fp16_and_int8_exports_pass_their_thresholds(onnx_exports, trained,
     assert result.exit_code == 0, result.output
     assert report["passed"] and [row["status"] for row in report["results"]] == ["PASS", "PASS", "PASS"]
     assert report["triplets"] == 600 and report["faces"] > 300
+    assert report["hardware"]["cpu"]["cores"] >= 1 and report["hardware"]["cpu"]["aten_capability"]
     assert set(rows["int8"]["accuracy"]) == {"ONE_CLASS_TRIPLET", "TWO_CLASS_TRIPLET", "THREE_CLASS_TRIPLET",
                                              "overall", "high_agreement"}
     assert rows["fp32"]["max_abs"] <= 1e-4 and rows["fp32"]["flips"] == 0.0 and rows["fp32"]["delta_pt"] == 0.0

@@ -22,6 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from fec.bench.errors import BenchError
+from fec.hardware import cpu_flags
 
 FP32_FLOPS_PER_CYCLE = {"avx512f": 64, "avx2": 32, "sse": 8}
 
@@ -46,11 +47,6 @@ def model_flops(model: torch.nn.Module, input_size: int) -> int:
     with torch.no_grad(), counter:
         model(torch.zeros(1, 3, input_size, input_size))
     return int(counter.get_total_flops())
-
-
-def cpu_flags(cpuinfo: str) -> set[str]:
-    match = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, re.MULTILINE)
-    return set(match.group(1).split()) if match else set()
 
 
 def cpu_ghz(cpuinfo: str) -> float:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from fec.bench.errors import BenchError
 from fec.bench.measure import Measurement
+from fec.hardware import hardware_profile
 from fec.io import atomic_open, atomic_path, read_json, write_json
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def report_json(records: list[dict], settings: dict | None = None, failures: lis
                 notes: list[str] = ()) -> dict:
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     host = {"machine": platform.machine(), "node": platform.node(), "processor": platform.processor(),
-            "cpus": os.cpu_count(), "gpus": gpu_names()}
+            "cpus": os.cpu_count(), "gpus": gpu_names(), "hardware": hardware_profile()}
     return {"format": FORMAT, "created": created, "host": host, "versions": versions(), "settings": settings or {},
             "rows": records, "failures": list(failures), "notes": list(notes)}
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from fec.bench.floor import cpu_flags, cpu_ghz, floor_ms, machine_peak, model_flops, runs_on_cpu, vector_unit
+from fec.bench.floor import cpu_ghz, floor_ms, machine_peak, model_flops, runs_on_cpu, vector_unit
+from fec.hardware import cpu_flags
 
 CPUINFO = """processor\t: 0
 model name\t: AMD EPYC

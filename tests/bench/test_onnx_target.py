@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from fec.cli.bench import main
+from fec.hardware import cpu_info
 from fec.runtimes.backends import get_backend
 
 pytest.importorskip("onnxruntime")
@@ -43,7 +44,9 @@ def test_export_folder_runs_on_every_cpu_backend_here_with_random_inputs(tmp_pat
                                        "--threads", "1", "--json", str(tmp_path / "bench.json"), "--quiet"])
 
     assert result.exit_code == 0, result.output
-    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    report = json.loads((tmp_path / "bench.json").read_text())
+    rows = report["rows"]
+    assert report["host"]["hardware"]["cpu"]["isa"] == list(cpu_info().isa)  # the figures name their CPU
     expected = [("onnxruntime", 1, "random", "CPUExecutionProvider"), ("onnxruntime", 4, "random", "CPUExecutionProvider")]
     if get_backend("openvino").unavailable() is None:  # OpenVINO installed: it fits an ONNX export too
         expected += [("openvino", 1, "random", "CPU"), ("openvino", 4, "random", "CPU")]

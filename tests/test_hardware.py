@@ -1,0 +1,36 @@
+"""The machine profile every verification and benchmark result records."""
+
+from __future__ import annotations
+
+import os
+
+import torch  # noqa: F401  (loaded, so the profile names the kernels PyTorch picked)
+
+from fec.hardware import ISA_FLAGS, cpu_info, hardware_profile
+
+ZEN4 = """processor\t: 0
+model name\t: AMD EPYC 9R14 96-Core Processor
+flags\t\t: fpu sse2 avx fma avx2 avx512f avx512_vnni avx512_bf16 bmi2
+processor\t: 1
+"""
+
+
+def test_the_profile_keeps_the_model_name_and_the_isa_that_picks_kernels(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text(ZEN4)
+    info = cpu_info(path)
+    assert info.model == "AMD EPYC 9R14 96-Core Processor"
+    assert info.isa == ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16")
+    assert info.cores == os.cpu_count() and info.aten_capability in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "NO AVX")
+
+
+def test_no_cpuinfo_gives_empty_fields_not_an_error(tmp_path):
+    info = cpu_info(tmp_path / "absent")
+    assert (info.model, info.isa) == ("", ())
+
+
+def test_this_machines_profile_is_plain_json_data():
+    profile = hardware_profile()
+    assert set(profile) == {"cpu", "gpus"} and set(profile["cpu"]) == {"model", "cores", "isa", "aten_capability"}
+    assert set(profile["cpu"]["isa"]) <= set(ISA_FLAGS)
+    assert profile["gpus"] == [] or {"name", "compute_capability"} <= set(profile["gpus"][0])
