@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fec.artifacts import FLOAT32_NCHW
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.errors import FecError
 
 
@@ -56,6 +56,8 @@ class Runner:
         raise NotImplementedError
 
     def _check_feed(self, batch: np.ndarray) -> None:
+        if self.input_format == UINT8_NHWC:
+            return self._check_uint8_feed(batch)
         if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
             raise RunnerError(f"{self.name}: input must be a float32 numpy array, got {getattr(batch, 'dtype', type(batch))}")
         if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[0] == 0:
@@ -63,6 +65,19 @@ class Runner:
         if self.input_size and batch.shape[2:] != (self.input_size, self.input_size):
             raise RunnerError(f"{self.name}: input must be {self.input_size}x{self.input_size}, "
                               f"got {batch.shape[2]}x{batch.shape[3]}")
+        self._check_batch_size(batch)
+
+    def _check_uint8_feed(self, batch: np.ndarray) -> None:
+        """A model with baked preprocessing takes raw RGB bytes: uint8 (N, H, W, 3)."""
+        if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
+            raise RunnerError(f"{self.name}: this model takes uint8 RGB batches (N, H, W, 3), got "
+                              f"{getattr(batch, 'dtype', type(batch))} {getattr(batch, 'shape', '')}")
+        if self.input_size and batch.shape[1:3] != (self.input_size, self.input_size):
+            raise RunnerError(f"{self.name}: input must be {self.input_size}x{self.input_size}, "
+                              f"got {batch.shape[1]}x{batch.shape[2]}")
+        self._check_batch_size(batch)
+
+    def _check_batch_size(self, batch: np.ndarray) -> None:
         if self.max_batch is not None and batch.shape[0] > self.max_batch:
             raise RunnerError(f"{self.name}: batch {batch.shape[0]} exceeds the maximum {self.max_batch}")
 

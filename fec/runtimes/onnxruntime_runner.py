@@ -104,16 +104,6 @@ class OnnxRuntimeRunner(Runner):
         return {"runner": self.name, "provider": running[0] if running else None, "providers": running,
                 "model": str(self.model_path), "onnxruntime": import_onnxruntime().__version__}
 
-    def _check_feed(self, batch: np.ndarray) -> None:
-        if self.input_format == FLOAT32_NCHW:
-            return super()._check_feed(batch)
-        if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
-            raise RunnerError(f"{self.name}: this model takes uint8 RGB batches (N, H, W, 3), got "
-                              f"{getattr(batch, 'dtype', type(batch))} {getattr(batch, 'shape', '')}")
-        if self.input_size and batch.shape[1:3] != (self.input_size, self.input_size):
-            raise RunnerError(f"{self.name}: input must be {self.input_size}x{self.input_size}, "
-                              f"got {batch.shape[1]}x{batch.shape[2]}")
-
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 

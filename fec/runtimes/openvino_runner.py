@@ -99,13 +99,6 @@ class OpenVinoRunner(Runner):
             info.update(openvino=import_openvino().__version__, inference_precision=hint.get_type_name())
         return info
 
-    def _check_feed(self, batch: np.ndarray) -> None:
-        if self.input_format == FLOAT32_NCHW:
-            return super()._check_feed(batch)
-        if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
-            raise RunnerError(f"{self.name}: this model takes uint8 RGB batches (N, H, W, 3), got "
-                              f"{getattr(batch, 'dtype', type(batch))} {getattr(batch, 'shape', '')}")
-
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         result = self.request.infer({0: np.ascontiguousarray(batch)})
         return np.array(result[self.compiled.outputs[0]], copy=True)

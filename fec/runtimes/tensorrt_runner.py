@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fec.artifacts import FLOAT32_NCHW, TENSORRT_INSTALL_HINT, UINT8_NHWC, EngineSidecar, read_sidecar, version_tuple
+from fec.artifacts import FLOAT32_NCHW, TENSORRT_INSTALL_HINT, EngineSidecar, read_sidecar, version_tuple
 from fec.errors import ArtifactError, HardwareError
 from fec.hardware import GpuInfo, current_gpu
 from fec.runtimes.base import Runner, RunnerError, register_runner
@@ -174,14 +174,6 @@ class TensorRTRunner(Runner):
             info.update(tensorrt=self.trt.__version__, gpu=self.gpu.name, compute_capability=self.gpu.compute_capability,
                         precision=self.sidecar.precision)
         return info
-
-    def _check_feed(self, batch: np.ndarray) -> None:
-        if self.input_format != UINT8_NHWC:
-            return super()._check_feed(batch)
-        if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
-            raise RunnerError(f"{self.name}: this engine takes uint8 RGB batches (N, H, W, 3)")
-        if batch.shape[0] > self.max_batch:
-            raise RunnerError(f"{self.name}: batch {batch.shape[0]} exceeds the maximum {self.max_batch}")
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         if self.cuda_graphs:
