@@ -33,7 +33,8 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
               callback=lambda ctx, param, value: OLD_EMBEDDING_NAMES.get(value, value),
               help="The embedding model the ensemble uses: trt (Triton's tensorrt backend), onnx (its onnxruntime "
                    "backend) or ort-python (ONNX Runtime inside its python backend: servers with only the python "
-                   "backend, like the nvidia-pytriton wheel's) [default: trt when an engine is given, else onnx]. "
+                   "backend, like the nvidia-pytriton wheel's) or ov-python (OpenVINO there, CPU only) "
+                   "[default: trt when an engine is given, else onnx]. "
                    "The old names tensorrt, onnxruntime and python-ort still work.")
 @click.option("--trt-accelerator", is_flag=True, help="onnxruntime model on GPU through the TensorRT accelerator.")
 @click.option("--trt-precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP16", show_default=True)

@@ -16,8 +16,9 @@ PROTOCOLS = ("http", "grpc")
 IMAGE_INPUT, BOX_INPUT, EMBEDDING_OUTPUT = "image", "box", "embeddings"
 
 # The models of a repository written by fec-triton are named after the ensemble: "fecnet" -> "fecnet_preprocess",
-# and one embedding model per kind, "fecnet_trt", "fecnet_onnx", "fecnet_ort_python" (in order of preference).
-EMBEDDING_KINDS = ("trt", "onnx", "ort-python")
+# and one embedding model per kind, "fecnet_trt", "fecnet_onnx", "fecnet_ort_python", "fecnet_ov_python"
+# (in order of preference).
+EMBEDDING_KINDS = ("trt", "onnx", "ort-python", "ov-python")
 PREPROCESS_KIND = "preprocess"
 
 

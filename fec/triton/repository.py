@@ -24,7 +24,7 @@ from fec.artifacts import UINT8_NHWC
 from fec.io import atomic_folder, write_json
 from fec.runtimes.triton_client import BOX_INPUT, EMBEDDING_KINDS, IMAGE_INPUT, PREPROCESS_KIND, model_name
 from fec.triton import checks
-from fec.triton.backends import ORT_EMBEDDING, PREPROCESS, template_text
+from fec.triton.backends import PREPROCESS, RUNNER_EMBEDDING, template_text
 from fec.triton.config import (
     INSTANCE_KINDS,
     Accelerator,
@@ -72,6 +72,7 @@ class RepositoryOptions:
             (self.max_batch >= 1, "max batch must be at least 1"),
             (self.max_queue_delay_us >= 0, "max queue delay must not be negative"),
             (self.embedding in (None, *EMBEDDING_KINDS), f"embedding must be one of {', '.join(EMBEDDING_KINDS)}"),
+            (self.embedding != "ov-python" or self.kind == "cpu", "--embedding ov-python runs on the CPU (--kind cpu)"),
             (self.trt_precision in TRT_PRECISIONS, f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}"),
             (not self.trt_accelerator or self.kind == "gpu", "the TensorRT execution accelerator needs --kind gpu"),
             (self.face_margin is None or 0.0 <= self.face_margin <= 1.0, "face margin must be in [0, 1]"),
@@ -136,7 +137,9 @@ def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[lis
     if exports.onnx is not None:
         onnx_batch = fitted_batch(options, exports.onnx_io.max_batch, "the ONNX export's declared maximum", notes)
         embedding["onnx"] = onnx_model(exports, options, onnx_batch)
-        embedding["ort-python"] = ort_python_model(exports, options, onnx_batch)
+        embedding["ort-python"] = python_runner_model(exports, options, onnx_batch, "ort-python")
+        if kind == "ov-python":  # only when asked: its model.py needs OpenVINO in the server's Python
+            embedding["ov-python"] = python_runner_model(exports, options, onnx_batch, "ov-python")
     if exports.engines:
         embedding["trt"] = trt_model(exports, options, notes)
     chosen = embedding[kind]
@@ -206,16 +209,22 @@ def onnx_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -
                         f"platform onnxruntime_onnx on {where} (needs Triton's onnxruntime backend)")
 
 
-def ort_python_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -> PlannedModel:
+# Python-backend embedding kinds: the fec.runtimes runner their model.py runs, and its name in prose.
+PYTHON_RUNNERS = {"ort-python": ("onnxruntime", "ONNX Runtime"), "ov-python": ("openvino", "OpenVINO")}
+
+
+def python_runner_model(exports: ExportSet, options: RepositoryOptions, max_batch: int, kind: str) -> PlannedModel:
+    """An embedding model inside the python backend: model.py runs model.onnx on one of fec's runners."""
+    runner, title = PYTHON_RUNNERS[kind]
     source, target = embedding_tensors(exports.onnx_io)
     config = ModelConfig(
-        name=model_name(options.name, "ort-python"), backend="python", max_batch_size=max_batch,
+        name=model_name(options.name, kind), backend="python", max_batch_size=max_batch,
         inputs=(source,), outputs=(target,), instance_groups=instance_group(options),
         dynamic_batching=batching(options), warmups=warmups(source, max_batch),
-        parameters=(("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads))),
-        comment=comment(exports, "FECNet embedding on ONNX Runtime inside the python backend."))
-    return PlannedModel(config, {"model.onnx": exports.onnx, "model.py": template_text(ORT_EMBEDDING)},
-                        exports.onnx_io, str(exports.onnx), "python backend running model.onnx on ONNX Runtime")
+        parameters=(("runner", runner), ("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads))),
+        comment=comment(exports, f"FECNet embedding on {title} inside the python backend."))
+    return PlannedModel(config, {"model.onnx": exports.onnx, "model.py": template_text(RUNNER_EMBEDDING)},
+                        exports.onnx_io, str(exports.onnx), f"python backend running model.onnx on {title}")
 
 
 def trt_model(exports: ExportSet, options: RepositoryOptions, notes: list[str]) -> PlannedModel:

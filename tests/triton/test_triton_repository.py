@@ -214,6 +214,8 @@ def test_bad_export_folders_are_user_errors(onnx_export, tmp_path):
     (RepositoryOptions(kind="tpu"), "kind must be"),
     (RepositoryOptions(trt_accelerator=True), "needs --kind gpu"),
     (RepositoryOptions(max_batch=0), "max batch"),
+    (RepositoryOptions(embedding="ov-python", kind="gpu"), r"^--embedding ov-python runs on the CPU \(--kind cpu\)$"),
+    (RepositoryOptions(embedding="openvino"), "embedding must be one of trt, onnx, ort-python, ov-python"),
 ])
 def test_impossible_options_are_user_errors(options, message):
     with pytest.raises(RepositoryError, match=message):

@@ -319,3 +319,24 @@ def wait_for_line(process, fragment: str, timeout: float) -> list[str]:
         if fragment in line:
             return lines
     raise AssertionError(f"no {fragment!r} from fec-serve: {''.join(lines)}")
+
+
+def test_an_openvino_ensemble_serves_the_same_embeddings(onnx_export, pictures, torch_reference, tmp_path):
+    """--embedding ov-python: the same python-backend model.py, running fec's OpenVINO runner."""
+    pytest.importorskip("pytriton", reason="the server tests need the nvidia-pytriton wheel: pip install 'fec[serve]'")
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra (pip install openvino)")
+    from fec.triton.exports import read_exports
+    from fec.triton.repository import RepositoryOptions, write_repository
+    from fec.triton.server import TritonServer
+
+    repo = tmp_path / "repo"
+    write_repository(read_exports([onnx_export]), RepositoryOptions(embedding="ov-python", max_batch=16, ort_threads=1),
+                     repo)
+    whole = [picture for picture in pictures if picture.box is None]
+    with TritonServer(repo, log_path=tmp_path / "tritonserver.log") as running:
+        with TritonClient(running.http_url) as client:
+            served = client.embed_images([p.payload for p in whole])
+            steps = client.model_config("fecnet")["ensemble_scheduling"]["step"]
+        assert sorted(running.models) == ["fecnet", "fecnet_ort_python", "fecnet_ov_python", "fecnet_preprocess"]
+    assert [step["model_name"] for step in steps] == ["fecnet_preprocess", "fecnet_ov_python"]
+    assert_same_embeddings(served, torch_reference(whole))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 
 PREPROCESS = "preprocess_model.py"
-ORT_EMBEDDING = "ort_model.py"
+RUNNER_EMBEDDING = "runner_model.py"
 
 
 def template_text(name: str) -> str:

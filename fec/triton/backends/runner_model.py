@@ -1,7 +1,8 @@
-"""Triton python backend: the FECNet embedding model on ONNX Runtime, for servers without the
-onnxruntime backend (such as the tritonserver in the nvidia-pytriton wheel).
+"""Triton python backend: the FECNet embedding model on a runner of fec.runtimes (ONNX Runtime for the
+ort-python kind, OpenVINO for ov-python), for servers without those Triton backends (such as the
+tritonserver in the nvidia-pytriton wheel).
 
-Written by fec-triton. The requests the dynamic batcher hands over run as one ONNX Runtime batch.
+Written by fec-triton. The requests the dynamic batcher hands over run as one batch.
 A request that is empty, of the wrong shape or holds NaN/Inf values is refused alone (INVALID_ARG:
 HTTP 400, gRPC INVALID_ARGUMENT) and never embedded; a failure of the runtime is INTERNAL (500).
 """
@@ -14,14 +15,17 @@ import triton_python_backend_utils as pb_utils
 
 class TritonPythonModel:
     def initialize(self, args):
-        from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
+        from fec.runtimes import create_runner
 
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
         path = os.path.join(args["model_repository"], args["model_version"], parameters["onnx_file"])
         threads = int(parameters.get("intra_op_threads", "0"))
-        provider = "cuda" if args.get("model_instance_kind") == "GPU" else "cpu"  # no quiet fallback to the CPU
-        self.runner = OnnxRuntimeRunner(path, provider=provider, threads=threads or None)
+        runner = parameters.get("runner", "onnxruntime")
+        options = {"threads": threads or None}
+        if runner == "onnxruntime":  # on a GPU instance the CUDA provider, with no quiet fallback to the CPU
+            options["provider"] = "cuda" if args.get("model_instance_kind") == "GPU" else "cpu"
+        self.runner = create_runner(runner, model=path, **options)
         self.runner.activate()
         self.embed = self.runner.infer
         self.input_name = config["input"][0]["name"]
