@@ -54,8 +54,6 @@ DEFAULT_TOLERANCES = {
 }
 
 
-
-
 @dataclass
 class BackendResult:
     export_dir: str
@@ -91,6 +89,7 @@ class VerificationResult:
     reference: dict
     results: list[BackendResult]
     warnings: list[str] = field(default_factory=list)
+    hardware: dict = field(default_factory=hardware_profile)  # the machine it ran on, read once
 
     @property
     def passed(self) -> bool:
@@ -100,7 +99,7 @@ class VerificationResult:
         rows = [row for row in self.results if export_dir is None or row.export_dir == export_dir]
         return {"passed": all(row.passed for row in rows) and bool(rows), "data": self.data, "triplets": self.triplets,
                 "faces": self.faces, "checkpoint": self.checkpoint, "reference": self.reference,
-                "results": [row.to_dict() for row in rows], "warnings": self.warnings, "hardware": hardware_profile()}
+                "results": [row.to_dict() for row in rows], "warnings": self.warnings, "hardware": self.hardware}
 
     def table(self) -> str:
         return format_table(self)
@@ -235,22 +234,19 @@ def reference_warnings(embeddings: np.ndarray) -> list[str]:
 def verify_backend(export: LoadedExport, name: str, prep: Preprocessing, dataset: TripletDataset, reference: Reference,
                    overrides: dict, batch_size: int, quiet: bool) -> BackendResult:
     manifest = export.manifest
-    known = name in export_backends()
-    precision = get_backend(name).row_precision(manifest["precision"]) if known else manifest["precision"]
+    backend = get_backend(name) if name in export_backends() else None
+    precision = backend.row_precision(manifest["precision"]) if backend else manifest["precision"]
     tolerances = DEFAULT_TOLERANCES[precision].override(**overrides)  # a bf16 backend is judged as bf16
     row = BackendResult(str(export.folder), manifest["export_format"], precision, name, "ERROR", tolerances)
-    if not known:
+    if backend is None:
         row.failures = [f"unknown backend {name!r}; available: {', '.join(export_backends())}"]
         return row
     try:
-        backend = get_backend(name)
         entry = artifact(manifest, backend.kind)
         if entry is None:
             raise RunnerError(f"this export has no {backend.kind} file for backend {name}")
         row.size_mb = entry["bytes"] / 1e6
-        options = {}
-        if backend.needs == "ort-tensorrt":
-            options["provider_options"] = export_tensorrt_profile(manifest)  # engine cache: the runner's default
+        options = backend.export_options(export_tensorrt_profile(manifest))
         runner = backend.create_runner(str(export.folder / entry["path"]), **options)
         embeddings, row.runner = embed_with(runner, prep, dataset, batch_size, quiet)
     except RunnerError as exc:

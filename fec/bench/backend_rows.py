@@ -68,8 +68,7 @@ def create_bench_runner(target: Target, backend: Backend, threads: int | None) -
         torch.set_num_threads(threads)
     elif backend.kind == "onnx":
         options["threads"] = threads
-        if backend.needs == "ort-tensorrt" and target.tensorrt_profile:
-            options["provider_options"] = target.tensorrt_profile
+        options.update(backend.export_options(target.tensorrt_profile))
     elif backend.kind.startswith("server"):
         options["model"] = target.model
     return backend.create_runner(source, **options)

@@ -13,7 +13,6 @@ import csv
 import io
 import os
 import platform
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from fec.bench.errors import BenchError
 from fec.bench.measure import Measurement
-from fec.hardware import hardware_profile
+from fec.hardware import gpus, hardware_profile
 from fec.io import atomic_open, atomic_path, read_json, write_json
 
 if TYPE_CHECKING:
@@ -107,10 +106,7 @@ def report_json(records: list[dict], settings: dict | None = None, failures: lis
 
 def gpu_names() -> list[str]:
     """CUDA GPUs visible to PyTorch, when PyTorch is already loaded (never imported just for this)."""
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return []
-    return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
+    return [gpu.name for gpu in gpus()]
 
 
 def versions() -> dict[str, str | None]:

@@ -46,6 +46,10 @@ class Backend:
             options.setdefault("precision", self.precision or "fp32")
         return create_runner(self.runner, **{SOURCE_OPTION[self.kind]: source}, **{**self.options, **options})
 
+    def export_options(self, tensorrt_profile: dict) -> dict:
+        """Runner options an export adds: its batch range as the TensorRT provider's profile (one engine for all)."""
+        return {"provider_options": tensorrt_profile} if self.needs == "ort-tensorrt" and tensorrt_profile else {}
+
     def row_precision(self, target_precision: str) -> str:
         """The precision a row reports: the backend's (autocast, TRT fp16) on fp32 targets, else the target's."""
         return self.precision if self.precision and target_precision == "fp32" else target_precision
