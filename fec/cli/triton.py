@@ -32,10 +32,12 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
               type=click.Choice([*EMBEDDING_KINDS, *OLD_EMBEDDING_NAMES]), default=None,
               callback=lambda ctx, param, value: OLD_EMBEDDING_NAMES.get(value, value),
               help="The embedding model the ensemble uses: trt (Triton's tensorrt backend), onnx (its onnxruntime "
-                   "backend) or ort-python (ONNX Runtime inside its python backend: servers with only the python "
+                   "backend), openvino (its OpenVINO backend, CPU only), ort-python (ONNX Runtime inside its python backend: servers with only the python "
                    "backend, like the nvidia-pytriton wheel's) or ov-python (OpenVINO there, CPU only) "
                    "[default: trt when an engine is given, else onnx]. "
                    "The old names tensorrt, onnxruntime and python-ort still work.")
+@click.option("--openvino-precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="Inference precision of the openvino and ov-python kinds (bf16: CPUs with native bf16 only).")
 @click.option("--trt-accelerator", is_flag=True, help="onnxruntime model on GPU through the TensorRT accelerator.")
 @click.option("--trt-precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP16", show_default=True)
 @click.option("--trt-cache", default="/tmp/fec-trt-cache", show_default=True, help="TensorRT accelerator engine cache path.")
@@ -48,12 +50,13 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
 @quiet_option
 @user_errors
 def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, max_queue_delay_us, embedding,
-         trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, force, quiet):
+         openvino_precision, trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, force, quiet):
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
     options = RepositoryOptions(name=name, kind=kind, instances=instances, max_batch=max_batch,
                                 max_queue_delay_us=max_queue_delay_us, embedding=embedding,
+                                openvino_precision=openvino_precision,
                                 trt_accelerator=trt_accelerator, trt_precision=trt_precision, trt_cache_path=trt_cache,
                                 face_margin=face_margin, ort_threads=ort_threads, preprocess_instances=preprocess_instances)
     summary = write_repository(read_exports(list(exports), force), options, repo)

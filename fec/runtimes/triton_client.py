@@ -18,7 +18,7 @@ IMAGE_INPUT, BOX_INPUT, EMBEDDING_OUTPUT = "image", "box", "embeddings"
 # The models of a repository written by fec-triton are named after the ensemble: "fecnet" -> "fecnet_preprocess",
 # and one embedding model per kind, "fecnet_trt", "fecnet_onnx", "fecnet_ort_python", "fecnet_ov_python"
 # (in order of preference).
-EMBEDDING_KINDS = ("trt", "onnx", "ort-python", "ov-python")
+EMBEDDING_KINDS = ("trt", "onnx", "openvino", "ort-python", "ov-python")
 PREPROCESS_KIND = "preprocess"
 
 

@@ -3,6 +3,8 @@
 Models (for `--name fecnet`):
   fecnet_onnx        platform onnxruntime_onnx, 1/model.onnx           (when an ONNX file is exported)
   fecnet_ort_python  the same ONNX on ONNX Runtime in the python backend (servers without onnxruntime)
+  fecnet_openvino    backend openvino, 1/model.onnx (only when asked: needs Triton's OpenVINO backend)
+  fecnet_ov_python   the same ONNX on OpenVINO in the python backend (only when asked)
   fecnet_trt         platform tensorrt_plan, one plan per GPU architecture (when engines are exported)
   fecnet_preprocess  python backend: image bytes (+ optional face box) -> model input
   fecnet             ensemble: image bytes -> preprocess -> embedding model -> 16-d embedding
@@ -44,6 +46,8 @@ DEFAULT_REPO = Path("triton_repo")
 MARKER = ".fec-triton.json"
 VERSION = "1"
 TRT_PRECISIONS = ("FP32", "FP16", "INT8")
+OPENVINO_KINDS = ("openvino", "ov-python")  # written only when asked: a server needs OpenVINO for them
+OPENVINO_PRECISIONS = ("fp32", "bf16")
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
 
 
@@ -59,6 +63,7 @@ class RepositoryOptions:
     embedding: str | None = None          # an EMBEDDING_KINDS entry; None: trt when an engine is given, else onnx
     trt_accelerator: bool = False         # onnxruntime on GPU through TensorRT
     trt_precision: str = "FP16"
+    openvino_precision: str = "fp32"      # the OpenVINO kinds' inference precision: fp32, or bf16 on CPUs that do it
     trt_cache_path: str = "/tmp/fec-trt-cache"
     face_margin: float | None = None      # None: the margin recorded in the export (training's)
     ort_threads: int = 0
@@ -72,7 +77,9 @@ class RepositoryOptions:
             (self.max_batch >= 1, "max batch must be at least 1"),
             (self.max_queue_delay_us >= 0, "max queue delay must not be negative"),
             (self.embedding in (None, *EMBEDDING_KINDS), f"embedding must be one of {', '.join(EMBEDDING_KINDS)}"),
-            (self.embedding != "ov-python" or self.kind == "cpu", "--embedding ov-python runs on the CPU (--kind cpu)"),
+            (self.embedding not in OPENVINO_KINDS or self.kind == "cpu", f"--embedding {self.embedding} runs on the CPU (--kind cpu)"),
+            (self.openvino_precision in OPENVINO_PRECISIONS,
+             f"OpenVINO precision must be one of {', '.join(OPENVINO_PRECISIONS)}"),
             (self.trt_precision in TRT_PRECISIONS, f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}"),
             (not self.trt_accelerator or self.kind == "gpu", "the TensorRT execution accelerator needs --kind gpu"),
             (self.face_margin is None or 0.0 <= self.face_margin <= 1.0, "face margin must be in [0, 1]"),
@@ -138,7 +145,9 @@ def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[lis
         onnx_batch = fitted_batch(options, exports.onnx_io.max_batch, "the ONNX export's declared maximum", notes)
         embedding["onnx"] = onnx_model(exports, options, onnx_batch)
         embedding["ort-python"] = python_runner_model(exports, options, onnx_batch, "ort-python")
-        if kind == "ov-python":  # only when asked: its model.py needs OpenVINO in the server's Python
+        if kind == "openvino":
+            embedding["openvino"] = openvino_model(exports, options, onnx_batch)
+        if kind == "ov-python":  # its model.py needs OpenVINO in the server's Python
             embedding["ov-python"] = python_runner_model(exports, options, onnx_batch, "ov-python")
     if exports.engines:
         embedding["trt"] = trt_model(exports, options, notes)
@@ -209,6 +218,24 @@ def onnx_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -
                         f"platform onnxruntime_onnx on {where} (needs Triton's onnxruntime backend)")
 
 
+def openvino_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -> PlannedModel:
+    """The ONNX file on Triton's OpenVINO backend (CPU): latency hint, and bf16 only when asked for."""
+    source, target = embedding_tensors(exports.onnx_io)
+    parameters = [("PERFORMANCE_HINT", "LATENCY")]
+    if options.ort_threads:
+        parameters.append(("INFERENCE_NUM_THREADS", str(options.ort_threads)))
+    if options.openvino_precision == "bf16":
+        parameters.append(("HINT_BF16", "YES"))
+    config = ModelConfig(
+        name=model_name(options.name, "openvino"), backend="openvino", max_batch_size=max_batch,
+        default_model_filename="model.onnx", inputs=(source,), outputs=(target,),
+        instance_groups=instance_group(options), dynamic_batching=batching(options),
+        warmups=warmups(source, max_batch), parameters=tuple(parameters),
+        comment=comment(exports, "FECNet embedding on the openvino backend (CPU)."))
+    return PlannedModel(config, {"model.onnx": exports.onnx}, exports.onnx_io, str(exports.onnx),
+                        f"backend openvino on CPU, {options.openvino_precision} (needs Triton's OpenVINO backend)")
+
+
 # Python-backend embedding kinds: the fec.runtimes runner their model.py runs, and its name in prose.
 PYTHON_RUNNERS = {"ort-python": ("onnxruntime", "ONNX Runtime"), "ov-python": ("openvino", "OpenVINO")}
 
@@ -221,7 +248,8 @@ def python_runner_model(exports: ExportSet, options: RepositoryOptions, max_batc
         name=model_name(options.name, kind), backend="python", max_batch_size=max_batch,
         inputs=(source,), outputs=(target,), instance_groups=instance_group(options),
         dynamic_batching=batching(options), warmups=warmups(source, max_batch),
-        parameters=(("runner", runner), ("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads))),
+        parameters=(("runner", runner), ("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads)),
+                    *((("precision", options.openvino_precision),) if runner == "openvino" else ())),
         comment=comment(exports, f"FECNet embedding on {title} inside the python backend."))
     return PlannedModel(config, {"model.onnx": exports.onnx, "model.py": template_text(RUNNER_EMBEDDING)},
                         exports.onnx_io, str(exports.onnx), f"python backend running model.onnx on {title}")

@@ -75,6 +75,26 @@ def test_preprocessing_gets_one_instance_per_core_unless_set(cpu_repo, onnx_expo
         RepositoryOptions(preprocess_instances=0).validate()
 
 
+@pytest.mark.parametrize("precision, hints", [
+    ("fp32", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": "2"}),
+    ("bf16", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": "2", "HINT_BF16": "YES"}),
+])
+def test_openvino_backend_config_runs_the_onnx_file_when_asked(onnx_export, tmp_path, precision, hints):
+    """Triton's native OpenVINO backend is not in the wheel's server: checked with Triton's schema and the graph."""
+    repo = tmp_path / "repo"
+    options = RepositoryOptions(embedding="openvino", openvino_precision=precision, ort_threads=2, max_batch=16)
+    write_repository(read_exports([onnx_export]), options, repo)
+    config = read_config(repo / "fecnet_openvino/config.pbtxt")
+    graph = onnx_model_io(onnx_export / "model.onnx")
+    assert (config.backend, config.platform, config.default_model_filename) == ("openvino", "", "model.onnx")
+    assert {key: value.string_value for key, value in config.parameters.items()} == hints
+    assert [(t.name, list(t.dims)) for t in config.input] == [("images", list(graph.inputs[0].shape[1:]))]
+    assert (config.instance_group[0].kind, config.max_batch_size) == (KIND_CPU, 16)
+    assert (repo / "fecnet_openvino/1/model.onnx").read_bytes() == (onnx_export / "model.onnx").read_bytes()
+    assert read_config(repo / "fecnet/config.pbtxt").ensemble_scheduling.step[1].model_name == "fecnet_openvino"
+    assert not (repo / "fecnet_ov_python").exists()
+
+
 def test_ensemble_links_preprocess_to_the_chosen_model(cpu_repo):
     ensemble = read_config(cpu_repo / "fecnet/config.pbtxt")
     preprocess = read_config(cpu_repo / "fecnet_preprocess/config.pbtxt")
@@ -215,7 +235,9 @@ def test_bad_export_folders_are_user_errors(onnx_export, tmp_path):
     (RepositoryOptions(trt_accelerator=True), "needs --kind gpu"),
     (RepositoryOptions(max_batch=0), "max batch"),
     (RepositoryOptions(embedding="ov-python", kind="gpu"), r"^--embedding ov-python runs on the CPU \(--kind cpu\)$"),
-    (RepositoryOptions(embedding="openvino"), "embedding must be one of trt, onnx, ort-python, ov-python"),
+    (RepositoryOptions(embedding="openvino", kind="gpu"), r"^--embedding openvino runs on the CPU \(--kind cpu\)$"),
+    (RepositoryOptions(embedding="ov"), "embedding must be one of trt, onnx, openvino, ort-python, ov-python"),
+    (RepositoryOptions(embedding="openvino", openvino_precision="fp16"), "OpenVINO precision must be one of fp32, bf16"),
 ])
 def test_impossible_options_are_user_errors(options, message):
     with pytest.raises(RepositoryError, match=message):

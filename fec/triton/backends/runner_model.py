@@ -25,6 +25,8 @@ class TritonPythonModel:
         options = {"threads": threads or None}
         if runner == "onnxruntime":  # on a GPU instance the CUDA provider, with no quiet fallback to the CPU
             options["provider"] = "cuda" if args.get("model_instance_kind") == "GPU" else "cpu"
+        if "precision" in parameters:  # OpenVINO: fp32, or bf16 where the CPU does it natively
+            options["precision"] = parameters["precision"]
         self.runner = create_runner(runner, model=path, **options)
         self.runner.activate()
         self.embed = self.runner.infer
