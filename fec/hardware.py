@@ -1,12 +1,14 @@
 """The hardware a step runs on, asked in one place: builders record it, runners check against it, and every
-verification and benchmark result carries its profile (CPU model, ISA, cores, GPUs), so a figure always
-names the machine it came from."""
+verification, benchmark and deployment result carries its profile (CPU model, ISA, cores, measured matrix
+product rates per precision, GPUs), so a figure always names the machine it came from."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,6 +84,92 @@ def gpus() -> list[GpuInfo]:
     return [current_gpu(index) for index in range(torch.cuda.device_count())]
 
 
-def hardware_profile() -> dict:
-    """What a result records about the machine: {"cpu": {...}, "gpus": [{"name", "compute_capability"}]}."""
-    return {"cpu": asdict(cpu_info()), "gpus": [asdict(gpu) for gpu in gpus()]}
+def hardware_profile(threads: int | None = None) -> dict:
+    """What a result records about the machine: {"cpu": {...}, "gemm_gflops": {precision: rate},
+    "gpus": [{"name", "compute_capability"}]}; rates measured with `threads` (default: every core)."""
+    return {"cpu": asdict(cpu_info()), "gemm_gflops": gemm_rates(threads or os.cpu_count() or 1),
+            "gpus": [asdict(gpu) for gpu in gpus()]}
+
+
+# --------------------------------------------------------------------------- measured arithmetic rates
+
+GEMM_SECONDS = 0.03   # a probe's product is sized to take about this long, so a slow (emulated) precision stays quick
+GEMM_SIZES = (128, 256, 512, 1024, 1536)
+
+
+@functools.lru_cache(maxsize=8)
+def gemm_rates(threads: int) -> dict[str, float]:
+    """The best matrix-product rate (GFLOP/s, 2 per multiply-add) this CPU reaches in each precision, with
+    `threads` threads: fp32, bf16 and fp16 through PyTorch (oneDNN), fp32 and int8 (u8 x s8, the kernels of
+    Q/DQ int8 exports) through ONNX Runtime when it is installed. Measured once per process (about a second)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        rates = {name: _best_rate(_torch_product(dtype)) for name, dtype in
+                 (("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp16", torch.float16))}
+    finally:
+        torch.set_num_threads(previous)
+    for name, rate in _onnxruntime_rates(threads).items():
+        rates[name] = max(rates.get(name, 0.0), rate)
+    return {name: round(rate, 1) for name, rate in rates.items()}
+
+
+def _best_rate(product_of_size) -> float:
+    """GFLOP/s of the best of three products, at the largest size whose product stays near GEMM_SECONDS."""
+    for size in GEMM_SIZES:
+        run = product_of_size(size)
+        run()
+        best = min(_seconds(run) for _ in range(3))
+        if best * 8 > GEMM_SECONDS or size == GEMM_SIZES[-1]:  # the next size (8x the work) would be too slow
+            return 2 * size**3 / best / 1e9
+    raise AssertionError("unreachable")
+
+
+def _seconds(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _torch_product(dtype):
+    import torch
+
+    def of_size(size: int):
+        first, second = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+        return lambda: torch.mm(first, second)
+
+    return of_size
+
+
+def _onnxruntime_rates(threads: int) -> dict[str, float]:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return {}
+    return {"fp32": _best_rate(_onnxruntime_product("MatMul", threads)),
+            "int8": _best_rate(_onnxruntime_product("MatMulInteger", threads))}
+
+
+def _onnxruntime_product(op: str, threads: int):
+    import numpy as np
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    types = {"MatMul": (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT),
+             "MatMulInteger": (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32)}[op]
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+
+    def of_size(size: int):
+        tensors = [helper.make_tensor_value_info(name, kind, [size, size]) for name, kind in zip("ABC", types)]
+        graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["C"])], "gemm", tensors[:2], tensors[2:])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(0)
+        feeds = {name: rng.integers(0, 100, (size, size)).astype(helper.tensor_dtype_to_np_dtype(kind))
+                 for name, kind in zip("AB", types)}
+        return lambda: session.run(None, feeds)
+
+    return of_size

@@ -6,7 +6,7 @@ import os
 
 import torch  # noqa: F401  (loaded, so the profile names the kernels PyTorch picked)
 
-from fec.hardware import ISA_FLAGS, cpu_info, hardware_profile
+from fec.hardware import ISA_FLAGS, cpu_info, gemm_rates, hardware_profile
 
 ZEN4 = """processor\t: 0
 model name\t: AMD EPYC 9R14 96-Core Processor
@@ -31,6 +31,17 @@ def test_no_cpuinfo_gives_empty_fields_not_an_error(tmp_path):
 
 def test_this_machines_profile_is_plain_json_data():
     profile = hardware_profile()
-    assert set(profile) == {"cpu", "gpus"} and set(profile["cpu"]) == {"model", "cores", "isa", "aten_capability"}
+    assert set(profile) == {"cpu", "gemm_gflops", "gpus"}
+    assert set(profile["cpu"]) == {"model", "cores", "isa", "aten_capability"}
     assert set(profile["cpu"]["isa"]) <= set(ISA_FLAGS)
     assert profile["gpus"] == [] or {"name", "compute_capability"} <= set(profile["gpus"][0])
+
+
+def test_gemm_rates_measure_every_precision_once_per_process():
+    """fp32, bf16 and fp16 through PyTorch, int8 (u8 x s8) through ONNX Runtime: positive rates, and a
+    second call is the cached first (results of one process name one measurement)."""
+    rates = gemm_rates(1)
+    assert set(rates) == {"fp32", "bf16", "fp16", "int8"}
+    assert all(rate > 0 for rate in rates.values())
+    assert gemm_rates(1) is rates
+    assert hardware_profile(threads=1)["gemm_gflops"] == rates

@@ -171,8 +171,9 @@ def compare_command(report_a, report_b):
 
 
 @main.command("floor", help="How far each CPU row of a fec-bench report is from its FLOP floor: model FLOPs x batch / "
-                            "the machine's fp32 peak (nominal, from clock and vector units, and measured, a large fp32 "
-                            "GEMM with the same threads); int8 rows use the int8 rate (2x fp32 on AVX2, 4x with VNNI).")
+                            "the machine's peak: nominal (clock x vector units; int8 2x fp32, 4x with VNNI) and "
+                            "measured (the best matrix product in the row's precision or fp32, with the same threads, "
+                            "through PyTorch and ONNX Runtime). A row faster than its measured floor is flagged.")
 @click.argument("report", metavar="REPORT.json", type=click.Path(path_type=Path))
 @click.option("--threads", type=int, help="Cores the benchmark used (default: the report's --threads, else all).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the peaks and rows as JSON.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from fec.bench.floor import cpu_ghz, floor_ms, machine_peak, model_flops, runs_on_cpu, vector_unit
+from fec.bench.floor import MachinePeak, cpu_ghz, floor_ms, floor_rows, machine_peak, model_flops, runs_on_cpu, vector_unit
 from fec.hardware import cpu_flags
 
 CPUINFO = """processor\t: 0
@@ -35,7 +35,8 @@ def test_machine_peak_from_cpuinfo(tmp_path):
     info.write_text(CPUINFO)
     peak = machine_peak(threads=2, cpuinfo_path=info)
     assert peak.nominal_gflops == pytest.approx(2 * 2.445406 * 32)
-    assert peak.int8_factor == 2.0 and peak.vector_unit == "avx2" and peak.measured_gflops > 0
+    assert peak.int8_factor == 2.0 and peak.vector_unit == "avx2" and peak.measured_gflops == peak.measured["fp32"] > 0
+    assert set(peak.measured) == {"fp32", "bf16", "fp16", "int8"}
     info.write_text(CPUINFO.replace("bmi2", "bmi2 avx512f avx512_vnni"))
     assert machine_peak(threads=1, cpuinfo_path=info).int8_factor == 4.0
 
@@ -45,3 +46,17 @@ def test_only_rows_computed_on_this_cpu_get_a_floor():
     assert runs_on_cpu(row) and runs_on_cpu({**row, "device": "CPUExecutionProvider"})
     assert not runs_on_cpu({**row, "device": "cuda"}) and not runs_on_cpu({**row, "device": "CUDAExecutionProvider"})
     assert not runs_on_cpu({"target": "http://127.0.0.1:8000/fecnet", "device": "cpu"})
+
+
+def test_measured_floor_uses_the_fastest_arithmetic_the_precision_allows(monkeypatch):
+    """int8 rows are held to the int8 rate; bf16 rows on a CPU that emulates bf16 to fp32's (a backend may
+    always compute in fp32); a row that beats its floor is flagged, not hidden."""
+    peak = MachinePeak(2, 2.45, "avx2", 156.8, 2.0, {"fp32": 100.0, "int8": 250.0, "bf16": 1.5, "fp16": 1.4})
+    assert (peak.floor_gflops("int8"), peak.floor_gflops("bf16"), peak.floor_gflops("fp32")) == (250.0, 100.0, 100.0)
+    monkeypatch.setattr("fec.bench.floor.config_flops", lambda config: 10**9)
+    monkeypatch.setattr("fec.bench.floor.model_config_of", lambda target: {})
+    report = {"rows": [{"target": "x.pt", "backend": "onnxruntime", "precision": precision, "batch": 1, "p50_ms": p50}
+                       for precision, p50 in (("fp32", 20.0), ("int8", 3.0))]}
+    fp32, int8 = floor_rows(report, peak)
+    assert (fp32["floor_ms_measured_gemm"], fp32["x_measured_floor"], fp32["beats_measured_floor"]) == (10.0, 2.0, False)
+    assert (int8["floor_ms_measured_gemm"], int8["x_measured_floor"], int8["beats_measured_floor"]) == (4.0, 0.75, True)
