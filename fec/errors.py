@@ -36,3 +36,7 @@ class ArtifactError(FecError):
 
 class ServingError(FecError):
     """Base of every user-facing Triton packaging, serving or client error."""
+
+
+class DeployError(FecError):
+    """A deployment search that cannot start or finish (no test data, an unusable output folder)."""

@@ -24,6 +24,7 @@ LAYERS = [
     ("training and export", {"fec.train", "fec.export"}),
     ("runtimes", {"fec.runtimes"}),
     ("verification, benchmarks, serving", {"fec.verify", "fec.bench", "fec.triton"}),
+    ("deployment", {"fec.deploy"}),
     ("command line", {"fec.cli"}),
 ]
 LAYER_OF = {unit: index for index, (_, units) in enumerate(LAYERS) for unit in units}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.common import comma_list, quiet_option, show_progress, user_errors
 from fec.runtimes.backends import TARGET_KINDS
 
 
@@ -34,18 +34,6 @@ class DefaultToRun(click.Group):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
-
-
-def comma_list(kind):
-    def parse(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return [kind(item.strip()) for item in value.split(",") if item.strip()]
-        except ValueError:
-            raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
-
-    return parse
 
 
 @click.group(cls=DefaultToRun, help="Benchmark latency and throughput. `fec-bench TARGET...` runs a benchmark "

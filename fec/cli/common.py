@@ -26,6 +26,18 @@ def user_errors(command):
     return wrapper
 
 
+def comma_list(kind):
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return [kind(item.strip()) for item in value.split(",") if item.strip()]
+        except ValueError:
+            raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
+
+    return parse
+
+
 def quiet_option(command):
     return click.option("--quiet", "-q", is_flag=True, help="No progress bars or chatter.")(command)
 

@@ -340,3 +340,26 @@ def test_an_openvino_ensemble_serves_the_same_embeddings(onnx_export, pictures, 
         assert sorted(running.models) == ["fecnet", "fecnet_ort_python", "fecnet_ov_python", "fecnet_preprocess"]
     assert [step["model_name"] for step in steps] == ["fecnet_preprocess", "fecnet_ov_python"]
     assert_same_embeddings(served, torch_reference(whole))
+
+
+def test_the_repository_fec_deploy_chooses_serves_pytorchs_embeddings(checkpoint, synth_data, pictures, torch_reference,
+                                                                      tmp_path):
+    """fec-deploy's Triton repository (its choice, in the python backend) served for real and equal to PyTorch."""
+    pytest.importorskip("pytriton", reason="the server tests need the nvidia-pytriton wheel: pip install 'fec[serve]'")
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra (pip install openvino)")
+    from fec.bench.measure import MeasureSettings
+    from fec.deploy import DeployOptions, deploy
+    from fec.triton.server import TritonServer
+
+    options = DeployOptions(data=synth_data / "test.csv", out=tmp_path / "deploy", batches=(1, 8), precisions=("fp32",),
+                            backends=("torch", "onnxruntime", "openvino"), threads=1, modes=("compute",),
+                            settings=MeasureSettings(warmup_iters=1, iters=3, max_windows=2))
+    result = deploy(checkpoint, options, serve_with="python")
+    served = result.served
+    assert served["candidate"] in ("onnxruntime/onnx-fp32", "openvino/onnx-fp32")
+    whole = [picture for picture in pictures if picture.box is None]
+    with TritonServer(Path(served["repo"]), log_path=tmp_path / "tritonserver.log") as running:
+        with TritonClient(running.http_url) as client:
+            embeddings = client.embed_images([p.payload for p in whole])
+        assert served["embedding_model"] in running.models
+    assert_same_embeddings(embeddings, torch_reference(whole))

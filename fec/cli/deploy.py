@@ -1,0 +1,87 @@
+"""`fec-deploy`: the fastest deployment of a checkpoint that keeps its accuracy, chosen by measurement here.
+
+    fec-deploy runs/demo/best.pt --data data/synth/test.csv --max-drop 0.5 --batch 1,32 --out export/deploy
+    fec-deploy runs/demo/best.pt --data data/synth --latency-budget 2 --serve-with python
+
+Exit code: 0 a candidate was chosen at every batch (and under the budget), 1 none kept the accuracy or
+latency budget somewhere, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from fec.cli.common import comma_list, quiet_option, user_errors
+from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, PRECISIONS
+
+NO_CHOICE_EXIT = 1
+
+
+@click.command(help="Build every candidate deployment this machine can run (PyTorch, ONNX Runtime, OpenVINO; CUDA and "
+                    "TensorRT where present; fp32, fp16, bf16, int8 with several --float-below choices), verify each "
+                    "on the held-out triplets against PyTorch, time each, pick the fastest within --max-drop per batch "
+                    "(or the highest throughput under --latency-budget), and write decision.json, decision.md, "
+                    "decision.png and a Triton repository of the choice. A rerun reuses exports and verifications "
+                    "whose inputs did not change (sha256); timings are always measured again.")
+@click.argument("checkpoint", metavar="CKPT", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Held-out triplet CSV, or a folder with test.csv.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("export/deploy"), show_default=True,
+              help="Deployment folder: exports/, decision.{json,md,png}, triton_repo/.")
+@click.option("--max-drop", type=float, default=0.5, show_default=True,
+              help="Held-out accuracy points a candidate may lose against PyTorch.")
+@click.option("--batch", "batches", callback=comma_list(int), default="1,32", show_default=True)
+@click.option("--latency-budget", type=float, help="Instead of per batch: the highest throughput whose p99 latency per "
+                                                   "batch stays within this many ms.")
+@click.option("--calib-data", type=click.Path(path_type=Path),
+              help="int8 calibration faces [default: train.csv beside the test CSV; none: no int8 candidates].")
+@click.option("--calib-size", type=int, default=256, show_default=True, help="int8 calibration faces.")
+@click.option("--precision", "precisions", callback=comma_list(str), default=",".join(PRECISIONS), show_default=True)
+@click.option("--backend", "backends", callback=comma_list(str), help="Comma list of backends to try (default: all).")
+@click.option("--float-below", callback=comma_list(int), default=",".join(map(str, DEFAULT_FLOAT_BELOW)), show_default=True,
+              help="int8 candidates: convolutions narrower than this many channels stay float, one export per value.")
+@click.option("--threads", type=int, help="Intra-op threads of every runtime (default: all cores).")
+@click.option("--warmup", type=int, default=10, show_default=True)
+@click.option("--iters", type=int, default=50, show_default=True, help="Timed iterations per window.")
+@click.option("--max-windows", type=int, default=10, show_default=True)
+@click.option("--mode", type=click.Choice(["compute", "end-to-end", "both"]), default="both", show_default=True)
+@click.option("--rank-by", type=click.Choice(["compute", "end-to-end"]), default="compute", show_default=True)
+@click.option("--serve-with", type=click.Choice(["native", "python"]), default="native", show_default=True,
+              help="Triton embedding model: the runtime's own Triton backend, or the python backend running fec's "
+                   "runner (servers with only the python backend).")
+@click.option("--triton-repo", type=click.Path(path_type=Path), help="Where the repository goes [default: OUT/triton_repo].")
+@click.option("--no-triton", is_flag=True, help="Choose and report only.")
+@quiet_option
+@user_errors
+def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, calib_size, precisions, backends, float_below,
+         threads, warmup, iters, max_windows, mode, rank_by, serve_with, triton_repo, no_triton, quiet):
+    from fec.bench.measure import MeasureSettings
+    from fec.bench.options import bench_modes
+    from fec.deploy import DeployOptions, deploy
+    from fec.errors import DeployError
+
+    modes = bench_modes(mode)
+    if rank_by not in modes:
+        raise DeployError(f"--rank-by {rank_by} needs it measured: use --mode {rank_by} or both")
+    unknown = sorted(set(precisions) - set(PRECISIONS))
+    if unknown or not batches or min(batches) < 1:
+        raise DeployError(f"--precision: choose from {', '.join(PRECISIONS)}" if unknown else "--batch: give sizes >= 1")
+    settings = MeasureSettings(warmup_iters=warmup, iters=iters, max_windows=max_windows)
+    settings.validate()
+    say = None if quiet else (lambda line: click.echo(line, err=True))
+    options = DeployOptions(data=data, out=out, batches=tuple(batches), max_drop=max_drop, latency_budget_ms=latency_budget,
+                            calib_data=calib_data, calib_size=calib_size,
+                            precisions=tuple(precisions), backends=tuple(backends) if backends else None,
+                            float_below=tuple(float_below), settings=settings, threads=threads, modes=modes,
+                            rank_by=rank_by, progress=say)
+    result = deploy(checkpoint, options, serve_with, triton_repo, package=not no_triton)
+    click.echo(result.paths["table"].read_text(encoding="utf-8"))
+    chosen_everywhere = all(decision.chosen for decision in result.per_batch)
+    if not chosen_everywhere or (result.budget is not None and result.budget.chosen is None):
+        sys.exit(NO_CHOICE_EXIT)
+
+
+if __name__ == "__main__":
+    main()

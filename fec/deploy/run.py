@@ -1,0 +1,229 @@
+"""fec-deploy's pipeline: candidates -> exports -> verification -> benchmarks -> choice -> report and Triton.
+
+Every step reuses the project's own stages: fec.export makes the exports (the fp32 ONNX file from the
+checkpoint, the others from it, as `make demo` always did), fec.verify judges each candidate against
+PyTorch on the held-out triplets, fec.bench times each one with its stability windows, fec.deploy.select
+chooses, and fec.triton packages the choice. A candidate that fails at any step is recorded with its
+reason and the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fec.bench.backend_rows import bench_backend
+from fec.bench.measure import MeasureSettings
+from fec.bench.options import COMPUTE, MODES, BenchOptions
+from fec.bench.run import target_inputs
+from fec.bench.targets import resolve_target
+from fec.data.dataset import triplet_csv
+from fec.deploy.cache import DeployCache, key_of
+from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, PRECISIONS, Candidate, ExportSpec, plan_candidates
+from fec.deploy.select import FAILED, UNAVAILABLE, Measured, Timing
+from fec.errors import DeployError, FecError
+from fec.export.manifest import read_manifest, sha256_file
+from fec.export.pipeline import export_model
+from fec.export.registry import ExportRequest
+from fec.runtimes.backends import get_backend
+from fec.verify import verify_exports
+
+REFERENCE = "torch/checkpoint"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployOptions:
+    """What to try and how to judge it."""
+
+    data: Path                                   # held-out triplets (a CSV, or a folder with test.csv)
+    out: Path
+    batches: tuple[int, ...] = (1, 32)
+    max_drop: float = 0.5                        # accuracy points a candidate may lose against PyTorch
+    latency_budget_ms: float | None = None
+    calib_data: Path | None = None               # int8 calibration faces (default: train.csv beside the test CSV)
+    calib_size: int = 256
+    precisions: tuple[str, ...] = PRECISIONS
+    backends: tuple[str, ...] | None = None
+    float_below: tuple[int, ...] = DEFAULT_FLOAT_BELOW
+    settings: MeasureSettings = field(default_factory=MeasureSettings)
+    threads: int | None = None
+    modes: tuple[str, ...] = MODES
+    rank_by: str = COMPUTE
+    progress: Callable[[str], None] | None = None
+
+    def say(self, message: str) -> None:
+        if self.progress:
+            self.progress(message)
+
+
+@dataclass
+class Trial:
+    """One candidate on its way through the pipeline."""
+
+    candidate: Candidate
+    measured: Measured
+    folder: Path | None = None        # its export folder (None: the checkpoint)
+    files_key: str = ""               # the sha256 of the export's files: what its verification is keyed by
+
+
+def run_candidates(checkpoint: Path, options: DeployOptions) -> tuple[list[Measured], dict]:
+    """Every candidate made, verified and timed; returns their measurements and PyTorch's held-out accuracy."""
+    test_csv = triplet_csv(options.data)
+    calib = calibration_csv(options.calib_data, test_csv)
+    runnable, skipped = plan_candidates(options.precisions, options.backends, options.float_below, int8=calib is not None)
+    if not any(candidate.name == REFERENCE for candidate in runnable):
+        raise DeployError("the PyTorch reference (backend torch) must be among the candidates: it is what every "
+                          "other is judged against; keep torch in --backends and fp32 in --precisions")
+    cache = DeployCache(options.out)
+    trials = [Trial(candidate, Measured(candidate.name, candidate.backend, candidate.export.name if candidate.export else None,
+                                        candidate.precision)) for candidate in runnable]
+    make_exports(trials, checkpoint, calib, cache, options)
+    reference = verify_trials(trials, checkpoint, test_csv, cache, options)
+    time_trials(trials, checkpoint, test_csv, options)
+    unavailable = [Measured(item.candidate.name, item.candidate.backend,
+                            item.candidate.export.name if item.candidate.export else None, item.candidate.precision,
+                            status=UNAVAILABLE, reason=item.reason) for item in skipped]
+    return [trial.measured for trial in trials] + unavailable, reference
+
+
+def calibration_csv(given: Path | None, test_csv: Path) -> Path | None:
+    if given is not None:
+        return triplet_csv(given)
+    beside = test_csv.parent / "train.csv"
+    return beside if beside.is_file() else None
+
+
+def make_exports(trials: list[Trial], checkpoint: Path, calib: Path | None, cache: DeployCache,
+                 options: DeployOptions) -> None:
+    """Each export the candidates need, made once (the fp32 ONNX file first: the others are made from it)."""
+    checkpoint_sha = sha256_file(checkpoint)
+    calib_sha = sha256_file(calib) if calib is not None else None
+    specs = sorted({trial.candidate.export for trial in trials if trial.candidate.export},
+                   key=lambda spec: (spec.format != "onnx" or spec.precision != "fp32", spec.name))
+    made: dict[str, tuple[Path | None, str]] = {}
+    for index, spec in enumerate(specs, 1):
+        int8 = spec.precision == "int8"
+        key = key_of(checkpoint=checkpoint_sha, spec=spec.name, calib=(calib_sha, options.calib_size) if int8 else None,
+                     max_batch=export_max_batch(options))
+        made[spec.name] = make_export(spec, key, checkpoint, calib, made, cache, options)
+        options.say(f"[export {index}/{len(specs)}] {spec.name}: {made[spec.name][1] or 'ready'}")
+    for trial in trials:
+        if trial.candidate.export is not None:
+            trial.folder, error = made[trial.candidate.export.name]
+            if trial.folder is None:  # error: why it could not be made
+                fail(trial, f"export {trial.candidate.export.name}: {error}")
+            else:
+                trial.files_key = key_of(files=[entry["sha256"] for entry in read_manifest(trial.folder)["files"]])
+
+
+def make_export(spec: ExportSpec, key: str, checkpoint: Path, calib: Path | None, made: dict, cache: DeployCache,
+                options: DeployOptions) -> tuple[Path | None, str]:
+    """(folder, "reused" or "") for a reused or new export, or (None, why it could not be made)."""
+    folder = options.out / "exports" / spec.name
+    if cache.export_folder(spec.name, key, folder) is not None:
+        return folder, "reused"
+    fp32_onnx = made.get("onnx-fp32", (None,))[0]
+    source = fp32_onnx / "model.onnx" if spec.format == "onnx" and spec.precision != "fp32" and fp32_onnx else checkpoint
+    try:
+        export_model(source, spec.format, spec.request(calib, options.calib_size, export_max_batch(options)), folder)
+    except FecError as exc:
+        return None, str(exc)
+    cache.remember_export(spec.name, key)
+    return folder, ""
+
+
+def export_max_batch(options: DeployOptions) -> int:
+    """The largest batch the exports take: fec-export's default (64), or the largest asked for when above."""
+    return max(ExportRequest().max_batch, *options.batches)
+
+
+def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: DeployCache,
+                  options: DeployOptions) -> dict:
+    """Each exported candidate against PyTorch on the held-out triplets (reused when nothing changed); returns
+    PyTorch's accuracy per triplet type."""
+    data_sha, checkpoint_sha = sha256_file(test_csv), sha256_file(checkpoint)
+    reference_key = key_of(reference=checkpoint_sha, data=data_sha)
+    reference = cache.verification(REFERENCE, reference_key)
+    pending: dict[str, list[Trial]] = {}
+    for trial in trials:
+        if trial.folder is None:
+            continue
+        key = key_of(export=trial.files_key, backend=trial.candidate.backend, data=data_sha)
+        cached = cache.verification(trial.candidate.name, key)
+        if cached is not None:
+            apply_verification(trial, cached)
+        else:
+            pending.setdefault(trial.candidate.backend, []).append(trial)
+    for backend, group in pending.items():
+        options.say(f"[verify] {backend}: {', '.join(trial.candidate.name for trial in group)}")
+        result = verify_exports([trial.folder for trial in group], test_csv, checkpoint, [backend], record=False)
+        reference = result.reference["accuracy"]
+        cache.remember_verification(REFERENCE, reference_key, reference)
+        for trial, row in zip(group, result.results):
+            verdict = {"delta_pt": row.delta_pt, "flips": row.flips, "min_cos": row.min_cos, "nonfinite": row.nonfinite,
+                       "error": "; ".join(row.failures) if row.status == "ERROR" else ""}
+            apply_verification(trial, verdict)
+            cache.remember_verification(trial.candidate.name, key_of(export=trial.files_key, backend=backend,
+                                                                     data=data_sha), verdict)
+    if reference is None:  # nothing but the checkpoint ran: PyTorch's accuracy from its own run
+        reference = verify_reference_only(checkpoint, test_csv)
+        cache.remember_verification(REFERENCE, reference_key, reference)
+    mark_reference(trials)
+    return reference
+
+
+def apply_verification(trial: Trial, verdict: dict) -> None:
+    if verdict.get("error"):
+        fail(trial, verdict["error"])
+        return
+    measured = trial.measured
+    measured.delta_pt, measured.flips = verdict["delta_pt"], verdict["flips"]
+    measured.min_cos, measured.nonfinite = verdict["min_cos"], verdict["nonfinite"]
+
+
+def mark_reference(trials: list[Trial]) -> None:
+    """The checkpoint on PyTorch is the reference itself: no change, no flips."""
+    for trial in trials:
+        if trial.candidate.export is None and trial.measured.status != FAILED:
+            measured = trial.measured
+            measured.delta_pt, measured.flips, measured.min_cos, measured.nonfinite = 0.0, 0.0, 1.0, 0
+            if trial.candidate.name != REFERENCE:
+                measured.reason = "PyTorch on another device: judged as the reference (its timings only are new)"
+
+
+def verify_reference_only(checkpoint: Path, test_csv: Path) -> dict:
+    from fec.evaluate import evaluate_checkpoint
+
+    evaluation, _ = evaluate_checkpoint(checkpoint, test_csv, device="cpu")
+    return {key: value.accuracy for key, value in evaluation.report.items()}
+
+
+def time_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, options: DeployOptions) -> None:
+    """Each candidate that was made and verified, at every batch and mode, on the held-out faces."""
+    bench = BenchOptions(batches=list(options.batches), settings=options.settings, data=test_csv,
+                         threads=options.threads, modes=options.modes)
+    targets, inputs = {}, {}
+    live = [trial for trial in trials if trial.measured.status != FAILED]
+    for index, trial in enumerate(live, 1):
+        options.say(f"[time {index}/{len(live)}] {trial.candidate.name}")
+        path = str(trial.folder or checkpoint)
+        try:
+            target = targets.setdefault(path, resolve_target(path))
+            rows = bench_backend(target, get_backend(trial.candidate.backend), target_inputs(target, bench, inputs), bench)
+        except FecError as exc:
+            fail(trial, f"timing: {exc}")
+            continue
+        for row in rows:
+            trial.measured.timings.setdefault(row.batch, {})[row.mode] = timing_of(row.measurement)
+
+
+def timing_of(measurement) -> Timing:
+    medians = measurement.window_medians_ms[-2:] or (measurement.p50_ms,)
+    spread = (max(medians) - min(medians)) / measurement.p50_ms if measurement.p50_ms > 0 else 0.0
+    return Timing(round(measurement.p50_ms, 4), round(measurement.p99_ms, 4), round(measurement.throughput, 1),
+                  round(spread, 4))
+
+
+def fail(trial: Trial, reason: str) -> None:
+    trial.measured.status, trial.measured.reason = FAILED, reason.splitlines()[0] if reason else "failed"

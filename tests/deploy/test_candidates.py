@@ -1,0 +1,52 @@
+"""Which candidates fec-deploy tries on this machine, and why the others cannot run here."""
+
+from __future__ import annotations
+
+import pytest
+
+from fec.deploy.candidates import Candidate, ExportSpec, plan_candidates
+from fec.errors import FecError
+from fec.runtimes.backends import get_backend
+
+
+def names(candidates) -> list[str]:
+    return [candidate.name for candidate in candidates]
+
+
+def test_every_known_pair_is_either_tried_or_skipped_with_its_reason():
+    runnable, skipped = plan_candidates(float_below=(48, 16))
+    assert names(runnable)[:4] == ["torch/checkpoint", "onnxruntime/onnx-fp32", "onnxruntime/onnx-fp16",
+                                   "onnxruntime/onnx-int8-cpu-fb48"]
+    for item in skipped:
+        assert item.reason == get_backend(item.candidate.backend).unavailable() or "tensorrt" in item.reason.lower()
+    assert not set(names(runnable)) & set(names(item.candidate for item in skipped))
+    # 4 PyTorch; ORT and OpenVINO x (fp32, fp16, 2 int8); OpenVINO bf16; ORT CUDA x2, TensorRT provider x2; 2 engines
+    assert len(runnable) + len(skipped) == 4 + 2 * 4 + 1 + 4 + 2
+
+
+def test_precision_of_a_candidate_is_what_it_computes_in():
+    assert Candidate("openvino-bf16", ExportSpec("onnx", "fp32")).precision == "bf16"
+    assert Candidate("openvino", ExportSpec("onnx", "int8", 16)).precision == "int8"
+    assert Candidate("torch").precision == "fp32" and Candidate("torch").name == "torch/checkpoint"
+
+
+def test_filters_and_missing_calibration_data():
+    runnable, skipped = plan_candidates(precisions=("fp32", "int8"), backends=("torch", "onnxruntime"),
+                                        float_below=(16,), int8=False)
+    assert names(runnable) == ["torch/checkpoint", "onnxruntime/onnx-fp32"]
+    assert [(item.candidate.name, item.reason.split(":")[0]) for item in skipped] == [
+        ("onnxruntime/onnx-int8-cpu-fb16", "int8 needs calibration faces")]
+
+
+def test_an_unknown_backend_is_one_line():
+    with pytest.raises(FecError, match=r"^--backends: unknown bogus; choose from torch, "):
+        plan_candidates(backends=("bogus",))
+
+
+def test_export_spec_names_and_requests():
+    spec = ExportSpec("onnx", "int8", 16)
+    request = spec.request(calib_data=None, calib_size=64, max_batch=32)
+    assert spec.name == "onnx-int8-cpu-fb16"
+    assert (request.precision, request.target, request.float_below, request.max_batch, request.calib_size) == (
+        "int8", "cpu", 16, 32, 64)
+    assert ExportSpec("trt", "fp16").name == "trt-fp16"
