@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The demo's serving stage: package an ONNX export as a Triton repository, start the real tritonserver
-# on 127.0.0.1, embed pictures through it, find the faces whose expression is closest to a query, stop.
-# Usage: triton_repo/serve_and_query.sh EXPORT_DIR PICTURES_DIR QUERY_PICTURE OUT_DIR
+# The demo's serving stage: start the real tritonserver on 127.0.0.1 on a Triton repository (fec-deploy's
+# choice; or an ONNX export folder, packaged here first), embed pictures through it, find the faces whose
+# expression is closest to a query, stop.
+# Usage: triton_repo/serve_and_query.sh REPO_OR_EXPORT_DIR PICTURES_DIR QUERY_PICTURE OUT_DIR
 # PICTURES_DIR should hold face crops (make demo passes the face store): the model was trained on crops, and
 # whole pictures (face, hair, background, clutter) put it out of its domain.
 set -euo pipefail
-export_dir=$1 pictures=$2 query=$3 out=$4
+source=$1 pictures=$2 query=$3 out=$4
 bin=$(dirname "$(command -v fec-serve || echo .venv/bin/fec-serve)")
-repo=triton_repo/demo
+repo=$source
 port=${FEC_DEMO_HTTP_PORT:-8000}
 
-"$bin/fec-triton" "$export_dir" --repo "$repo" --embedding-backend python-ort --quiet
+if [ ! -f "$source/.fec-triton.json" ]; then  # an export folder: package it (python backend: the wheel's server)
+  repo=triton_repo/demo
+  "$bin/fec-triton" "$source" --repo "$repo" --embedding ort-python --quiet
+fi
 "$bin/fec-serve" --repo "$repo" --http-port "$port" --grpc-port $((port + 1)) --quiet &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT

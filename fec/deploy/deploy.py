@@ -52,7 +52,7 @@ def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native",
     if not checkpoint.is_file():
         raise DeployError(f"{checkpoint}: checkpoint not found (give the .pt file fec-train wrote)")
     options.out.mkdir(parents=True, exist_ok=True)
-    measured, reference = run_candidates(checkpoint, options)
+    measured, reference, warnings = run_candidates(checkpoint, options)
     per_batch = [choose_per_batch(measured, batch, options.max_drop, options.rank_by) for batch in options.batches]
     budget = (choose_under_budget(measured, list(options.batches), options.max_drop, options.latency_budget_ms,
                                   options.rank_by) if options.latency_budget_ms is not None else None)
@@ -61,8 +61,9 @@ def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native",
         served = package_choice(measured, per_batch, budget, options, serve_with, triton_repo or options.out / "triton_repo")
     hardware = hardware_profile(options.threads)
     payload = decision_payload(checkpoint, settings_of(options, serve_with), hardware, reference, measured, per_batch,
-                               budget, served)
+                               budget, served, warnings)
     table = markdown_table(measured, per_batch, budget, options.rank_by, hardware)
+    table += "".join(f"\nwarning: {warning}\n" for warning in warnings)
     if served:
         table += f"\nServed by Triton: {served['candidate']} as embedding kind {served['embedding']} in {served['repo']}"
         table += f" ({served['why']})\n"

@@ -17,12 +17,13 @@ BASELINE = "onnxruntime/onnx-fp32"   # what speed-ups are quoted against (ONNX R
 
 
 def decision_payload(checkpoint: Path, settings: dict, hardware: dict, reference: dict, measured: list[Measured],
-                     per_batch: list[BatchDecision], budget: BudgetDecision | None, served: dict | None) -> dict:
+                     per_batch: list[BatchDecision], budget: BudgetDecision | None, served: dict | None,
+                     warnings: list[str]) -> dict:
     return {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "checkpoint": str(checkpoint), "settings": settings, "hardware": hardware,
             "reference_accuracy": reference, "candidates": [candidate.to_dict() for candidate in measured],
             "per_batch": [decision.to_dict() for decision in per_batch],
-            "latency_budget": budget.to_dict() if budget else None, "served": served}
+            "latency_budget": budget.to_dict() if budget else None, "served": served, "warnings": warnings}
 
 
 def speedup(measured: list[Measured], name: str | None, batch: int, mode: str, baseline: str = BASELINE) -> float | None:

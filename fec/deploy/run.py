@@ -67,8 +67,9 @@ class Trial:
     files_key: str = ""               # the sha256 of the export's files: what its verification is keyed by
 
 
-def run_candidates(checkpoint: Path, options: DeployOptions) -> tuple[list[Measured], dict]:
-    """Every candidate made, verified and timed; returns their measurements and PyTorch's held-out accuracy."""
+def run_candidates(checkpoint: Path, options: DeployOptions) -> tuple[list[Measured], dict, list[str]]:
+    """Every candidate made, verified and timed; returns their measurements, PyTorch's held-out accuracy and the
+    verification's warnings (e.g. a checkpoint that embeds every face alike, where accuracy changes mean nothing)."""
     test_csv = triplet_csv(options.data)
     calib = calibration_csv(options.calib_data, test_csv)
     runnable, skipped = plan_candidates(options.precisions, options.backends, options.float_below, int8=calib is not None)
@@ -79,12 +80,12 @@ def run_candidates(checkpoint: Path, options: DeployOptions) -> tuple[list[Measu
     trials = [Trial(candidate, Measured(candidate.name, candidate.backend, candidate.export.name if candidate.export else None,
                                         candidate.precision)) for candidate in runnable]
     make_exports(trials, checkpoint, calib, cache, options)
-    reference = verify_trials(trials, checkpoint, test_csv, cache, options)
+    reference, warnings = verify_trials(trials, checkpoint, test_csv, cache, options)
     time_trials(trials, checkpoint, test_csv, options)
     unavailable = [Measured(item.candidate.name, item.candidate.backend,
                             item.candidate.export.name if item.candidate.export else None, item.candidate.precision,
                             status=UNAVAILABLE, reason=item.reason) for item in skipped]
-    return [trial.measured for trial in trials] + unavailable, reference
+    return [trial.measured for trial in trials] + unavailable, reference, warnings
 
 
 def calibration_csv(given: Path | None, test_csv: Path) -> Path | None:
@@ -139,13 +140,14 @@ def export_max_batch(options: DeployOptions) -> int:
 
 
 def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: DeployCache,
-                  options: DeployOptions) -> dict:
+                  options: DeployOptions) -> tuple[dict, list[str]]:
     """Each exported candidate against PyTorch on the held-out triplets (reused when nothing changed); returns
-    PyTorch's accuracy per triplet type."""
+    PyTorch's accuracy per triplet type and the warnings of the verifications that ran."""
     data_sha, checkpoint_sha = sha256_file(test_csv), sha256_file(checkpoint)
     reference_key = key_of(reference=checkpoint_sha, data=data_sha)
     reference = cache.verification(REFERENCE, reference_key)
     pending: dict[str, list[Trial]] = {}
+    warnings: list[str] = []
     for trial in trials:
         if trial.folder is None:
             continue
@@ -159,6 +161,7 @@ def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: 
         options.say(f"[verify] {backend}: {', '.join(trial.candidate.name for trial in group)}")
         result = verify_exports([trial.folder for trial in group], test_csv, checkpoint, [backend], record=False)
         reference = result.reference["accuracy"]
+        warnings += [warning for warning in result.warnings if warning not in warnings]
         cache.remember_verification(REFERENCE, reference_key, reference)
         for trial, row in zip(group, result.results):
             verdict = {"delta_pt": row.delta_pt, "flips": row.flips, "min_cos": row.min_cos, "nonfinite": row.nonfinite,
@@ -170,7 +173,7 @@ def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: 
         reference = verify_reference_only(checkpoint, test_csv)
         cache.remember_verification(REFERENCE, reference_key, reference)
     mark_reference(trials)
-    return reference
+    return reference, warnings
 
 
 def apply_verification(trial: Trial, verdict: dict) -> None:
