@@ -36,3 +36,7 @@ class ArtifactError(FecError):
 
 class ServingError(FecError):
     """Base of every user-facing Triton packaging, serving or client error."""
+
+
+class DetectorError(DataError):
+    """An unknown face detector, a bad detector option, or a detector whose package is not installed."""
