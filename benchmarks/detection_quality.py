@@ -154,7 +154,8 @@ def embedding_agreement(checkpoint: str, detector, composites: int) -> list[str]
     embed = torch_embedder(model, prep)
 
     def vector(face: Image.Image) -> np.ndarray:
-        return embed(resize_uint8(face.resize((crops.size, crops.size), Image.BICUBIC), prep.input_size)[None])[0]
+        stored = face.resize((crops.size, crops.size), Image.BICUBIC)
+        return embed(np.array(resize_uint8(stored, prep.input_size))[None])[0]  # a writable copy for torch
 
     rows = {"detected box, aligned": [], "FEC box, aligned (--align)": [], "box crops of different faces": []}
     previous = None
