@@ -23,9 +23,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The face detector (fec.detect, --align mtcnn) is facenet-pytorch's MTCNN: its wheel pins torch<2.3, so it is
+# installed with --no-deps (pip would otherwise downgrade torch); its weights ship inside the wheel.
 $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PINS)
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps facenet-pytorch requests
 	touch $@
 
 install: $(VENV)/.installed

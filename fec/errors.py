@@ -40,3 +40,7 @@ class ServingError(FecError):
 
 class DeployError(FecError):
     """A deployment search that cannot start or finish (no test data, an unusable output folder)."""
+
+
+class DetectorError(DataError):
+    """An unknown face detector, a bad detector option, or a detector whose package is not installed."""

@@ -114,9 +114,35 @@ def _reason(exc: Exception) -> str:
     return re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>|\s*'[^']*'$", "", str(exc)) or type(exc).__name__
 
 
-def crop_box(image: Image.Image, box, margin: float = 0.0) -> Image.Image:
+@dataclass(frozen=True)
+class FaceBox:
+    """A face box normalised to [0, 1]: columns by the image width, rows by its height."""
+
+    left: float
+    right: float
+    top: float
+    bottom: float
+
+    def problem(self) -> str | None:
+        """Say what is wrong with the box, or None when it is valid."""
+        for name in ("left", "right", "top", "bottom"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                return f"box {name} {value} is outside [0, 1]"
+        if self.right <= self.left or self.bottom <= self.top:
+            return f"box is empty (left {self.left}, right {self.right}, top {self.top}, bottom {self.bottom})"
+        return None
+
+
+def crop_box(image: Image.Image, box: FaceBox, margin: float = 0.0) -> Image.Image:
     """Crop a normalised (left, right, top, bottom) box, grown by `margin` of its size on each side."""
-    width, height = image.size
+    return image.crop(crop_pixels(image.size, box, margin))
+
+
+def crop_pixels(picture_size: tuple[int, int], box: FaceBox, margin: float = 0.0) -> tuple[int, int, int, int]:
+    """The pixel rectangle (left, top, right, bottom) `crop_box` takes: the box grown by `margin` of its size
+    on each side, clipped to the picture. One rule, so face aligners crop exactly as training does."""
+    width, height = picture_size
     box_w, box_h = box.right - box.left, box.bottom - box.top
     left = max(0.0, box.left - margin * box_w) * width
     right = min(1.0, box.right + margin * box_w) * width
@@ -125,7 +151,7 @@ def crop_box(image: Image.Image, box, margin: float = 0.0) -> Image.Image:
     pixels = (round(left), round(top), round(right), round(bottom))
     if pixels[2] <= pixels[0] or pixels[3] <= pixels[1]:
         raise DataError(f"face box {box} is empty after rounding on a {width}x{height} image")
-    return image.crop(pixels)
+    return pixels
 
 
 def resize_uint8(image: Image.Image, size: int) -> np.ndarray:

@@ -47,3 +47,16 @@ def onnx_exports(trained, tmp_path_factory) -> dict[str, Path]:
     import export_fixtures
 
     return export_fixtures.onnx_exports(tmp_path_factory.getbasetemp(), trained)
+
+
+@pytest.fixture(scope="session")
+def mtcnn():
+    """The real MTCNN face detector, built once; skipped (with the reason) only where facenet-pytorch is not
+    installed (`make install` installs it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("facenet_pytorch") is None:
+        pytest.skip("facenet-pytorch is not installed (pip install --no-deps facenet-pytorch requests)")
+    from fec.detect import create_detector
+
+    return create_detector("mtcnn")

@@ -50,3 +50,38 @@ def load_benchmark_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# Real faces that ship with installed packages (issue 16), boxes (x1, y1, x2, y2) marked by eye.
+PHOTO_FACES = {"astronaut": (180, 65, 270, 170), "grace_hopper": (168, 125, 362, 335)}
+
+
+def photo(name: str):
+    """A scikit-image data picture (astronaut, coffee, ...) or matplotlib's grace_hopper.jpg, as PIL RGB."""
+    from PIL import Image
+
+    if name == "grace_hopper":
+        import matplotlib.cbook
+
+        return Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
+    from skimage import data
+
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+def lfw_face(index: int, side: int):
+    """lfw_subset tile `index` (0-99 are real faces, 25x25 grey) upscaled to side x side, as PIL RGB."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    grey = Image.fromarray((data.lfw_subset()[index] * 255).round().astype(np.uint8))
+    return grey.resize((side, side), Image.BICUBIC).convert("RGB")
+
+
+def paste_faces(background, places: dict[int, tuple[int, int, int]]):
+    """`background` with lfw face index -> (x, y, side) pasted; returns it and the faces' (x1, y1, x2, y2)."""
+    picture = background.copy()
+    for index, (x, y, side) in places.items():
+        picture.paste(lfw_face(index, side), (x, y))
+    return picture, [(x, y, x + side, y + side) for x, y, side in places.values()]

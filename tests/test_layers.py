@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fec"
 # Bottom to top. A unit is a subpackage (fec.data) or a top-level module (fec.verify).
 LAYERS = [
     ("foundations", {"fec", "fec.errors", "fec.io", "fec.hardware", "fec.preprocessing", "fec.artifacts"}),
+    ("face detection", {"fec.detect"}),
     ("data and models", {"fec.data", "fec.models"}),
     ("the metric", {"fec.metrics"}),
     ("scoring", {"fec.losses", "fec.evaluate"}),

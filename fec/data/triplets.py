@@ -12,6 +12,8 @@ import enum
 from collections import Counter
 from dataclasses import dataclass
 
+from fec.preprocessing import FaceBox  # the box type lives with crop_box; re-exported here
+
 HIGH_AGREEMENT = 2 / 3
 
 
@@ -31,26 +33,6 @@ class TripletType(str, enum.Enum):
 
 
 TRIPLET_TYPES = tuple(TripletType)
-
-
-@dataclass(frozen=True)
-class FaceBox:
-    """A face box normalised to [0, 1]: columns by the image width, rows by its height."""
-
-    left: float
-    right: float
-    top: float
-    bottom: float
-
-    def problem(self) -> str | None:
-        """Say what is wrong with the box, or None when it is valid."""
-        for name in ("left", "right", "top", "bottom"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                return f"box {name} {value} is outside [0, 1]"
-        if self.right <= self.left or self.bottom <= self.top:
-            return f"box is empty (left {self.left}, right {self.right}, top {self.top}, bottom {self.bottom})"
-        return None
 
 
 @dataclass(frozen=True)

@@ -697,12 +697,12 @@ def test_cli_from_dir_missing(tmp_path):
     assert_user_error(result, "raw", "not found")
 
 
-def test_cli_alignment_not_installed_says_what_to_install_before_downloading(server, tmp_path):
+def test_cli_alignment_not_installed_says_what_to_install_before_downloading(server, tmp_path, monkeypatch):
     urls = [server.route(f"/n/{i}.jpg", ok(jpeg_bytes(i))) for i in range(3)]
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
-    if importlib.util.find_spec("facenet_pytorch") is None:
-        result = invoke(str(csv_path), "--out", str(tmp_path / "store"), "--align", "mtcnn")
-        assert_user_error(result, "mtcnn", "pip install facenet-pytorch")
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # as if not installed
+    result = invoke(str(csv_path), "--out", str(tmp_path / "store"), "--align", "mtcnn")
+    assert_user_error(result, "--align mtcnn", "pip install --no-deps facenet-pytorch requests")
     result = invoke(str(csv_path), "--out", str(tmp_path / "store"), "--align", "no_such_aligner_pkg.sub:make")
     assert_user_error(result, "pip install no_such_aligner_pkg")
     assert_user_error(invoke(str(csv_path), "--out", str(tmp_path / "store"), "--align", "wobble"), "unknown aligner")
