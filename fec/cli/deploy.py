@@ -46,6 +46,9 @@ NO_CHOICE_EXIT = 1
 @click.option("--warmup", type=int, default=10, show_default=True)
 @click.option("--iters", type=int, default=50, show_default=True, help="Timed iterations per window.")
 @click.option("--max-windows", type=int, default=10, show_default=True)
+@click.option("--passes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Timing passes over all candidates, every other one in reverse order: the fastest pass counts, "
+                   "and the passes' spread is part of the noise a tie is judged by.")
 @click.option("--mode", type=click.Choice(["compute", "end-to-end", "both"]), default="both", show_default=True)
 @click.option("--rank-by", type=click.Choice(["compute", "end-to-end"]), default="compute", show_default=True)
 @click.option("--serve-with", type=click.Choice(["native", "python"]), default="native", show_default=True,
@@ -56,7 +59,7 @@ NO_CHOICE_EXIT = 1
 @quiet_option
 @user_errors
 def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, calib_size, precisions, backends, float_below,
-         threads, warmup, iters, max_windows, mode, rank_by, serve_with, triton_repo, no_triton, quiet):
+         threads, warmup, iters, max_windows, passes, mode, rank_by, serve_with, triton_repo, no_triton, quiet):
     from fec.bench.measure import MeasureSettings
     from fec.bench.options import bench_modes
     from fec.deploy import DeployOptions, deploy
@@ -75,7 +78,7 @@ def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, c
                             calib_data=calib_data, calib_size=calib_size,
                             precisions=tuple(precisions), backends=tuple(backends) if backends else None,
                             float_below=tuple(float_below), settings=settings, threads=threads, modes=modes,
-                            rank_by=rank_by, progress=say)
+                            rank_by=rank_by, passes=passes, progress=say)
     result = deploy(checkpoint, options, serve_with, triton_repo, package=not no_triton)
     click.echo(result.paths["table"].read_text(encoding="utf-8"))
     chosen_everywhere = all(decision.chosen for decision in result.per_batch)
