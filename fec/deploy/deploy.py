@@ -80,7 +80,7 @@ def settings_of(options: DeployOptions, serve_with: str) -> dict:
 
 
 def served_candidate(measured: list[Measured], per_batch: list[BatchDecision], budget: BudgetDecision | None,
-                     serve_with: str) -> tuple[Measured | None, str]:
+                     serve_with: str, mode: str) -> tuple[Measured | None, str]:
     """The candidate to package, and why: the budget's choice, else the choice at the largest batch; the
     fastest servable one in its ranking when the choice itself is not a Triton model (PyTorch)."""
     by_name = {candidate.name: candidate for candidate in measured}
@@ -90,8 +90,7 @@ def served_candidate(measured: list[Measured], per_batch: list[BatchDecision], b
         decision = max(per_batch, key=lambda item: item.batch)
         ranking = sorted((name for name, verdict in decision.verdicts.items()
                           if verdict == "chosen" or verdict.startswith(("slower", "within"))),
-                         key=lambda name: by_name[name].timing(decision.batch, "compute").p50_ms
-                         if by_name[name].timing(decision.batch, "compute") else float("inf"))
+                         key=lambda name: by_name[name].timing(decision.batch, mode).p50_ms)
         why = f"the choice at batch {decision.batch}"
     for name in ranking:
         if servable_kind(by_name[name].backend, serve_with):
@@ -111,7 +110,7 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
-    candidate, why = served_candidate(measured, per_batch, budget, serve_with)
+    candidate, why = served_candidate(measured, per_batch, budget, serve_with, options.rank_by)
     if candidate is None:
         if repo.exists() and (repo / ".fec-triton.json").is_file():
             shutil.rmtree(repo)  # an older choice must not pass for this one
