@@ -85,3 +85,30 @@ def paste_faces(background, places: dict[int, tuple[int, int, int]]):
     for index, (x, y, side) in places.items():
         picture.paste(lfw_face(index, side), (x, y))
     return picture, [(x, y, x + side, y + side) for x, y, side in places.values()]
+
+
+# lfw_subset face index -> (x, y, side) on a 520x400 coffee picture (which holds no face)
+LFW_COMPOSITE = {1: (30, 30, 112), 22: (200, 40, 120), 57: (370, 30, 104), 60: (150, 230, 124)}
+
+
+def four_face_photo():
+    """Four LFW faces pasted on coffee (no face of its own): the picture and the faces' (x1, y1, x2, y2)."""
+    from PIL import Image
+
+    return paste_faces(photo("coffee").resize((520, 400), Image.BICUBIC), LFW_COMPOSITE)
+
+
+def write_sample_photos(folder) -> dict:
+    """The real sample photos as files: astronaut and grace_hopper (one face each), the four-face composite and
+    coffee (none). Returns photo file name -> the known face boxes (x1, y1, x2, y2)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    composite, places = four_face_photo()
+    photo("astronaut").save(folder / "astronaut.jpg", quality=92)
+    photo("grace_hopper").save(folder / "grace_hopper.jpg", quality=92)
+    composite.save(folder / "lfw_four.png")
+    photo("coffee").save(folder / "coffee.jpg", quality=92)
+    return {"astronaut.jpg": [PHOTO_FACES["astronaut"]], "grace_hopper.jpg": [PHOTO_FACES["grace_hopper"]],
+            "lfw_four.png": places, "coffee.jpg": []}
