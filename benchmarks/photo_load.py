@@ -1,7 +1,7 @@
 """Photos in, expressions out (issue 16): detection + embedding cost per photo here, and the served photo
 model's photos/s by concurrency.
 
-    python benchmarks/photo_load.py --checkpoint runs/demo/best.pt --export export/demo-deploy/exports/onnx-fp32 \
+    python benchmarks/photo_load.py --checkpoint runs/demo/best.pt --export export/demo-deploy/exports/onnx-fp32 --threads 1 \
         --clients 1 8 --requests 40
 
 Local: `fec-embed --detect --checkpoint`'s code (LocalPhotoEmbedder) on each sample photo (benchmarks/
