@@ -2,7 +2,8 @@
 #   make demo   the main job on the embedded default (synthetic FEC-format data) on CPU:
 #               synthesise, train, evaluate, fec-deploy (export ONNX fp32/fp16/int8, verify each against
 #               PyTorch, time each on ONNX Runtime and OpenVINO, choose the fastest within 0.5 pt, package
-#               it for Triton), benchmark (table, JSON, CSV, PNG), serve the choice on 127.0.0.1, query it
+#               it for Triton), benchmark (table, JSON, CSV, PNG), serve the choice on 127.0.0.1, query it,
+#               then send real photos (astronaut, Grace Hopper, 4 LFW faces, coffee) to the photo model
 #   make test   the linter (ruff, configured in pyproject.toml), then the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -38,12 +39,13 @@ demo: install
 	$(BIN)/fec-train --config fec/configs/demo_cpu.yaml --data $(DEMO_DATA) --out $(DEMO_RUN) $(TRAIN_ARGS)
 	$(BIN)/fec-eval $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/eval.json
 	$(BIN)/fec-deploy $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --out $(DEMO_DEPLOY) --batch 1,32 --max-drop 0.5 \
-		--serve-with python --triton-repo triton_repo/demo $(DEPLOY_ARGS)
+		--serve-with python --triton-repo triton_repo/demo --photos $(DEPLOY_ARGS)
 	$(BIN)/fec-bench $(DEMO_RUN)/best.pt $(DEMO_DEPLOY)/exports/onnx-fp32 $(DEMO_DEPLOY)/exports/onnx-int8-cpu-fb16 \
 		--backend torch,onnxruntime,openvino --batch 1,32 --data $(DEMO_DATA)/test.csv $(BENCH_ARGS) \
 		--json $(DEMO_RUN)/bench.json --csv $(DEMO_RUN)/bench.csv --plot $(DEMO_RUN)/bench.png
 	PATH=$(abspath $(BIN)):$$PATH triton_repo/serve_and_query.sh triton_repo/demo $(DEMO_DATA)/faces \
 		$$(find $(DEMO_DATA)/faces -name '*.jpg' | sort | head -1) $(DEMO_RUN)
+	PATH=$(abspath $(BIN)):$$PATH triton_repo/photos_demo.sh triton_repo/demo $(DEMO_RUN)/photos
 
 test: install
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 
@@ -52,36 +53,32 @@ def load_benchmark_script(name: str):
     return module
 
 
-# Real faces that ship with installed packages (issue 16), boxes (x1, y1, x2, y2) marked by eye.
-PHOTO_FACES = {"astronaut": (180, 65, 270, 170), "grace_hopper": (168, 125, 362, 335)}
+# Real faces that ship with installed packages (issue 16): one definition, in benchmarks/sample_photos.py, which
+# the photo demo and the photo benchmark use too.
+@functools.lru_cache(maxsize=1)
+def _sample_photos():
+    return load_benchmark_script("sample_photos")
+
+
+PHOTO_FACES = _sample_photos().PHOTO_FACES  # boxes (x1, y1, x2, y2) marked by eye
 
 
 def photo(name: str):
     """A scikit-image data picture (astronaut, coffee, ...) or matplotlib's grace_hopper.jpg, as PIL RGB."""
-    from PIL import Image
-
-    if name == "grace_hopper":
-        import matplotlib.cbook
-
-        return Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
-    from skimage import data
-
-    return Image.fromarray(getattr(data, name)()).convert("RGB")
+    return _sample_photos().photo(name)
 
 
 def lfw_face(index: int, side: int):
     """lfw_subset tile `index` (0-99 are real faces, 25x25 grey) upscaled to side x side, as PIL RGB."""
-    import numpy as np
-    from PIL import Image
-    from skimage import data
-
-    grey = Image.fromarray((data.lfw_subset()[index] * 255).round().astype(np.uint8))
-    return grey.resize((side, side), Image.BICUBIC).convert("RGB")
+    return _sample_photos().lfw_face(index, side)
 
 
-def paste_faces(background, places: dict[int, tuple[int, int, int]]):
-    """`background` with lfw face index -> (x, y, side) pasted; returns it and the faces' (x1, y1, x2, y2)."""
-    picture = background.copy()
-    for index, (x, y, side) in places.items():
-        picture.paste(lfw_face(index, side), (x, y))
-    return picture, [(x, y, x + side, y + side) for x, y, side in places.values()]
+def four_face_photo():
+    """Four LFW faces pasted on coffee (no face of its own): the picture and the faces' (x1, y1, x2, y2)."""
+    return _sample_photos().four_face_photo()
+
+
+def write_sample_photos(folder) -> dict:
+    """astronaut.jpg, grace_hopper.jpg (one face each), lfw_four.png (four) and coffee.jpg (none) in `folder`;
+    returns file name -> the known face boxes (x1, y1, x2, y2)."""
+    return _sample_photos().write_sample_photos(folder)

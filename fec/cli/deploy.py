@@ -56,10 +56,12 @@ NO_CHOICE_EXIT = 1
                    "runner (servers with only the python backend).")
 @click.option("--triton-repo", type=click.Path(path_type=Path), help="Where the repository goes [default: OUT/triton_repo].")
 @click.option("--no-triton", is_flag=True, help="Choose and report only.")
+@click.option("--photos", is_flag=True, help="Add the photo model to the repository (fec-triton --photos): photos in, "
+                                             "every face's box, landmarks and embedding out.")
 @quiet_option
 @user_errors
 def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, calib_size, precisions, backends, float_below,
-         threads, warmup, iters, max_windows, passes, mode, rank_by, serve_with, triton_repo, no_triton, quiet):
+         threads, warmup, iters, max_windows, passes, mode, rank_by, serve_with, triton_repo, no_triton, photos, quiet):
     from fec.bench.measure import MeasureSettings
     from fec.bench.options import bench_modes
     from fec.deploy import DeployOptions, deploy
@@ -79,7 +81,7 @@ def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, c
                             precisions=tuple(precisions), backends=tuple(backends) if backends else None,
                             float_below=tuple(float_below), settings=settings, threads=threads, modes=modes,
                             rank_by=rank_by, passes=passes, progress=say)
-    result = deploy(checkpoint, options, serve_with, triton_repo, package=not no_triton)
+    result = deploy(checkpoint, options, serve_with, triton_repo, package=not no_triton, photos=photos)
     click.echo(result.paths["table"].read_text(encoding="utf-8"))
     chosen_everywhere = all(decision.chosen for decision in result.per_batch)
     if not chosen_everywhere or (result.budget is not None and result.budget.chosen is None):

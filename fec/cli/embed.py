@@ -11,13 +11,18 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 
 @click.command(help="Embed pictures (files, or folders searched recursively) through a Triton server (--url) or a checkpoint "
                     "(--checkpoint). With --similar, list the --top pictures whose expression is closest to a "
-                    "query picture and write a contact sheet PNG.")
+                    "query picture and write a contact sheet PNG. With --detect, the pictures are photos: every "
+                    "face in each is found, levelled and embedded (records with photo, face, box, landmarks, score, "
+                    "embedding), and --similar searches over faces with the query photo's best face.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--url", help="Server, e.g. http://127.0.0.1:8000 or 127.0.0.1:8001 with --protocol grpc.")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
 @click.option("--model", default="fecnet", show_default=True, help="Ensemble name on the server.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Embed locally with this checkpoint instead.")
-@click.option("--out", type=click.Path(path_type=Path), help="Write embeddings: FILE.npy (+ FILE.paths.txt) or FILE.jsonl.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Write embeddings: FILE.npy (+ FILE.paths.txt) or FILE.jsonl; with --detect FILE.jsonl or FILE.npz.")
+@click.option("--detect", is_flag=True, help="Find every face in each photo (MTCNN) and embed each face "
+                                             "(through the server's <model>_photo model with --url).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Pictures per request.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Requests in flight.")
 @click.option("--similar", "query", type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -28,12 +33,17 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @click.option("--skip-bad", is_flag=True, help="Warn about unreadable pictures instead of failing.")
 @quiet_option
 @user_errors
-def main(images, url, protocol, model, checkpoint, out, batch_size, concurrency, query, top, sheet, skip_bad, quiet):
+def main(images, url, protocol, model, checkpoint, out, detect, batch_size, concurrency, query, top, sheet, skip_bad, quiet):
     from fec.errors import DataError
     from fec.triton.embedding import embed_files, list_images, picture_embedder, save_embeddings, split_query
 
     if (url is None) == (checkpoint is None):
         raise click.UsageError("give exactly one of --url (a server) or --checkpoint (local)")
+    if detect:
+        from fec.cli.embed_photos import embed_photos_command
+
+        return embed_photos_command(list(images), url, protocol, model, checkpoint, out, concurrency, query, top, sheet,
+                                    skip_bad, quiet)
     if out is not None and out.suffix not in (".npy", ".jsonl"):
         raise DataError(f"{out}: --out must end in .npy or .jsonl")
     embedder = picture_embedder(url, protocol, model, checkpoint)

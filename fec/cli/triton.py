@@ -47,11 +47,14 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
                    "[default: the training margin recorded in the export].")
 @click.option("--ort-threads", type=int, default=0, show_default=True,
               help="ONNX Runtime threads per ort-python instance (0: one per core).")
+@click.option("--photos", is_flag=True,
+              help="Also write the photo model <name>_photo: one photo in (no box), every face's box, score, landmarks "
+                   "and embedding out (MTCNN inside the server: needs facenet-pytorch in the server's Python).")
 @click.option("--force", is_flag=True, help="Package an export whose recorded verification (fec-verify) failed.")
 @quiet_option
 @user_errors
 def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, max_queue_delay_us, embedding,
-         openvino_precision, trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, force, quiet):
+         openvino_precision, trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, photos, force, quiet):
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
@@ -59,7 +62,8 @@ def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, 
                                 max_queue_delay_us=max_queue_delay_us, embedding=embedding,
                                 openvino_precision=openvino_precision,
                                 trt_accelerator=trt_accelerator, trt_precision=trt_precision, trt_cache_path=trt_cache,
-                                face_margin=face_margin, ort_threads=ort_threads, preprocess_instances=preprocess_instances)
+                                face_margin=face_margin, ort_threads=ort_threads, preprocess_instances=preprocess_instances,
+                                photos=photos)
     summary = write_repository(read_exports(list(exports), force), options, repo)
     if quiet:
         return

@@ -45,7 +45,7 @@ class DeployResult:
 
 
 def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native", triton_repo: Path | None = None,
-           package: bool = True) -> DeployResult:
+           package: bool = True, photos: bool = False) -> DeployResult:
     """Candidates made, verified, timed and chosen; reports written to `options.out`; the choice packaged."""
     if serve_with not in SERVE_WITH:
         raise DeployError(f"--serve-with must be one of {', '.join(SERVE_WITH)}, got {serve_with!r}")
@@ -58,7 +58,8 @@ def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native",
                                   options.rank_by) if options.latency_budget_ms is not None else None)
     served = None
     if package:
-        served = package_choice(measured, per_batch, budget, options, serve_with, triton_repo or options.out / "triton_repo")
+        served = package_choice(measured, per_batch, budget, options, serve_with, triton_repo or options.out / "triton_repo",
+                                photos)
     hardware = hardware_profile(options.threads)
     payload = decision_payload(checkpoint, settings_of(options, serve_with), hardware, reference, measured, per_batch,
                                budget, served, warnings)
@@ -105,8 +106,9 @@ def servable_kind(backend: str, serve_with: str) -> str | None:
 
 
 def package_choice(measured: list[Measured], per_batch: list[BatchDecision], budget: BudgetDecision | None,
-                   options: DeployOptions, serve_with: str, repo: Path) -> dict | None:
-    """Write the Triton repository of the served candidate (its export folder), or None when nothing is servable."""
+                   options: DeployOptions, serve_with: str, repo: Path, photos: bool = False) -> dict | None:
+    """Write the Triton repository of the served candidate (its export folder), or None when nothing is servable;
+    `photos` adds the photo model (fec-triton --photos)."""
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
@@ -120,6 +122,6 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
     max_batch = max(RepositoryOptions().max_batch, *options.batches)  # what one client may send at once
     options.say(f"[triton] {candidate.name} as {kind} -> {repo}")
     summary = write_repository(read_exports([options.out / "exports" / candidate.export]),
-                               RepositoryOptions(embedding=kind, max_batch=max_batch, **extras), repo)
+                               RepositoryOptions(embedding=kind, max_batch=max_batch, photos=photos, **extras), repo)
     return {"candidate": candidate.name, "embedding": kind, "repo": str(repo), "ensemble": summary.ensemble,
             "embedding_model": summary.embedding_model, "why": why}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from fec.errors import DataError
 from fec.preprocessing import FaceBox
 
@@ -49,6 +51,23 @@ class DetectedFace:
         return {"box": [round(value, 1) for value in self.box],
                 "landmarks": {name: [round(x, 1), round(y, 1)] for name, (x, y) in zip(LANDMARK_NAMES, self.landmarks)},
                 "score": round(self.score, 5)}
+
+
+def faces_as_arrays(faces: list[DetectedFace]) -> dict[str, np.ndarray]:
+    """Faces as float32 arrays, the photo model's wire format: boxes (N, 4), scores (N,), landmarks (N, 5, 2)."""
+    return {"boxes": np.asarray([face.box for face in faces], np.float32).reshape(-1, 4),
+            "scores": np.asarray([face.score for face in faces], np.float32).reshape(-1),
+            "landmarks": np.asarray([face.landmarks for face in faces], np.float32).reshape(-1, len(LANDMARK_NAMES), 2)}
+
+
+def faces_from_arrays(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray) -> list[DetectedFace]:
+    """`faces_as_arrays` read back (what a client receives); DataError when the arrays disagree on the count."""
+    count = len(scores)
+    if np.shape(boxes) != (count, 4) or np.shape(landmarks) != (count, len(LANDMARK_NAMES), 2):
+        raise DataError(f"face arrays disagree: boxes {np.shape(boxes)}, scores {np.shape(scores)}, "
+                        f"landmarks {np.shape(landmarks)}")
+    return [DetectedFace(tuple(float(v) for v in box), tuple((float(x), float(y)) for x, y in points), float(score))
+            for box, score, points in zip(boxes, scores, landmarks)]
 
 
 def face_box(face: DetectedFace, picture_size: tuple[int, int]) -> FaceBox:

@@ -8,8 +8,11 @@ The names fec-triton gives the models of a repository are here for the same reas
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from fec.detect.faces import DetectedFace, faces_from_arrays
 from fec.errors import ServingError
 
 PROTOCOLS = ("http", "grpc")
@@ -20,6 +23,11 @@ IMAGE_INPUT, BOX_INPUT, EMBEDDING_OUTPUT = "image", "box", "embeddings"
 # (in order of preference).
 EMBEDDING_KINDS = ("trt", "onnx", "openvino", "ort-python", "ov-python")
 PREPROCESS_KIND = "preprocess"
+# The photo model ("fecnet_photo", written with fec-triton --photos): one encoded photo in (no box), every face out.
+# Its outputs' first axis is the number of faces found (0 when none): boxes [F, 4] (x1, y1, x2, y2 in pixels),
+# scores [F], landmarks [F, 5, 2] (fec.detect.LANDMARK_NAMES order, pixels), embeddings [F, D]; best face first.
+PHOTO_KIND = "photo"
+PHOTO_OUTPUTS = ("boxes", "scores", "landmarks", EMBEDDING_OUTPUT)
 
 
 def model_name(ensemble: str, kind: str) -> str:
@@ -34,6 +42,14 @@ def ensemble_name(embedding_model: str) -> str | None:
         if embedding_model.endswith(suffix) and len(embedding_model) > len(suffix):
             return embedding_model[: -len(suffix)]
     return None
+
+
+@dataclass(frozen=True)
+class EmbeddedFace:
+    """One face of a photo as the photo model returns it: where it is, and its expression embedding."""
+
+    face: DetectedFace
+    embedding: np.ndarray
 
 
 class ClientError(ServingError):
@@ -143,6 +159,16 @@ class TritonClient:
         if boxes is not None:
             inputs[BOX_INPUT] = np.asarray(boxes, dtype=np.float32)
         return self.infer(model, inputs, [EMBEDDING_OUTPUT])[EMBEDDING_OUTPUT]
+
+    def detect_faces(self, payload: bytes, model: str = model_name("fecnet", PHOTO_KIND)) -> list[EmbeddedFace]:
+        """One encoded photo -> its faces (best first) with their embeddings, from the photo model; [] when none."""
+        photo = np.empty((1,), dtype=object)
+        photo[0] = payload
+        found = self.infer(model, {IMAGE_INPUT: photo}, list(PHOTO_OUTPUTS))
+        faces = faces_from_arrays(found["boxes"], found["scores"], found["landmarks"])
+        if len(found[EMBEDDING_OUTPUT]) != len(faces):
+            raise ClientError(f"{model}: {len(faces)} faces but {len(found[EMBEDDING_OUTPUT])} embeddings")
+        return [EmbeddedFace(face, vector) for face, vector in zip(faces, found[EMBEDDING_OUTPUT])]
 
     def batch_counts(self, model: str) -> dict[int, int]:
         """Server statistics: how many executions ran each batch size (dynamic batching shows as sizes > 1)."""

@@ -12,6 +12,7 @@ def repository_readme(summary: RepositorySummary) -> str:
     repo, name = summary.repo.as_posix(), summary.ensemble
     rows = "\n".join(f"| `{model}` | {text} |" for model, text in summary.models.items())
     notes = "".join(f"- {note}\n" for note in summary.notes)
+    photos = photo_section(summary)
     return f"""# FECNet Triton model repository
 
 Written by `fec-triton` (package `fec`); re-run it rather than editing these files.
@@ -30,7 +31,7 @@ The ensemble `{name}` uses `{summary.embedding_model}`.
 - input `box` (optional): TYPE_FP32, dims [4], the face box as fractions of the picture's width and
   height, in the order left, right, top, bottom; without it the whole picture is the face;
 - output `embeddings`: TYPE_FP32, dims [16] (shape [N, 16]).
-
+{photos}
 ## Start a server
 
 With fec installed (`pip install "fec[serve]"`), on 127.0.0.1, until Ctrl-C:
@@ -70,4 +71,29 @@ or from Python with tritonclient:
     image = http.InferInput("image", [1, 1], "BYTES")
     image.set_data_from_numpy(np.array([[open("face.jpg", "rb").read()]], dtype=object))
     embedding = client.infer("{name}", [image]).as_numpy("embeddings")  # shape (1, 16)
+"""
+
+
+def photo_section(summary: RepositorySummary) -> str:
+    """The photo model's tensors, when the repository has one (fec-triton --photos)."""
+    from fec.runtimes.triton_client import PHOTO_KIND, model_name
+
+    photo = model_name(summary.ensemble, PHOTO_KIND)
+    if photo not in summary.models:
+        return ""
+    return f"""
+## Tensors of `{photo}` (photos: every face found)
+
+One photo per request (max_batch_size 0), no box: the model finds every face (MTCNN), levels and crops
+each as training cropped faces, and embeds them with `{summary.embedding_model}`. F is the number of faces
+found, best first, 0 when there is none.
+
+- input `image`: TYPE_STRING, dims [1], one encoded photo;
+- output `boxes`: TYPE_FP32, dims [-1, 4] (shape [F, 4]): x1, y1, x2, y2 in the photo's pixels;
+- output `scores`: TYPE_FP32, dims [-1] (shape [F]): the detector's confidence;
+- output `landmarks`: TYPE_FP32, dims [-1, 5, 2] (shape [F, 5, 2]): left eye, right eye, nose, mouth left,
+  mouth right (as seen), in pixels;
+- output `embeddings`: TYPE_FP32, dims [-1, 16] (shape [F, 16]).
+
+    fec-embed --url http://127.0.0.1:8000 --detect photos/ --out faces.jsonl --similar query.jpg
 """

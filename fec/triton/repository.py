@@ -8,6 +8,8 @@ Models (for `--name fecnet`):
   fecnet_trt         platform tensorrt_plan, one plan per GPU architecture (when engines are exported)
   fecnet_preprocess  python backend: image bytes (+ optional face box) -> model input
   fecnet             ensemble: image bytes -> preprocess -> embedding model -> 16-d embedding
+  fecnet_photo       python backend: a photo -> every face's box, score, landmarks, embedding (only when asked:
+                     --photos; it needs facenet-pytorch in the server's Python; see photo_config.py)
 
 Every config is rendered from `fec.triton.config` objects and must pass `fec.triton.checks` before
 anything is written. The repository is built in a temporary folder beside the target and renamed
@@ -23,10 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fec.artifacts import UINT8_NHWC
+from fec.detect import missing_package
 from fec.io import atomic_folder, write_json
 from fec.runtimes.triton_client import BOX_INPUT, EMBEDDING_KINDS, IMAGE_INPUT, PREPROCESS_KIND, model_name
 from fec.triton import checks
-from fec.triton.backends import PREPROCESS, RUNNER_EMBEDDING, template_text
+from fec.triton.backends import PHOTO, PREPROCESS, RUNNER_EMBEDDING, template_text
 from fec.triton.config import (
     INSTANCE_KINDS,
     Accelerator,
@@ -41,6 +44,7 @@ from fec.triton.config import (
 from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_io import ModelIO
+from fec.triton.photo_config import PHOTO_DETECTOR, photo_config
 
 DEFAULT_REPO = Path("triton_repo")
 MARKER = ".fec-triton.json"
@@ -68,6 +72,7 @@ class RepositoryOptions:
     face_margin: float | None = None      # None: the margin recorded in the export (training's)
     ort_threads: int = 0
     preprocess_instances: int | None = None  # None: one per core of the machine writing the repository
+    photos: bool = False                  # also the photo model (<name>_photo): photos in, faces and embeddings out
 
     def validate(self) -> RepositoryOptions:
         rules = [
@@ -90,6 +95,8 @@ class RepositoryOptions:
         for ok, message in rules:
             if not ok:
                 raise RepositoryError(message)
+        if self.photos and missing_package(PHOTO_DETECTOR):
+            raise RepositoryError(f"--photos: {missing_package(PHOTO_DETECTOR)}")
         return self
 
 
@@ -154,7 +161,8 @@ def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[lis
         embedding["trt"] = trt_model(exports, options, notes)
     chosen = embedding[kind]
     preprocess = preprocess_model(exports, options, chosen.config.inputs[0].name)
-    return [*embedding.values(), preprocess, ensemble_model(options, preprocess.config, chosen.config)], notes
+    photo = [photo_model(exports, options, chosen.config)] if options.photos else []
+    return [*embedding.values(), preprocess, *photo, ensemble_model(options, preprocess.config, chosen.config)], notes
 
 
 def fitted_batch(options: RepositoryOptions, limit: int | None, what: str, notes: list[str]) -> int:
@@ -304,6 +312,17 @@ def preprocess_model(exports: ExportSet, options: RepositoryOptions, output_name
     return PlannedModel(config, {"model.py": template_text(PREPROCESS)},
                         summary=f"python backend ({preprocess_instance_count(options)} CPU instances): image bytes "
                                 f"(+ face box) -> {model_input.name} {list(model_input.dims)}")
+
+
+def photo_model(exports: ExportSet, options: RepositoryOptions, embedding: ModelConfig) -> PlannedModel:
+    margin = exports.face_margin if options.face_margin is None else options.face_margin
+    instances = preprocess_instance_count(options)
+    config = photo_config(options.name, embedding, exports.preprocessing.to_dict(), margin, exports.input_format, instances,
+                          comment(exports, f"A photo -> every face (MTCNN, eyes levelled, cropped with margin {margin})\n"
+                                           f"-> boxes, scores, landmarks, and embeddings from {embedding.name} (BLS)."))
+    return PlannedModel(config, {"model.py": template_text(PHOTO)},
+                        summary=f"python backend ({instances} CPU instances): a photo -> every face's box, score, "
+                                f"landmarks and {embedding.name} embedding")
 
 
 def ensemble_model(options: RepositoryOptions, preprocess: ModelConfig, embedding: ModelConfig) -> PlannedModel:

@@ -232,6 +232,7 @@ def kill_group(pgid: int) -> None:
 def plan_loading(repo: Path, backends: frozenset[str]) -> tuple[list[str], dict[str, str]]:
     """Models this server can load (ensembles whose members it can all load) and why others are skipped."""
     from fec.triton.checks import parse_config
+    from fec.triton.photo_config import CALLS_PARAMETER
 
     configs = {path.parent.name: parse_config(path.read_text(encoding="utf-8"), str(path))
                for path in sorted(repo.glob("*/config.pbtxt"))}
@@ -242,6 +243,10 @@ def plan_loading(repo: Path, backends: frozenset[str]) -> tuple[list[str], dict[
         needed = config.backend or PLATFORM_BACKENDS.get(config.platform, config.platform)
         if config.platform != "ensemble" and needed not in backends:
             skipped[name] = f"needs the {needed} backend, which this server lacks"
+    for name, config in configs.items():  # a python model calling another through BLS (the photo model) needs it
+        called = config.parameters[CALLS_PARAMETER].string_value if CALLS_PARAMETER in config.parameters else None
+        if called and name not in skipped and (called in skipped or called not in configs):
+            skipped[name] = f"the model it calls, {called}, cannot be loaded"
     for name, config in configs.items():
         if config.platform == "ensemble":
             missing = [step.model_name for step in config.ensemble_scheduling.step

@@ -79,13 +79,18 @@ def test_reports_and_the_triton_repository_of_the_choice(first_run):
 
 
 def test_a_rerun_reuses_exports_and_verifications_but_times_again(first_run, small_checkpoint, small_synth):
+    """... and --photos adds the photo model to the repository (where the detector is installed)."""
+    import importlib.util
+
     out, _, _, _ = first_run
     onnx = out / "exports/onnx-fp32/model.onnx"
     made = onnx.stat().st_mtime_ns
     before = json.loads((out / "decision.json").read_text())
-    code, _, stderr = deploy(small_checkpoint, "--data", small_synth / "test.csv", "--out", out, *QUICK)
+    photos = ["--photos"] if importlib.util.find_spec("facenet_pytorch") else []
+    code, _, stderr = deploy(small_checkpoint, "--data", small_synth / "test.csv", "--out", out, *QUICK, *photos)
     after = json.loads((out / "decision.json").read_text())
     assert code == 0 and onnx.stat().st_mtime_ns == made
+    assert (Path(after["served"]["repo"]) / "fecnet_photo" / "config.pbtxt").is_file() == bool(photos)
     assert "[verify]" not in stderr and "[time 5/5, pass 1/2] openvino/onnx-int8-cpu-fb16" in stderr
     assert "[time 1/5, pass 2/2] openvino/onnx-int8-cpu-fb16" in stderr  # the second pass runs backwards
     assert [c["delta_pt"] for c in after["candidates"]] == [c["delta_pt"] for c in before["candidates"]]

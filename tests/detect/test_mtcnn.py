@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import PHOTO_FACES, paste_faces, photo
+from helpers import PHOTO_FACES, four_face_photo, photo
 from PIL import Image
 
 from fec.detect import LANDMARK_NAMES, iou
-
-# lfw_subset face index -> (x, y, side) on a 520x400 coffee picture (which holds no face)
-COMPOSITE = {1: (30, 30, 112), 22: (200, 40, 120), 57: (370, 30, 104), 60: (150, 230, 124)}
 
 
 @pytest.mark.parametrize("name", sorted(PHOTO_FACES))
@@ -24,7 +21,7 @@ def test_one_face_in_each_photo(mtcnn, name):
 
 
 def test_four_pasted_faces_are_found_where_they_were_put(mtcnn):
-    picture, places = paste_faces(photo("coffee").resize((520, 400), Image.BICUBIC), COMPOSITE)
+    picture, places = four_face_photo()
     faces = mtcnn.detect(picture)
     assert len(faces) == 4
     best = [max(iou(face.box, place) for face in faces) for place in places]

@@ -128,3 +128,13 @@ def server(python_repo, tmp_path_factory):
     log = tmp_path_factory.mktemp("server-log") / "tritonserver.log"
     with TritonServer(python_repo, log_path=log) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def sample_photos(tmp_path_factory, mtcnn) -> tuple[Path, dict]:
+    """The real sample photos as files (tests/helpers.py write_sample_photos) and their known face boxes;
+    skipped with the detector (`mtcnn` fixture) where facenet-pytorch is not installed."""
+    from tests.helpers import write_sample_photos
+
+    folder = tmp_path_factory.mktemp("photos")
+    return folder, write_sample_photos(folder)

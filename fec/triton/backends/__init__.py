@@ -11,6 +11,7 @@ from importlib import resources
 
 PREPROCESS = "preprocess_model.py"
 RUNNER_EMBEDDING = "runner_model.py"
+PHOTO = "photo_model.py"
 
 
 def template_text(name: str) -> str:
