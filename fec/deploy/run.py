@@ -247,7 +247,7 @@ def combined(passes: list[Timing]) -> Timing:
     best = min(passes, key=lambda timing: timing.p50_ms)
     between = (max(t.p50_ms for t in passes) - best.p50_ms) / best.p50_ms if best.p50_ms > 0 else 0.0
     return Timing(best.p50_ms, max(t.p99_ms for t in passes), best.throughput,
-                  round(max(between, *(t.spread for t in passes)), 4))
+                  round(max(between, *(t.spread for t in passes)), 4), tuple(t.p50_ms for t in passes))
 
 
 def fail(trial: Trial, reason: str) -> None:

@@ -24,6 +24,7 @@ class Timing:
     p99_ms: float
     throughput: float
     spread: float
+    pass_p50_ms: tuple[float, ...] = ()   # each timing pass's median, when several were run
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Measured:
 
     @classmethod
     def from_dict(cls, payload: dict) -> Measured:
-        timings = {int(batch): {mode: Timing(**timing) for mode, timing in modes.items()}
+        timings = {int(batch): {mode: Timing(**{**timing, "pass_p50_ms": tuple(timing.get("pass_p50_ms", ()))})
+                                for mode, timing in modes.items()}
                    for batch, modes in payload.get("timings", {}).items()}
         return cls(**{**payload, "timings": timings})
 
