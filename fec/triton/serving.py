@@ -12,6 +12,7 @@ a wrong shape, NaN or infinite values) fails alone as a `RequestFailure` the cli
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass
 
@@ -25,6 +26,26 @@ from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_u
 BOX_FIELDS = ("left", "right", "top", "bottom")
 DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
 MAX_MESSAGE_CHARS = 500
+
+
+def model_settings(args: dict) -> tuple[dict, dict[str, str]]:
+    """A python-backend model's config (from `initialize`'s args) and its string parameters."""
+    config = json.loads(args["model_config"])
+    return config, {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """How a served model makes faces: the model's preprocessing, the training crops' margin, the input layout."""
+
+    prep: Preprocessing
+    margin: float
+    output_format: str
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, str]) -> FaceSettings:
+        return cls(Preprocessing.from_dict(json.loads(parameters["preprocessing"])),
+                   float(parameters.get("face_margin", "0")), parameters.get("output_format", FLOAT32_NCHW))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ A bad photo (undecodable bytes, over the pixel cap, a wrong shape) gets an INVAL
 (HTTP 400, gRPC INVALID_ARGUMENT); a failure of the embedding model is INTERNAL (500).
 """
 
-import json
 
 import triton_python_backend_utils as pb_utils
 
@@ -17,13 +16,11 @@ import triton_python_backend_utils as pb_utils
 class TritonPythonModel:
     def initialize(self, args):
         from fec.detect import create_detector
-        from fec.preprocessing import Preprocessing
+        from fec.triton.serving import FaceSettings, model_settings
 
-        config = json.loads(args["model_config"])
-        parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        self.prep = Preprocessing.from_dict(json.loads(parameters["preprocessing"]))
-        self.margin = float(parameters.get("face_margin", "0"))
-        self.output_format = parameters.get("output_format", "float32-nchw")
+        config, parameters = model_settings(args)
+        faces = FaceSettings.from_parameters(parameters)
+        self.prep, self.margin, self.output_format = faces.prep, faces.margin, faces.output_format
         self.embedding_model = parameters["embedding_model"]
         self.embedding_input, self.embedding_output = parameters["embedding_input"], parameters["embedding_output"]
         self.embedding_batch = int(parameters["embedding_max_batch"])

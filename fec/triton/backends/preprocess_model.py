@@ -6,20 +6,17 @@ over the pixel cap, a bad face box) gets an INVALID_ARG error of its own (HTTP 4
 INVALID_ARGUMENT); anything else is INTERNAL (500). The other requests and the server carry on.
 """
 
-import json
 
 import triton_python_backend_utils as pb_utils
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        from fec.preprocessing import Preprocessing
+        from fec.triton.serving import FaceSettings, model_settings
 
-        config = json.loads(args["model_config"])
-        parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        self.prep = Preprocessing.from_dict(json.loads(parameters["preprocessing"]))
-        self.margin = float(parameters.get("face_margin", "0"))
-        self.output_format = parameters.get("output_format", "float32-nchw")
+        config, parameters = model_settings(args)
+        faces = FaceSettings.from_parameters(parameters)
+        self.prep, self.margin, self.output_format = faces.prep, faces.margin, faces.output_format
         self.output_name = config["output"][0]["name"]
 
     def execute(self, requests):

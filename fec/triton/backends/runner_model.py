@@ -7,7 +7,6 @@ A request that is empty, of the wrong shape or holds NaN/Inf values is refused a
 HTTP 400, gRPC INVALID_ARGUMENT) and never embedded; a failure of the runtime is INTERNAL (500).
 """
 
-import json
 import os
 
 import triton_python_backend_utils as pb_utils
@@ -16,9 +15,9 @@ import triton_python_backend_utils as pb_utils
 class TritonPythonModel:
     def initialize(self, args):
         from fec.runtimes import create_runner
+        from fec.triton.serving import model_settings
 
-        config = json.loads(args["model_config"])
-        parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        config, parameters = model_settings(args)
         path = os.path.join(args["model_repository"], args["model_version"], parameters["onnx_file"])
         threads = int(parameters.get("intra_op_threads", "0"))
         runner = parameters.get("runner", "onnxruntime")
