@@ -71,8 +71,16 @@ def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, c
     if rank_by not in modes:
         raise DeployError(f"--rank-by {rank_by} needs it measured: use --mode {rank_by} or both")
     unknown = sorted(set(precisions) - set(PRECISIONS))
-    if unknown or not batches or min(batches) < 1:
-        raise DeployError(f"--precision: choose from {', '.join(PRECISIONS)}" if unknown else "--batch: give sizes >= 1")
+    problems = [(unknown, f"--precision: choose from {', '.join(PRECISIONS)}"),
+                (not batches or min(batches) < 1, "--batch: give sizes >= 1"),
+                (max_drop < 0, f"--max-drop: give 0 or more accuracy points, got {max_drop:g}"),
+                (latency_budget is not None and latency_budget <= 0, "--latency-budget: give a positive number of ms"),
+                (not float_below or min(float_below) < 0, "--float-below: give channel counts >= 0"),
+                (calib_size < 1, "--calib-size: give 1 or more faces"),
+                (out.exists() and not out.is_dir(), f"--out {out}: exists and is not a folder; choose another")]
+    for wrong, message in problems:
+        if wrong:
+            raise DeployError(message)
     settings = MeasureSettings(warmup_iters=warmup, iters=iters, max_windows=max_windows)
     settings.validate()
     say = None if quiet else (lambda line: click.echo(line, err=True))

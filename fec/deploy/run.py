@@ -147,7 +147,7 @@ def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: 
     data_sha, checkpoint_sha = sha256_file(test_csv), sha256_file(checkpoint)
     reference_key = key_of(reference=checkpoint_sha, data=data_sha)
     reference = cache.verification(REFERENCE, reference_key)
-    pending: dict[str, list[Trial]] = {}
+    pending: dict[str, list[tuple[Trial, str]]] = {}
     warnings: list[str] = []
     for trial in trials:
         if trial.folder is None:
@@ -157,22 +157,20 @@ def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: 
         if cached is not None:
             apply_verification(trial, cached)
         else:
-            pending.setdefault(trial.candidate.backend, []).append(trial)
+            pending.setdefault(trial.candidate.backend, []).append((trial, key))
     for backend, group in pending.items():
-        options.say(f"[verify] {backend}: {', '.join(trial.candidate.name for trial in group)}")
-        result = verify_exports([trial.folder for trial in group], test_csv, checkpoint, [backend], record=False)
+        options.say(f"[verify] {backend}: {', '.join(trial.candidate.name for trial, _ in group)}")
+        result = verify_exports([trial.folder for trial, _ in group], test_csv, checkpoint, [backend], record=False)
         reference = result.reference["accuracy"]
         warnings += [warning for warning in result.warnings if warning not in warnings]
-        cache.remember_verification(REFERENCE, reference_key, reference)
-        for trial, row in zip(group, result.results):
+        for (trial, key), row in zip(group, result.results):
             verdict = {"delta_pt": row.delta_pt, "flips": row.flips, "min_cos": row.min_cos, "nonfinite": row.nonfinite,
                        "error": "; ".join(row.failures) if row.status == "ERROR" else ""}
             apply_verification(trial, verdict)
-            cache.remember_verification(trial.candidate.name, key_of(export=trial.files_key, backend=backend,
-                                                                     data=data_sha), verdict)
+            cache.remember_verification(trial.candidate.name, key, verdict)
     if reference is None:  # nothing but the checkpoint ran: PyTorch's accuracy from its own run
         reference = verify_reference_only(checkpoint, test_csv)
-        cache.remember_verification(REFERENCE, reference_key, reference)
+    cache.remember_verification(REFERENCE, reference_key, reference)
     mark_reference(trials)
     return reference, warnings
 
@@ -209,8 +207,9 @@ def time_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, options: 
     the machine does not fall on one candidate alone; the passes' spread is part of the noise."""
     bench = BenchOptions(batches=list(options.batches), settings=options.settings, data=test_csv,
                          threads=options.threads, modes=options.modes)
-    targets, inputs, passes = {}, {}, {}
+    targets, inputs = {}, {}
     live = [trial for trial in trials if trial.measured.status != FAILED]
+    passes: dict[str, dict[tuple[int, str], list[Timing]]] = {trial.candidate.name: {} for trial in live}
     for number in range(options.passes):
         for index, trial in enumerate(live if number % 2 == 0 else live[::-1], 1):
             if trial.measured.status == FAILED:
@@ -225,12 +224,11 @@ def time_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, options: 
                 fail(trial, f"timing: {exc}")
                 continue
             for row in rows:
-                passes.setdefault((trial.candidate.name, row.batch, row.mode), []).append(timing_of(row.measurement))
+                passes[trial.candidate.name].setdefault((row.batch, row.mode), []).append(timing_of(row.measurement))
     for trial in live:
         if trial.measured.status != FAILED:
-            for (name, batch, mode), timings in passes.items():
-                if name == trial.candidate.name:
-                    trial.measured.timings.setdefault(batch, {})[mode] = combined(timings)
+            for (batch, mode), timings in passes[trial.candidate.name].items():
+                trial.measured.timings.setdefault(batch, {})[mode] = combined(timings)
 
 
 def timing_of(measurement) -> Timing:

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from fec.detect.faces import DetectedFace
+from fec.detect.faces import DetectedFace, faces_from_arrays
 from fec.detect.registry import FaceDetector, register_detector
 from fec.errors import DetectorError
 
@@ -48,8 +48,7 @@ class MtcnnDetector(FaceDetector):
             boxes, scores, landmarks = self._model.detect(picture.convert("RGB"), landmarks=True)
         if boxes is None or landmarks is None:
             return []
-        faces = [DetectedFace(tuple(float(v) for v in box), tuple((float(x), float(y)) for x, y in points), float(score))
-                 for box, score, points in zip(np.asarray(boxes, float), np.asarray(scores, float), np.asarray(landmarks, float))]
+        faces = faces_from_arrays(np.asarray(boxes, float), np.asarray(scores, float), np.asarray(landmarks, float))
         return sorted((face for face in faces if face.score >= self.min_score), key=lambda face: -face.score)
 
 

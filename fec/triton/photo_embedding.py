@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fec.artifacts import UINT8_NHWC
 from fec.detect import DetectedFace
 from fec.errors import DataError, FecError
 from fec.io import atomic_open, atomic_path
@@ -59,26 +60,26 @@ class LocalPhotoEmbedder:
     def __init__(self, checkpoint: str | Path, detector: str = "mtcnn"):
         from fec.data.dataset import FaceCrops
         from fec.detect import create_detector
+        from fec.evaluate import torch_embedder
         from fec.models.checkpoint import model_from_checkpoint
 
         self.checkpoint = Path(checkpoint)
         self.detector = create_detector(detector)
-        self.model, self.prep, payload = model_from_checkpoint(checkpoint)
+        model, self.prep, payload = model_from_checkpoint(checkpoint)
+        self.embed_faces = torch_embedder(model, self.prep)  # uint8 NHWC faces -> embeddings, as evaluation embeds
         self.margin = FaceCrops.recorded(payload.get("config")).margin  # training's crops: served photos use it too
         self._lock = threading.Lock()  # one forward at a time; torch parallelises inside
 
     def faces(self, payload: bytes) -> list[EmbeddedFace]:
         from fec.triton.photos import embed_in_chunks, photo_faces
 
-        faces, batch = photo_faces(payload, self.detector, self.prep, self.margin)
+        faces, batch = photo_faces(payload, self.detector, self.prep, self.margin, UINT8_NHWC)
         embeddings = embed_in_chunks(self.embed, batch, LOCAL_BATCH, 0)
         return [EmbeddedFace(face, vector) for face, vector in zip(faces, embeddings)]
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
-        with self._lock, torch.inference_mode():
-            return self.model(torch.from_numpy(batch)).float().numpy()
+        with self._lock:
+            return self.embed_faces(batch)
 
     def describe(self) -> str:
         return f"MTCNN and PyTorch {self.checkpoint} (face margin {self.margin})"

@@ -95,8 +95,9 @@ class RepositoryOptions:
         for ok, message in rules:
             if not ok:
                 raise RepositoryError(message)
-        if self.photos and missing_package(PHOTO_DETECTOR):
-            raise RepositoryError(f"--photos: {missing_package(PHOTO_DETECTOR)}")
+        missing = missing_package(PHOTO_DETECTOR) if self.photos else None
+        if missing:
+            raise RepositoryError(f"--photos: {missing}")
         return self
 
 
