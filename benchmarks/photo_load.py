@@ -41,7 +41,7 @@ def local_costs(embedder: LocalPhotoEmbedder, photos: dict[str, bytes], repeats:
         detect_ms, embed_ms = [], []
         for _ in range(repeats):
             started = time.perf_counter()
-            faces, batch = photo_faces(payload, embedder.detector, embedder.prep, embedder.margin)
+            faces, batch = photo_faces(payload, embedder.detector, embedder.settings)
             detected = time.perf_counter()
             embed_in_chunks(embedder.embed, batch, 64, 16)
             detect_ms.append((detected - started) * 1e3)

@@ -128,6 +128,12 @@ class FaceCrops:
         return cls(int(size or record.get("face_size") or DEFAULT_FACE_SIZE), float(record.get("face_margin") or 0.0))
 
 
+def training_csv(data: str | Path) -> Path:
+    """A triplet CSV as given, or the train.csv of a dataset folder."""
+    data = Path(data)
+    return data / "train.csv" if data.is_dir() else data
+
+
 def triplet_csv(data: str | Path) -> Path:
     """A triplet CSV as given, or the test.csv of a dataset folder (what `fec-data synth` writes)."""
     data = Path(data)

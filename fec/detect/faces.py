@@ -72,12 +72,17 @@ def faces_from_arrays(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarr
 
 def face_box(face: DetectedFace, picture_size: tuple[int, int]) -> FaceBox:
     """The detected box as an FEC-style box normalised by the picture's width and height, clipped to it."""
+    return normalised_box(face.box, picture_size)
+
+
+def normalised_box(box: tuple[float, float, float, float], picture_size: tuple[int, int]) -> FaceBox:
+    """A pixel box (x1, y1, x2, y2) as an FEC-style box, clipped to the picture; DataError when nothing is left."""
     width, height = picture_size
-    x1, y1, x2, y2 = face.box
-    box = FaceBox(_unit(x1 / width), _unit(x2 / width), _unit(y1 / height), _unit(y2 / height))
-    if box.problem():
-        raise DataError(f"detected face {face.box} lies outside the {width}x{height} picture")
-    return box
+    x1, y1, x2, y2 = box
+    normalised = FaceBox(_unit(x1 / width), _unit(x2 / width), _unit(y1 / height), _unit(y2 / height))
+    if normalised.problem():
+        raise DataError(f"face box {tuple(round(value, 1) for value in box)} lies outside the {width}x{height} picture")
+    return normalised
 
 
 def pixel_box(box: FaceBox, picture_size: tuple[int, int]) -> tuple[float, float, float, float]:

@@ -52,4 +52,5 @@ def checkpoint_provenance(path: Path, payload: dict) -> dict:
         "fec_version": payload.get("fec_version"),
         "face_size": training.get("face_size"),
         "face_margin": training.get("face_margin"),
+        "box_convention": payload.get("box_convention"),  # fec.detect.convention: how detected faces are cropped
     }

@@ -27,6 +27,7 @@ class TrainConfig:
     store: str = ""                    # face store folder; default: faces/ beside the training CSV
     face_size: int = 224               # size of the stored face crops
     face_margin: float = 0.0
+    box_convention: str = "auto"       # fec-data fit-boxes' file, kept with the model: auto (beside the CSV), none, a path
     skip_bad_rows: bool = False
     data_root: str = ""                # folder local pictures must lie in; default: the CSV's folder
     allow_outside_paths: bool = False  # local pictures may lie anywhere

@@ -22,7 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from fec.data.dataset import LoadedTriplets, load_triplets, subset
+from fec.data.box_fit import training_convention
+from fec.data.dataset import LoadedTriplets, load_triplets, subset, training_csv
 from fec.errors import CheckpointError, ConfigError
 from fec.evaluate import Evaluation, evaluate, torch_embedder
 from fec.hardware import resolve_device
@@ -60,10 +61,9 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
 
 def data_paths(config: TrainConfig) -> tuple[Path, Path | None]:
     """(train CSV, test CSV or None) from `data` (a folder or a CSV) and `test_data`."""
-    data = Path(config.data)
     if not config.data:
         raise ConfigError("no training data: pass --data DIR (with train.csv) or a CSV")
-    train_csv = data / "train.csv" if data.is_dir() else data
+    train_csv = training_csv(config.data)
     test_csv = Path(config.test_data) if config.test_data else train_csv.parent / "test.csv"
     return train_csv, (test_csv if test_csv.exists() else None)
 
@@ -96,6 +96,7 @@ class Trainer:
         self.train_model = self._wrap_distributed(self.model)
         self.train_csv, self.test_csv = data_paths(config)
         self.data = self._load(self.train_csv, flip=config.flip, min_agreement=config.min_agreement)
+        self.box_convention = training_convention(config.box_convention, self.train_csv)  # recorded with the model
         self.train_items, self.val_set = self._split_validation(self.data)
         try:
             self.margins = margin_vector(config.margins).to(self.device)
@@ -259,6 +260,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "step": self.step, "epoch": self.plan.epoch(self.step), "rng": rng_states(),
             "best_accuracy": self.best_accuracy, "metrics": metrics, "config": self.config.to_dict(),
+            "box_convention": self.box_convention.to_dict() if self.box_convention else None,
         }
 
     def save(self) -> Path:

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, read_sidecar
 from fec.data.dataset import FaceCrops
-from fec.errors import FecError
+from fec.detect.convention import BoxConvention
+from fec.errors import DataError, FecError
 from fec.export.errors import ExportError
+from fec.export.manifest import MANIFEST_NAME
 from fec.preprocessing import Preprocessing
 from fec.triton.errors import RepositoryError
 from fec.triton.model_io import DYNAMIC, ModelIO, TensorInfo, onnx_model_io
@@ -45,6 +47,7 @@ class ExportSet:
     onnx_io: ModelIO | None = None   # max_batch: the largest batch the export declares (and was verified at)
     engines: tuple[EngineExport, ...] = ()
     face_margin: float = 0.0         # the margin the model's training crops had
+    box_convention: BoxConvention | None = None  # how detected faces are boxed like training's (fec-data fit-boxes)
 
     @property
     def model_name(self) -> str:
@@ -61,6 +64,7 @@ class _FolderContents:
     engines: tuple[EngineExport, ...]
     max_batch: int | None
     face_margin: float
+    box_convention: BoxConvention | None
 
 
 def read_exports(folders: list[str | Path], force: bool = False) -> ExportSet:
@@ -87,7 +91,7 @@ def read_exports(folders: list[str | Path], force: bool = False) -> ExportSet:
         graph = onnx_model_io(onnx_folder.onnx)
         onnx_io = ModelIO(graph.inputs, graph.outputs, onnx_folder.max_batch)
     return ExportSet(tuple(item.folder for item in contents), first.preprocessing, first.input_format, first.model,
-                     onnx_folder.onnx if onnx_folder else None, onnx_io, engines, first.face_margin)
+                     onnx_folder.onnx if onnx_folder else None, onnx_io, engines, first.face_margin, first.box_convention)
 
 
 def choose_onnx(contents: list[_FolderContents]) -> _FolderContents | None:
@@ -120,8 +124,12 @@ def read_folder(folder: Path, force: bool = False) -> _FolderContents:
     engines = tuple(read_engine(folder, entry) for entry in engine_entries)
     declared = (manifest.get("batch") or {}).get("max")
     margin = FaceCrops.recorded(manifest.get("source")).margin
+    try:
+        convention = BoxConvention.recorded(manifest.get("source"), f"{folder / MANIFEST_NAME} source")
+    except DataError as exc:
+        raise RepositoryError(str(exc)) from None
     return _FolderContents(folder, preprocessing, input_format, model, onnx, engines,
-                           int(declared) if declared else None, float(margin))
+                           int(declared) if declared else None, float(margin), convention)
 
 
 def describe_model(folder: Path, manifest: dict, onnx_info: OnnxInfo | None) -> tuple[Preprocessing, str, dict]:

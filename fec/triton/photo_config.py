@@ -14,23 +14,20 @@ parameters, so `fec.triton.server.plan_loading` skips it with that model.
 
 from __future__ import annotations
 
-import json
-
 from fec.runtimes.triton_client import IMAGE_INPUT, PHOTO_KIND, PHOTO_OUTPUTS, model_name
 from fec.triton.config import InstanceGroup, ModelConfig, Tensor
+from fec.triton.serving import FaceSettings
 
 CALLS_PARAMETER = "embedding_model"  # the model a python model calls through BLS: loaded first, or it is skipped
 PHOTO_DETECTOR = "mtcnn"
 
 
-def photo_config(ensemble: str, embedding: ModelConfig, preprocessing: dict, margin: float, output_format: str,
-                 instances: int, comment: str) -> ModelConfig:
+def photo_config(ensemble: str, embedding: ModelConfig, faces: FaceSettings, instances: int, comment: str) -> ModelConfig:
     """The photo model calling `embedding` (its config: input, output and batch limit are read from it)."""
     model_input, model_output = embedding.inputs[0], embedding.outputs[0]
     dims = {"boxes": (-1, 4), "scores": (-1,), "landmarks": (-1, 5, 2), "embeddings": (-1, *model_output.dims)}
     parameters = (
-        ("preprocessing", json.dumps(preprocessing)), ("face_margin", str(margin)), ("output_format", output_format),
-        (CALLS_PARAMETER, embedding.name), ("embedding_input", model_input.name),
+        *faces.parameters(), (CALLS_PARAMETER, embedding.name), ("embedding_input", model_input.name),
         ("embedding_output", model_output.name), ("embedding_max_batch", str(embedding.max_batch_size)),
         ("embedding_dim", str(model_output.dims[0])), ("detector", PHOTO_DETECTOR),
         ("detector_threads", "1" if instances > 1 else "0"))
@@ -39,3 +36,10 @@ def photo_config(ensemble: str, embedding: ModelConfig, preprocessing: dict, mar
         inputs=(Tensor(IMAGE_INPUT, "TYPE_STRING", (1,)),),
         outputs=tuple(Tensor(name, "TYPE_FP32", dims[name]) for name in PHOTO_OUTPUTS),
         instance_groups=(InstanceGroup("KIND_CPU", instances),), parameters=parameters, comment=comment)
+
+
+def photo_comment(faces: FaceSettings, embedding: str) -> str:
+    """The config's comment: what the model does, with the crop rule it was given."""
+    boxes = "boxed as training's boxes were drawn" if faces.convention else "boxed as detected (no box convention recorded)"
+    return (f"A photo -> every face (MTCNN, eyes levelled, {boxes}, margin {faces.margin})\n"
+            f"-> boxes, scores, landmarks, and embeddings from {embedding} (BLS).")

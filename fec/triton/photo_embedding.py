@@ -24,6 +24,7 @@ from fec.detect import DetectedFace
 from fec.errors import DataError, FecError
 from fec.io import atomic_open, atomic_path
 from fec.runtimes.triton_client import EmbeddedFace
+from fec.triton.serving import FaceSettings
 
 LOCAL_BATCH = 64  # faces per forward pass of the local model
 SHEET_MARGIN = 0.25  # contact-sheet crops show a little more than the box, for the eye's sake
@@ -60,6 +61,7 @@ class LocalPhotoEmbedder:
     def __init__(self, checkpoint: str | Path, detector: str = "mtcnn"):
         from fec.data.dataset import FaceCrops
         from fec.detect import create_detector
+        from fec.detect.convention import BoxConvention
         from fec.evaluate import torch_embedder
         from fec.models.checkpoint import model_from_checkpoint
 
@@ -67,13 +69,15 @@ class LocalPhotoEmbedder:
         self.detector = create_detector(detector)
         model, self.prep, payload = model_from_checkpoint(checkpoint)
         self.embed_faces = torch_embedder(model, self.prep)  # uint8 NHWC faces -> embeddings, as evaluation embeds
-        self.margin = FaceCrops.recorded(payload.get("config")).margin  # training's crops: served photos use it too
+        margin = FaceCrops.recorded(payload.get("config")).margin  # training's crops: served photos use them too
+        convention = BoxConvention.recorded(payload, f"{checkpoint}: box_convention")
+        self.settings = FaceSettings(self.prep, margin, UINT8_NHWC, convention)
         self._lock = threading.Lock()  # one forward at a time; torch parallelises inside
 
     def faces(self, payload: bytes) -> list[EmbeddedFace]:
         from fec.triton.photos import embed_in_chunks, photo_faces
 
-        faces, batch = photo_faces(payload, self.detector, self.prep, self.margin, UINT8_NHWC)
+        faces, batch = photo_faces(payload, self.detector, self.settings)
         embeddings = embed_in_chunks(self.embed, batch, LOCAL_BATCH, 0)
         return [EmbeddedFace(face, vector) for face, vector in zip(faces, embeddings)]
 
@@ -82,7 +86,9 @@ class LocalPhotoEmbedder:
             return self.embed_faces(batch)
 
     def describe(self) -> str:
-        return f"MTCNN and PyTorch {self.checkpoint} (face margin {self.margin})"
+        convention = self.settings.convention
+        boxes = f"boxes as trained: {convention.describe()}" if convention else "detected boxes as is (no convention recorded)"
+        return f"MTCNN and PyTorch {self.checkpoint} (face margin {self.settings.margin}; {boxes})"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What the photo model does with a request, importable and testable outside the server.
 
 A photo (encoded bytes, no box) -> every face MTCNN finds, each levelled and cropped by training's rule
-(`fec.detect.align_face` with the model's recorded margin) and made into the embedding model's input
+(`fec.detect.align_face` with the model's recorded margin and box convention) and made into the embedding model's input
 exactly as the preprocess model makes a cropped face (`resize_uint8`, then normalised unless the export
 takes uint8). The python-backend model (backends/photo_model.py) and `fec-embed --detect --checkpoint` both
 call `photo_faces`, so a photo's faces reach the model as the same pixels on the server and here.
@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
+from fec.artifacts import UINT8_NHWC
 from fec.detect import DetectedFace, FaceDetector, align_face, faces_as_arrays
 from fec.errors import DataError
-from fec.preprocessing import Preprocessing, normalize_uint8, resize_uint8
-from fec.triton.serving import decoded
+from fec.preprocessing import FaceBox, normalize_uint8, resize_uint8
+from fec.triton.serving import FaceSettings, decoded
 
 
 def photo_payload(tensor: np.ndarray) -> bytes:
@@ -30,14 +30,22 @@ def photo_payload(tensor: np.ndarray) -> bytes:
     return bytes(tensor[0])
 
 
-def photo_faces(payload: bytes, detector: FaceDetector, prep: Preprocessing, margin: float = 0.0,
-                output_format: str = FLOAT32_NCHW, name: str = "image") -> tuple[list[DetectedFace], np.ndarray]:
-    """Every face of the photo (best first) and the embedding model's input for each, in the same order."""
+def photo_faces(payload: bytes, detector: FaceDetector, settings: FaceSettings,
+                name: str = "image") -> tuple[list[DetectedFace], np.ndarray]:
+    """Every face of the photo (best first) and the embedding model's input for each, in the same order. Each
+    face is cropped by its detected box moved onto the training data's box convention, when the model has one."""
     picture = decoded(payload, name)
     faces = detector.detect(picture)
-    pixels = [resize_uint8(align_face(picture, face, margin), prep.input_size) for face in faces]
-    batch = np.stack(pixels) if pixels else np.zeros((0, prep.input_size, prep.input_size, 3), np.uint8)
-    return faces, batch if output_format == UINT8_NHWC else normalize_uint8(batch, prep)
+    size = settings.prep.input_size
+    pixels = [resize_uint8(align_face(picture, face, settings.margin, box=training_box(face, picture.size, settings)), size)
+              for face in faces]
+    batch = np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
+    return faces, batch if settings.output_format == UINT8_NHWC else normalize_uint8(batch, settings.prep)
+
+
+def training_box(face: DetectedFace, picture_size: tuple[int, int], settings: FaceSettings) -> FaceBox | None:
+    """Where training's boxes would put this face (None: the detected box as is, when no convention is recorded)."""
+    return settings.convention.face_box(face.box, picture_size) if settings.convention else None
 
 
 def embed_in_chunks(embed: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, max_batch: int, dim: int) -> np.ndarray:

@@ -44,7 +44,8 @@ from fec.triton.config import (
 from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_io import ModelIO
-from fec.triton.photo_config import PHOTO_DETECTOR, photo_config
+from fec.triton.photo_config import PHOTO_DETECTOR, photo_comment, photo_config
+from fec.triton.serving import FaceSettings
 
 DEFAULT_REPO = Path("triton_repo")
 MARKER = ".fec-triton.json"
@@ -318,9 +319,8 @@ def preprocess_model(exports: ExportSet, options: RepositoryOptions, output_name
 def photo_model(exports: ExportSet, options: RepositoryOptions, embedding: ModelConfig) -> PlannedModel:
     margin = exports.face_margin if options.face_margin is None else options.face_margin
     instances = preprocess_instance_count(options)
-    config = photo_config(options.name, embedding, exports.preprocessing.to_dict(), margin, exports.input_format, instances,
-                          comment(exports, f"A photo -> every face (MTCNN, eyes levelled, cropped with margin {margin})\n"
-                                           f"-> boxes, scores, landmarks, and embeddings from {embedding.name} (BLS)."))
+    faces = FaceSettings(exports.preprocessing, margin, exports.input_format, exports.box_convention)
+    config = photo_config(options.name, embedding, faces, instances, comment(exports, photo_comment(faces, embedding.name)))
     return PlannedModel(config, {"model.py": template_text(PHOTO)},
                         summary=f"python backend ({instances} CPU instances): a photo -> every face's box, score, "
                                 f"landmarks and {embedding.name} embedding")

@@ -20,12 +20,14 @@ import numpy as np
 
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.data.triplets import FaceBox
+from fec.detect.convention import BoxConvention
 from fec.errors import DataError
 from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_uint8, resize_uint8
 
 BOX_FIELDS = ("left", "right", "top", "bottom")
 DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
 MAX_MESSAGE_CHARS = 500
+CONVENTION_PARAMETER = "box_convention"  # JSON of fec.detect.convention.BoxConvention; empty: none
 
 
 def model_settings(args: dict) -> tuple[dict, dict[str, str]]:
@@ -36,16 +38,26 @@ def model_settings(args: dict) -> tuple[dict, dict[str, str]]:
 
 @dataclass(frozen=True)
 class FaceSettings:
-    """How a served model makes faces: the model's preprocessing, the training crops' margin, the input layout."""
+    """How a served model makes faces: the model's preprocessing, the training crops' margin, the input layout,
+    and how a detected face is boxed the way training's boxes were drawn (None: the detector's box as is)."""
 
     prep: Preprocessing
-    margin: float
-    output_format: str
+    margin: float = 0.0
+    output_format: str = FLOAT32_NCHW
+    convention: BoxConvention | None = None
 
     @classmethod
     def from_parameters(cls, parameters: dict[str, str]) -> FaceSettings:
+        convention = parameters.get(CONVENTION_PARAMETER)
         return cls(Preprocessing.from_dict(json.loads(parameters["preprocessing"])),
-                   float(parameters.get("face_margin", "0")), parameters.get("output_format", FLOAT32_NCHW))
+                   float(parameters.get("face_margin", "0")), parameters.get("output_format", FLOAT32_NCHW),
+                   BoxConvention.from_dict(json.loads(convention), CONVENTION_PARAMETER) if convention else None)
+
+    def parameters(self) -> tuple[tuple[str, str], ...]:
+        """The model config parameters `from_parameters` reads back."""
+        convention = json.dumps(self.convention.to_dict()) if self.convention else ""
+        return (("preprocessing", json.dumps(self.prep.to_dict())), ("face_margin", str(self.margin)),
+                ("output_format", self.output_format), (CONVENTION_PARAMETER, convention))
 
 
 @dataclass(frozen=True)

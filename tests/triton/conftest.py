@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from triton_helpers import Picture, jpeg_bytes, png_bytes, synthetic_pictures
+from triton_helpers import TRAINED_CONVENTION, Picture, jpeg_bytes, png_bytes, synthetic_pictures
 
+from fec.data.box_fit import CONVENTION_FILE
 from fec.data.triplets import FaceBox
+from fec.detect.convention import write_box_convention
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,7 @@ def synth_data(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("triton") / "synth"
     write_synthetic_dataset(out, triplets=60, seed=0, image_size=48)
+    write_box_convention(out / CONVENTION_FILE, TRAINED_CONVENTION)  # fec-train finds it beside train.csv
     return out
 
 

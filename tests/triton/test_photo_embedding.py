@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from triton_helpers import TRAINED_CONVENTION
 
 from fec.detect import iou
 
@@ -114,3 +115,25 @@ def test_an_unreadable_photo_is_one_line(sample_photos, checkpoint, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: 1 pictures failed")
     assert "not a readable image" in result.stderr
+
+
+def test_detected_faces_are_cropped_the_way_training_boxed_them(sample_photos, checkpoint):
+    from dataclasses import replace
+
+    from fec.detect import align_face
+    from fec.preprocessing import decode_image, resize_uint8
+    from fec.triton.photo_embedding import LocalPhotoEmbedder
+    from fec.triton.photos import photo_faces
+
+    folder, _ = sample_photos
+    embedder = LocalPhotoEmbedder(checkpoint)
+    settings = embedder.settings
+    assert settings.convention == TRAINED_CONVENTION and "boxes as trained: mtcnn box moved by" in embedder.describe()
+    payload = (folder / "astronaut.jpg").read_bytes()
+    faces, batch = photo_faces(payload, embedder.detector, settings)
+    picture = decode_image(payload)
+    trained_box = TRAINED_CONVENTION.face_box(faces[0].box, picture.size)
+    assert np.array_equal(batch[0], resize_uint8(align_face(picture, faces[0], settings.margin, box=trained_box),
+                                                 settings.prep.input_size))
+    _, as_detected = photo_faces(payload, embedder.detector, replace(settings, convention=None))
+    assert np.abs(batch[0].astype(int) - as_detected[0]).mean() > 10  # a wider, higher crop: other pixels

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from triton_helpers import TRAINED_CONVENTION
 
 from fec.triton import checks
 from fec.triton.errors import RepositoryError
@@ -37,6 +38,8 @@ def test_the_photo_model_config_is_triton_valid_and_documented(photo_repo):
     assert (parameters["embedding_input"], parameters["embedding_output"], parameters["embedding_max_batch"]) == (
         "images", "embeddings", "16")
     assert json.loads(parameters["preprocessing"])["input_size"] == 112
+    assert json.loads(parameters["box_convention"]) == TRAINED_CONVENTION.to_dict()  # training's, through the export
+    assert "boxed as training's boxes were drawn" in (photo_repo / "fecnet_photo/config.pbtxt").read_text()
     assert "InferenceRequest" in (photo_repo / "fecnet_photo/1/model.py").read_text()
     assert "## Tensors of `fecnet_photo`" in (photo_repo / "README.md").read_text()
 

@@ -11,6 +11,11 @@ import numpy as np
 from PIL import Image
 
 from fec.data.triplets import FaceBox
+from fec.detect.convention import BoxConvention
+
+# What `fec-data fit-boxes` measured on the embedded default (data/synth, 408 faces): the session checkpoint is
+# trained with it beside its CSV, so it records this convention and the photo paths must apply it.
+TRAINED_CONVENTION = BoxConvention(offset_x=-0.009, offset_y=-0.066, scale_x=1.507, scale_y=1.169, faces=408)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ class TritonPythonModel:
 
         config, parameters = model_settings(args)
         faces = FaceSettings.from_parameters(parameters)
-        self.prep, self.margin, self.output_format = faces.prep, faces.margin, faces.output_format
+        self.faces = faces
         self.embedding_model = parameters["embedding_model"]
         self.embedding_input, self.embedding_output = parameters["embedding_input"], parameters["embedding_output"]
         self.embedding_batch = int(parameters["embedding_max_batch"])
@@ -41,7 +41,7 @@ class TritonPythonModel:
 
         try:
             payload = photo_payload(pb_utils.get_input_tensor_by_name(request, "image").as_numpy())
-            faces, batch = photo_faces(payload, self.detector, self.prep, self.margin, self.output_format)
+            faces, batch = photo_faces(payload, self.detector, self.faces)
         except Exception as exc:  # this request fails alone
             return failed(RequestFailure.of(exc))
         try:
