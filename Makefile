@@ -1,6 +1,6 @@
 # Two entry points, each working on a fresh machine by itself:
 #   make demo   the main job on the embedded default (synthetic FEC-format data) on CPU:
-#               synthesise, train, evaluate, fec-deploy (export ONNX fp32/fp16/int8, verify each against
+#               synthesise, fit its box convention (where its boxes sit around MTCNN's), train, evaluate, fec-deploy (export ONNX fp32/fp16/int8, verify each against
 #               PyTorch, time each on ONNX Runtime and OpenVINO, choose the fastest within 0.5 pt, package
 #               it for Triton), benchmark (table, JSON, CSV, PNG), serve the choice on 127.0.0.1, query it,
 #               then send real photos (astronaut, Grace Hopper, 4 LFW faces, coffee) to the photo model
@@ -36,6 +36,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/fec-data synth --out $(DEMO_DATA) --triplets 12000 --seed 0 --quiet
+	$(BIN)/fec-data fit-boxes $(DEMO_DATA) --quiet
 	$(BIN)/fec-train --config fec/configs/demo_cpu.yaml --data $(DEMO_DATA) --out $(DEMO_RUN) $(TRAIN_ARGS)
 	$(BIN)/fec-eval $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --json $(DEMO_RUN)/eval.json
 	$(BIN)/fec-deploy $(DEMO_RUN)/best.pt --data $(DEMO_DATA)/test.csv --out $(DEMO_DEPLOY) --batch 1,32 --max-drop 0.5 \

@@ -97,6 +97,8 @@ class Trainer:
         self.train_csv, self.test_csv = data_paths(config)
         self.data = self._load(self.train_csv, flip=config.flip, min_agreement=config.min_agreement)
         self.box_convention = training_convention(config.box_convention, self.train_csv)  # recorded with the model
+        if self.box_convention:
+            self.log(f"box convention (recorded with the model, used on detected faces): {self.box_convention.describe()}")
         self.train_items, self.val_set = self._split_validation(self.data)
         try:
             self.margins = margin_vector(config.margins).to(self.device)
