@@ -77,6 +77,23 @@ def test_remote_pictures_count_only_when_kept(tmp_path):
         fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright")
 
 
+def test_remote_pictures_kept_by_download_are_read_from_the_store(tmp_path):
+    from fec.data.download.raw_pictures import raw_path
+
+    csv_path = square_dataset(tmp_path / "data", count=24)
+    lines = csv_path.read_text().splitlines()
+    for index in range(24):  # as fec-data download --keep-raw leaves them: named by URL hash under STORE/raw
+        url = f"https://pictures.example/{index}.png"
+        target = raw_path(tmp_path / "store", url, "PNG")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / "images" / f"{index}.png").rename(target)
+        lines = [line.replace(f'"images/{index}.png"', f'"{url}"') for line in lines]
+    csv_path.write_text("\n".join(lines) + "\n")
+    fit = fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright", store=tmp_path / "store")
+    assert (fit.sampled, fit.found, fit.no_picture) == (24, 24, 0)
+    assert fit.convention.scale_x == pytest.approx(1.4, abs=0.03)
+
+
 def test_too_few_faces_found_names_the_csv(tmp_path):
     csv_path = square_dataset(tmp_path / "data", count=12)
     with pytest.raises(DataError, match=f"^{csv_path}: only 12 faces were found inside their boxes"):
