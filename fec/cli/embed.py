@@ -23,6 +23,9 @@ from fec.cli.common import quiet_option, show_progress, user_errors
               help="Write embeddings: FILE.npy (+ FILE.paths.txt) or FILE.jsonl; with --detect FILE.jsonl or FILE.npz.")
 @click.option("--detect", is_flag=True, help="Find every face in each photo (MTCNN) and embed each face "
                                              "(through the server's <model>_photo model with --url).")
+@click.option("--box-convention", metavar="FILE|none",
+              help="With --detect --checkpoint: crop detected faces by this box convention (fec-data fit-boxes) instead "
+                   "of the one the checkpoint records; none: by the detector's boxes as they are.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Pictures per request.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Requests in flight.")
 @click.option("--similar", "query", type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -33,7 +36,8 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @click.option("--skip-bad", is_flag=True, help="Warn about unreadable pictures instead of failing.")
 @quiet_option
 @user_errors
-def main(images, url, protocol, model, checkpoint, out, detect, batch_size, concurrency, query, top, sheet, skip_bad, quiet):
+def main(images, url, protocol, model, checkpoint, out, detect, box_convention, batch_size, concurrency, query, top, sheet,
+         skip_bad, quiet):
     from fec.errors import DataError
     from fec.triton.embedding import embed_files, list_images, picture_embedder, save_embeddings, split_query
 
@@ -43,7 +47,7 @@ def main(images, url, protocol, model, checkpoint, out, detect, batch_size, conc
         from fec.cli.embed_photos import embed_photos_command
 
         return embed_photos_command(list(images), url, protocol, model, checkpoint, out, concurrency, query, top, sheet,
-                                    skip_bad, quiet)
+                                    skip_bad, quiet, box_convention)
     if out is not None and out.suffix not in (".npy", ".jsonl"):
         raise DataError(f"{out}: --out must end in .npy or .jsonl")
     embedder = picture_embedder(url, protocol, model, checkpoint)

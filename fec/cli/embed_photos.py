@@ -11,7 +11,7 @@ from fec.cli.common import show_progress
 
 def embed_photos_command(images: list[Path], url: str | None, protocol: str, model: str, checkpoint: Path | None,
                          out: Path | None, concurrency: int, query: Path | None, top: int, sheet: Path, skip_bad: bool,
-                         quiet: bool) -> None:
+                         quiet: bool, box_convention: str | None = None) -> None:
     """Detect and embed, say which photos hold no face, then write the records and search."""
     from fec.cli.embed import report_failures
     from fec.errors import DataError
@@ -20,7 +20,10 @@ def embed_photos_command(images: list[Path], url: str | None, protocol: str, mod
 
     if out is not None and out.suffix not in (".jsonl", ".npz"):
         raise DataError(f"{out}: with --detect, --out must end in .jsonl or .npz")
-    embedder = ServerPhotoEmbedder(url, protocol, model) if url else LocalPhotoEmbedder(checkpoint)
+    if url and box_convention is not None:
+        raise click.UsageError("--box-convention applies to --checkpoint; a server crops by its repository's "
+                               "(fec-triton --photos --box-convention)")
+    embedder = ServerPhotoEmbedder(url, protocol, model) if url else LocalPhotoEmbedder(checkpoint, box_convention=box_convention)
     paths = list_images(images)
     extra_query = query is not None and query.resolve() not in {path.resolve() for path in paths}
     result = embed_photos(embedder, paths + [query] if extra_query else paths, concurrency if url else 1,

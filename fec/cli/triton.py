@@ -50,11 +50,18 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
 @click.option("--photos", is_flag=True,
               help="Also write the photo model <name>_photo: one photo in (no box), every face's box, score, landmarks "
                    "and embedding out (MTCNN inside the server: needs facenet-pytorch in the server's Python).")
+@click.option("--box-convention", metavar="FILE|none",
+              help="With --photos: crop detected faces by this box convention (fec-data fit-boxes) instead of the one "
+                   "the export records; none: by the detector's boxes as they are.")
 @click.option("--force", is_flag=True, help="Package an export whose recorded verification (fec-verify) failed.")
 @quiet_option
 @user_errors
 def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, max_queue_delay_us, embedding,
-         openvino_precision, trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, photos, force, quiet):
+         openvino_precision, trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, photos, box_convention,
+         force, quiet):
+    from dataclasses import replace
+
+    from fec.detect.convention import chosen_convention
     from fec.triton.exports import read_exports
     from fec.triton.repository import RepositoryOptions, write_repository
 
@@ -64,7 +71,11 @@ def main(exports, repo, name, kind, instances, preprocess_instances, max_batch, 
                                 trt_accelerator=trt_accelerator, trt_precision=trt_precision, trt_cache_path=trt_cache,
                                 face_margin=face_margin, ort_threads=ort_threads, preprocess_instances=preprocess_instances,
                                 photos=photos)
-    summary = write_repository(read_exports(list(exports), force), options, repo)
+    if box_convention is not None and not photos:
+        raise click.UsageError("--box-convention applies to the photo model: add --photos")
+    export_set = read_exports(list(exports), force)
+    export_set = replace(export_set, box_convention=chosen_convention(box_convention, export_set.box_convention))
+    summary = write_repository(export_set, options, repo)
     if quiet:
         return
     click.echo(f"wrote {repo}/ ({len(summary.models)} models; ensemble {summary.ensemble} -> {summary.embedding_model})")

@@ -20,7 +20,7 @@ from fec.data.face_store import OutsideDataRoot, is_inside, local_source
 from fec.data.fec_csv import read_triplets
 from fec.data.triplets import FaceRef
 from fec.detect import FaceDetector, face_in_box, pixel_box
-from fec.detect.convention import BoxConvention, fit_box_convention, read_box_convention, write_box_convention
+from fec.detect.convention import BoxConvention, chosen_convention, fit_box_convention, write_box_convention
 from fec.errors import DataError
 from fec.preprocessing import open_image
 
@@ -103,12 +103,10 @@ def write_fit(path: str | Path, fit: BoxFit) -> Path:
 def training_convention(setting: str, train_csv: Path) -> BoxConvention | None:
     """fec-train's `box_convention` key: `auto` (the file beside the training CSV, when there is one), `none`, or
     a convention file. DataError naming the file when it is unreadable."""
-    if setting == "none":
-        return None
-    path = train_csv.parent / CONVENTION_FILE if setting == "auto" else Path(setting)
-    if setting == "auto" and not path.is_file():
-        return None
+    beside = train_csv.parent / CONVENTION_FILE
+    if setting == "auto":
+        setting = str(beside) if beside.is_file() else "none"
     try:
-        return read_box_convention(path)
+        return chosen_convention(setting, None)
     except DataError as exc:
         raise DataError(f"box_convention: {exc}") from None

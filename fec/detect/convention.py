@@ -123,6 +123,14 @@ def read_box_convention(path: str | Path) -> BoxConvention:
     return BoxConvention.from_dict(payload, str(path))
 
 
+def chosen_convention(setting: str | None, recorded: BoxConvention | None) -> BoxConvention | None:
+    """A command's --box-convention: absent, the model's `recorded` one; `none`, the detector's boxes as they are;
+    otherwise a convention file (DataError naming it when unreadable)."""
+    if setting is None:
+        return recorded
+    return None if setting == "none" else read_box_convention(setting)
+
+
 def write_box_convention(path: str | Path, convention: BoxConvention, facts: dict | None = None) -> None:
     """Write the convention (atomically), with what the fit saw beside it under `fit` (ignored when read)."""
     write_json(path, {**convention.to_dict(), **({"fit": facts} if facts else {})})

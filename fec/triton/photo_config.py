@@ -40,6 +40,6 @@ def photo_config(ensemble: str, embedding: ModelConfig, faces: FaceSettings, ins
 
 def photo_comment(faces: FaceSettings, embedding: str) -> str:
     """The config's comment: what the model does, with the crop rule it was given."""
-    boxes = "boxed as training's boxes were drawn" if faces.convention else "boxed as detected (no box convention recorded)"
+    boxes = "boxed as training's boxes were drawn" if faces.convention else "boxed as MTCNN boxed them (no box convention)"
     return (f"A photo -> every face (MTCNN, eyes levelled, {boxes}, margin {faces.margin})\n"
             f"-> boxes, scores, landmarks, and embeddings from {embedding} (BLS).")

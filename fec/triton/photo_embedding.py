@@ -58,10 +58,10 @@ class ServerPhotoEmbedder:
 class LocalPhotoEmbedder:
     """Photos -> faces and embeddings with MTCNN and a checkpoint's PyTorch model on this machine."""
 
-    def __init__(self, checkpoint: str | Path, detector: str = "mtcnn"):
+    def __init__(self, checkpoint: str | Path, detector: str = "mtcnn", box_convention: str | None = None):
         from fec.data.dataset import FaceCrops
         from fec.detect import create_detector
-        from fec.detect.convention import BoxConvention
+        from fec.detect.convention import BoxConvention, chosen_convention
         from fec.evaluate import torch_embedder
         from fec.models.checkpoint import model_from_checkpoint
 
@@ -70,7 +70,7 @@ class LocalPhotoEmbedder:
         model, self.prep, payload = model_from_checkpoint(checkpoint)
         self.embed_faces = torch_embedder(model, self.prep)  # uint8 NHWC faces -> embeddings, as evaluation embeds
         margin = FaceCrops.recorded(payload.get("config")).margin  # training's crops: served photos use them too
-        convention = BoxConvention.recorded(payload, f"{checkpoint}: box_convention")
+        convention = chosen_convention(box_convention, BoxConvention.recorded(payload, f"{checkpoint}: box_convention"))
         self.settings = FaceSettings(self.prep, margin, UINT8_NHWC, convention)
         self._lock = threading.Lock()  # one forward at a time; torch parallelises inside
 
@@ -87,7 +87,7 @@ class LocalPhotoEmbedder:
 
     def describe(self) -> str:
         convention = self.settings.convention
-        boxes = f"boxes as trained: {convention.describe()}" if convention else "detected boxes as is (no convention recorded)"
+        boxes = f"boxes as trained: {convention.describe()}" if convention else "detected boxes as they are"
         return f"MTCNN and PyTorch {self.checkpoint} (face margin {self.settings.margin}; {boxes})"
 
 

@@ -137,3 +137,29 @@ def test_detected_faces_are_cropped_the_way_training_boxed_them(sample_photos, c
                                                  settings.prep.input_size))
     _, as_detected = photo_faces(payload, embedder.detector, replace(settings, convention=None))
     assert np.abs(batch[0].astype(int) - as_detected[0]).mean() > 10  # a wider, higher crop: other pixels
+
+
+def test_box_convention_option_overrides_the_checkpoints(sample_photos, checkpoint, tmp_path):
+    from fec.detect.convention import BoxConvention, write_box_convention
+
+    folder, _ = sample_photos
+    other = BoxConvention(0.0, 0.0, 1.2, 1.2, faces=30)
+    write_box_convention(tmp_path / "other.json", other)
+    runs = {setting: run_embed("--checkpoint", str(checkpoint), "--detect", str(folder / "astronaut.jpg"), "--out",
+                               str(tmp_path / f"{index}.npz"), *(("--box-convention", setting) if setting else ()))
+            for index, setting in enumerate((None, "none", str(tmp_path / "other.json")))}
+    assert all(run.exit_code == 0 for run in runs.values()), [run.output for run in runs.values()]
+    assert "boxes as trained: mtcnn box moved by (-0.009, -0.066)" in runs[None].stdout
+    assert "detected boxes as they are" in runs["none"].stdout
+    assert "scaled by (1.200, 1.200), fitted on 30 faces" in runs[str(tmp_path / "other.json")].stdout
+    vectors = [np.load(tmp_path / f"{index}.npz")["embeddings"][0] for index in range(3)]
+    assert float(vectors[0] @ vectors[1]) < 0.9999 and float(vectors[0] @ vectors[2]) < 0.9999  # other crops
+
+
+def test_box_convention_errors_are_one_line(sample_photos, checkpoint, tmp_path):
+    folder, _ = sample_photos
+    missing = run_embed("--checkpoint", str(checkpoint), "--detect", str(folder), "--box-convention", str(tmp_path / "x.json"))
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"error: {tmp_path / 'x.json'}: no box convention file (write one with fec-data fit-boxes)"
+    served = run_embed("--url", "http://127.0.0.1:9", "--detect", str(folder), "--box-convention", "none")
+    assert served.exit_code == 2 and "--box-convention applies to --checkpoint" in served.stderr

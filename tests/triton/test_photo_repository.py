@@ -77,3 +77,20 @@ def test_fec_triton_photos_writes_and_lists_it(onnx_export, tmp_path):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.strip().startswith("fecnet_photo"))
     assert "a photo -> every face's box, score, landmarks and fecnet_ort_python embedding" in line
+
+
+def test_fec_triton_box_convention_overrides_the_exports(onnx_export, tmp_path):
+    pytest.importorskip("facenet_pytorch", reason="--photos needs facenet-pytorch")
+    from fec.cli import triton as triton_cli
+
+    def package(*extra: str):
+        return CliRunner().invoke(triton_cli.main, [str(onnx_export), "--repo", str(tmp_path / "repo"), "--embedding",
+                                                    "ort-python", *extra], catch_exceptions=False)
+
+    result = package("--photos", "--box-convention", "none")
+    assert result.exit_code == 0, result.output
+    config = checks.parse_config((tmp_path / "repo/fecnet_photo/config.pbtxt").read_text(), "fecnet_photo")
+    assert config.parameters["box_convention"].string_value == ""
+    assert "boxed as MTCNN boxed them (no box convention)" in (tmp_path / "repo/fecnet_photo/config.pbtxt").read_text()
+    refused = package("--box-convention", "none")
+    assert refused.exit_code == 2 and "--box-convention applies to the photo model: add --photos" in refused.output
