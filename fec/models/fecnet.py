@@ -63,6 +63,18 @@ class GridEmbeddingHead(nn.Module):
         return F.normalize(self.fc(cells), dim=1)
 
 
+HEADS = ("global", "grid")  # EmbeddingHead (the paper's, position pooled away) | GridEmbeddingHead (a 4 x 4 grid kept)
+
+
+def embedding_head(kind: str, in_channels: int, embedding_dim: int, width: int, dropout: float) -> nn.Module:
+    """The head a model option names: `global` or `grid` (ValueError listing both for anything else)."""
+    if kind == "global":
+        return EmbeddingHead(in_channels, embedding_dim, width=width, dropout=dropout)
+    if kind == "grid":
+        return GridEmbeddingHead(in_channels, embedding_dim, grid=4, channels=32, width=256, dropout=dropout)
+    raise ValueError(f"head {kind!r} is not one of {', '.join(HEADS)}")
+
+
 def per_image_standardization() -> nn.Module:
     """Each image's channels to zero mean and unit variance (FaceNet's prewhitening, per channel).
 

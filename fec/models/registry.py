@@ -69,7 +69,7 @@ def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | No
         raise ModelError(f"model {name!r}: {input_size_problem(input_size)}")
     try:
         model = spec.builder(embedding_dim=embedding_dim, **options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ModelError(f"model {name!r}: bad option ({exc})") from None
     if standardize_input:
         model.standardize = per_image_standardization()

@@ -37,6 +37,7 @@ class TrainConfig:
     embedding_dim: int = 16
     input_size: int = 0                # model input pixels; 0 = the model's declared size
     dropout: float = 0.2
+    head: str = ""                     # resnet18, mobilenet_v3_small: global (the paper's; "" = the model's own) | grid
     standardize_input: bool = True     # per-image standardisation first: leaves the early plateau sooner
     pretrained: str = ""               # local trunk weights file
     max_steps: int = 1000

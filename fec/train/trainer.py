@@ -68,6 +68,11 @@ def data_paths(config: TrainConfig) -> tuple[Path, Path | None]:
     return train_csv, (test_csv if test_csv.exists() else None)
 
 
+def model_options(config: TrainConfig) -> dict:
+    """Options only some models take, passed only when set (so that models without them still build)."""
+    return {"head": config.head} if config.head else {}
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path, quiet: bool = False,
                  context: DistributedContext | None = None, progress: bool = False):
@@ -89,7 +94,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = create_model(config.model, config.embedding_dim, config.pretrained or None,
                                   input_size=config.input_size or None, dropout=config.dropout,
-                                  standardize_input=config.standardize_input)
+                                  standardize_input=config.standardize_input, **model_options(config))
         self.prep = self.model.preprocessing
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)

@@ -70,3 +70,37 @@ def test_standardization_adds_no_weights_and_is_recorded_in_the_config():
     assert standardized.state_dict().keys() == plain.state_dict().keys()
     assert standardized.config["standardize_input"] is True
     assert plain.config["standardize_input"] is False and plain.standardize is None
+
+
+@pytest.mark.parametrize(("name", "side"), [("mobilenet_v3_small", 112), ("resnet18", 128)])
+def test_the_head_option_picks_the_grid_head_and_is_recorded(name, side):
+    from fec.models import create_model
+
+    default = create_model(name, input_size=side)
+    grid = create_model(name, input_size=side, head="grid")
+    assert isinstance(default.head, EmbeddingHead) and "head" not in default.config  # old checkpoints rebuild as trained
+    assert isinstance(grid.head, GridEmbeddingHead) and grid.config["head"] == "grid"
+    embeddings = grid.eval()(torch.rand(2, 3, side, side))
+    assert embeddings.shape == (2, 16) and torch.allclose(embeddings.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_an_unknown_head_is_a_model_error_listing_the_heads():
+    from fec.errors import ModelError
+    from fec.models import create_model
+
+    message = r"^model 'mobilenet_v3_small': bad option \(head 'pooled' is not one of global, grid\)$"
+    with pytest.raises(ModelError, match=message):
+        create_model("mobilenet_v3_small", head="pooled")
+
+
+def test_a_grid_head_checkpoint_rebuilds_with_its_head(tmp_path):
+    from fec.models import create_model
+    from fec.models.checkpoint import model_from_checkpoint, save_checkpoint
+
+    model = create_model("mobilenet_v3_small", input_size=112, head="grid").eval()
+    save_checkpoint(tmp_path / "grid.pt", {"model": dict(model.config), "preprocessing": model.preprocessing.to_dict(),
+                                           "state_dict": model.state_dict(), "step": 0})
+    rebuilt, _, _ = model_from_checkpoint(tmp_path / "grid.pt")
+    images = torch.rand(2, 3, 112, 112)
+    assert isinstance(rebuilt.head, GridEmbeddingHead)
+    assert torch.allclose(rebuilt.eval()(images), model(images), atol=1e-6)
