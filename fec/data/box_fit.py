@@ -20,11 +20,16 @@ from fec.data.face_store import OutsideDataRoot, is_inside, local_source
 from fec.data.fec_csv import read_triplets
 from fec.data.triplets import FaceRef
 from fec.detect import FaceDetector, face_in_box, pixel_box
-from fec.detect.convention import BoxConvention, chosen_convention, fit_box_convention, write_box_convention
+from fec.detect.convention import (
+    CONVENTION_FILE,
+    BoxConvention,
+    chosen_convention,
+    fit_box_convention,
+    write_box_convention,
+)
 from fec.errors import DataError
 from fec.preprocessing import open_image
 
-CONVENTION_FILE = "box_convention.json"  # beside the training CSV, where fec-train looks for it
 DEFAULT_FIT_FACES = 500
 
 

@@ -29,6 +29,7 @@ PixelBox = tuple[float, float, float, float]  # x1, y1, x2, y2
 MAX_OFFSET = 1.0  # centre offsets beyond one box side are not a convention but a different face
 SCALE_RANGE = (0.25, 4.0)
 MIN_FIT_FACES = 20  # fewer matched faces than this do not fit four numbers reliably
+CONVENTION_FILE = "box_convention.json"  # beside a training CSV, where fec-train looks for it
 
 
 @dataclass(frozen=True)

@@ -70,3 +70,38 @@ def box_crop(body: bytes, box: FaceBox) -> Image.Image:
     """The training crop of `box` (no alignment), at the store's size."""
     return crop_box(Image.open(io.BytesIO(body)).convert("RGB"), box, MARGIN).resize((FACE_SIZE, FACE_SIZE), Image.BICUBIC)
 
+
+
+def test_download_with_mtcnn_writes_the_box_convention_of_the_faces_it_aligned(mtcnn, tmp_path):
+    from fec.detect.convention import CONVENTION_FILE, read_box_convention
+
+    (tmp_path / "data").mkdir()
+    faces = []
+    for number in range(24):  # local pictures: the download reads them as it would fetched ones
+        side = 100 + 4 * (number % 6)
+        body, box = picture_with_face(number * 4, 0, 30 + 7 * number, 20 + 5 * (number % 7), side)
+        (tmp_path / "data" / f"{number}.jpg").write_bytes(body)
+        faces.append(FaceRef(f"{number}.jpg", box))
+    csv_path = write_csv(tmp_path / "data" / "train.csv", [triplet(ONE, *faces[i:i + 3]) for i in range(0, 24, 3)])
+    store = tmp_path / "store"
+    report = dl.download([csv_path], options(store, align="mtcnn", face_size=FACE_SIZE, timeout=5))
+
+    assert report.box_convention == store / CONVENTION_FILE
+    convention = read_box_convention(store / CONVENTION_FILE)
+    # the pasted lfw tile runs from above the brows to below the chin: wider and taller than MTCNN's box
+    assert convention.faces >= 20 and 1.1 <= convention.scale_x <= 1.6 and 0.9 <= convention.scale_y <= 1.4, convention
+    assert f"wrote {store / CONVENTION_FILE}: the box convention of the aligned faces" in dl.format_report(report)
+
+
+def test_too_few_aligned_faces_write_no_convention(tmp_path):
+    from fec.data.download.run import write_convention
+    from fec.detect.convention import CONVENTION_FILE, MIN_FIT_FACES
+
+    class Aligned:
+        detector_name = "mtcnn"
+        pairs = [((10.0, 10.0, 50.0, 60.0), (0.0, 0.0, 60.0, 70.0))] * (MIN_FIT_FACES - 1)
+
+    assert write_convention(Aligned(), tmp_path) is None and write_convention(None, tmp_path) is None
+    assert not (tmp_path / CONVENTION_FILE).exists()
+    Aligned.pairs = Aligned.pairs * 2
+    assert write_convention(Aligned(), tmp_path) == tmp_path / CONVENTION_FILE

@@ -5,30 +5,46 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import threading
 from collections.abc import Callable
 
 from PIL import Image
 
 from fec.data.face_store import Aligner
 from fec.data.triplets import FaceBox
-from fec.detect import align_in_box, create_detector
+from fec.detect import align_face, create_detector, face_in_box, pixel_box
+from fec.detect.convention import PixelBox
 from fec.errors import DataError, DetectorError
 
 ALIGNER_ENTRY_POINTS = "fec.aligners"
 
 
-def _mtcnn_aligner() -> Aligner:
-    """MTCNN (fec.detect): find the face whose eyes lie in the box, level its eyes, crop the box again."""
-    detector = create_detector("mtcnn")  # thread-safe: shared by the download workers
+class MtcnnAligner:
+    """MTCNN (fec.detect): find the face whose eyes lie in the box, level its eyes, crop the box again. Each face
+    found is also a (detected box, dataset box) pair for the dataset's box convention (fec.detect.convention),
+    which the download fits and writes at the end: aligning already paid for the detection."""
 
-    def align(picture: Image.Image, box: FaceBox, margin: float) -> Image.Image | None:
-        return align_in_box(detector, picture, box, margin)
+    detector_name = "mtcnn"
 
-    return align
+    def __init__(self):
+        self.detector = create_detector(self.detector_name)  # thread-safe: shared by the download workers
+        self.pairs: list[tuple[PixelBox, PixelBox]] = []
+        self._lock = threading.Lock()
 
+    def __call__(self, picture: Image.Image, box: FaceBox, margin: float) -> Image.Image | None:
+        face = face_in_box(self.detector, picture, box)
+        if face is None:
+            return None
+        with self._lock:
+            if len(self.pairs) < MAX_CONVENTION_PAIRS:
+                self.pairs.append((face.box, pixel_box(box, picture.size)))
+        return align_face(picture, face, margin, box=box)
+
+
+MAX_CONVENTION_PAIRS = 20_000  # a median over this many faces is settled; memory stays small on 1M-face runs
 
 # name -> factory; each aligns with a fec.detect detector, which names its package and the safe way to install it
-KNOWN_ALIGNERS: dict[str, Callable[[], Aligner]] = {"mtcnn": _mtcnn_aligner}
+KNOWN_ALIGNERS: dict[str, Callable[[], Aligner]] = {"mtcnn": MtcnnAligner}
 
 
 def load_aligner(spec: str) -> Aligner:

@@ -33,6 +33,8 @@ def format_report(report: DownloadReport) -> str:
     if report.transient_failures:
         lines.append(f"{report.transient_failures} URLs failed transiently: run the same command again to retry them.")
     lines.append(f"wrote {report.manifest}, {report.summary_path} and the kept CSVs in {report.store}")
+    if report.box_convention is not None:
+        lines.append(f"wrote {report.box_convention}: the box convention of the aligned faces (fec-train records it)")
     return "\n".join(lines)
 
 

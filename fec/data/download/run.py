@@ -24,6 +24,7 @@ from fec.data.download.summary import DownloadSummary, summarize
 from fec.data.download.worker import UrlWorker
 from fec.data.face_store import FaceStore
 from fec.data.fec_csv import TripletFile, read_triplets, write_fec_csv
+from fec.detect.convention import CONVENTION_FILE, MIN_FIT_FACES, fit_box_convention, write_box_convention
 from fec.errors import DataError
 from fec.io import write_json
 
@@ -49,6 +50,7 @@ class DownloadReport:
     store: Path
     manifest: Path
     summary_path: Path
+    box_convention: Path | None = None  # written with --align mtcnn (fec.detect.convention)
 
     @property
     def transient_failures(self) -> int:
@@ -72,8 +74,20 @@ def download(csv_paths: list[str | os.PathLike], options: DownloadOptions,
         worker = UrlWorker(store, options, aligner, directory, threading.Event(), fetch)
         records, run = update_store(jobs, store, worker, options)
         summary = write_results(files, [str(p) for p in csv_paths], jobs, records, store, options)
+        convention = write_convention(aligner, root)
     run.seconds = time.monotonic() - started
-    return DownloadReport(summary, run, root, root / MANIFEST_NAME, root / SUMMARY_NAME)
+    return DownloadReport(summary, run, root, root / MANIFEST_NAME, root / SUMMARY_NAME, convention)
+
+
+def write_convention(aligner, root: Path) -> Path | None:
+    """With --align mtcnn: the box convention of the faces this run aligned, beside the kept CSVs (where fec-train
+    finds it), when enough were found to fit one; an earlier run's file stays otherwise."""
+    pairs = getattr(aligner, "pairs", None)
+    if not pairs or len(pairs) < MIN_FIT_FACES:
+        return None
+    convention = fit_box_convention(pairs, aligner.detector_name)
+    write_box_convention(root / CONVENTION_FILE, convention, {"found": len(pairs), "by": "fec-data download --align"})
+    return root / CONVENTION_FILE
 
 
 def open_store(options: DownloadOptions) -> FaceStore:
