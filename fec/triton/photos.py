@@ -3,8 +3,9 @@
 A photo (encoded bytes, no box) -> every face MTCNN finds, each levelled and cropped by training's rule
 (`fec.detect.align_face` with the model's recorded margin, its box moved onto the training data's box
 convention) and made into the embedding model's input exactly as the preprocess model makes a cropped face
-(`resize_uint8`, then normalised unless the export takes uint8). The python-backend model (backends/photo_model.py) and `fec-embed --detect --checkpoint` both
-call `photo_faces`, so a photo's faces reach the model as the same pixels on the server and here.
+(`resize_uint8`, then normalised unless the export takes uint8). The python-backend model
+(backends/photo_model.py) and `fec-embed --detect --checkpoint` both call `photo_faces`, so a photo's faces
+reach the model as the same pixels on the server and here.
 
 A photo is decoded by `fec.triton.serving.decoded`: the same pixel cap and the same one-line errors (a
 request's own fault, INVALID_ARG) as the preprocess model.
