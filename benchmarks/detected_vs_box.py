@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from fec.artifacts import UINT8_NHWC
 from fec.data.dataset import FaceCrops, load_triplets
@@ -33,7 +34,6 @@ from fec.detect.convention import BoxConvention, read_box_convention
 from fec.evaluate import embed_faces, torch_embedder
 from fec.metrics import correct_predictions, pair_distances
 from fec.models.checkpoint import model_from_checkpoint
-from fec.preprocessing import open_image
 from fec.triton.photos import photo_faces
 from fec.triton.serving import FaceSettings
 
@@ -47,7 +47,8 @@ def detected_pixels(face_refs, base_dir: Path, detector, settings: FaceSettings)
     for index, ref in enumerate(face_refs):
         path = base_dir / ref.url
         faces, batch = photo_faces(path.read_bytes(), detector, settings, name=str(path))
-        wanted = pixel_box(ref.box, open_image(path).size)
+        with Image.open(path) as header:  # the size only: photo_faces has decoded the picture
+            wanted = pixel_box(ref.box, header.size)
         overlaps = [iou(face.box, wanted) for face in faces]
         if overlaps and max(overlaps) >= MIN_IOU:
             pixels[index], found[index] = batch[int(np.argmax(overlaps))], True

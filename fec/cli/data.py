@@ -67,8 +67,8 @@ def fit_boxes(data: Path, faces: int, detector: str, seed: int, store: Path | No
     from fec.detect import create_detector
 
     csv_path = training_csv(data)
-    fit = fit_dataset_boxes(csv_path, create_detector(detector), detector, faces, seed, store, data_root,
-                            allow_outside_paths, quiet=not show_progress(quiet))
+    fit = fit_dataset_boxes(csv_path, create_detector(detector), faces, seed, store, data_root, allow_outside_paths,
+                            quiet=not show_progress(quiet))
     path = write_fit(out or csv_path.parent / CONVENTION_FILE, fit)
     if not quiet:
         click.echo(fit.summary())

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fec.data.download.raw_pictures import find_raw
-from fec.data.face_store import OutsideDataRoot, is_inside, local_source
+from fec.data.face_store import checked_local_source
 from fec.data.fec_csv import read_triplets
 from fec.data.triplets import FaceRef
 from fec.detect import FaceDetector, face_in_box, pixel_box
@@ -62,17 +62,14 @@ def distinct_faces(csv_path: Path, count: int, seed: int) -> list[FaceRef]:
 
 def picture_file(face: FaceRef, base_dir: Path, store: Path, root: Path, allow_outside: bool) -> Path | None:
     """The picture a face's URL names here: a local file inside `root`, or one kept raw in the store; else None."""
-    source = local_source(face.url, base_dir)
+    source = checked_local_source(face.url, base_dir, root, allow_outside)
     if source is None:
         return find_raw(store, face.url)
-    if not allow_outside and not is_inside(source, root):
-        raise OutsideDataRoot(f"image path {face.url!r} is outside the data folder {root}; move the pictures under it, "
-                              "name their folder with --data-root, or pass --allow-outside-paths")
     return source if source.is_file() else None
 
 
-def fit_dataset_boxes(csv_path: str | Path, detector: FaceDetector, detector_name: str, faces: int = DEFAULT_FIT_FACES,
-                      seed: int = 0, store: str | Path | None = None, data_root: str | Path | None = None,
+def fit_dataset_boxes(csv_path: str | Path, detector: FaceDetector, faces: int = DEFAULT_FIT_FACES, seed: int = 0,
+                      store: str | Path | None = None, data_root: str | Path | None = None,
                       allow_outside: bool = False, quiet: bool = True) -> BoxFit:
     """Fit the CSV's box convention on up to `faces` of its faces. DataError when too few are found."""
     csv_path = Path(csv_path)
@@ -93,7 +90,7 @@ def fit_dataset_boxes(csv_path: str | Path, detector: FaceDetector, detector_nam
         raise DataError(f"{csv_path}: none of the {len(sample)} sampled faces has its picture here (remote pictures "
                         "count only when kept: fec-data download --keep-raw)")
     try:
-        convention = fit_box_convention(pairs, detector_name)
+        convention = fit_box_convention(pairs, detector.name)
     except DataError as exc:
         raise DataError(f"{csv_path}: {exc}") from None
     return BoxFit(convention, len(sample), len(pairs), no_picture)

@@ -73,13 +73,9 @@ class FaceStore:
         target = self.path(face)
         if target.exists():
             return target, ""
-        source = local_source(face.url, base_dir)
+        source = checked_local_source(face.url, base_dir, root, allow_outside)
         if source is None:
             return None, "remote image not in the store (fetch it with `fec-data download`)"
-        if not allow_outside and not is_inside(source, root):
-            raise OutsideDataRoot(f"image path {face.url!r} is outside the data folder {root}; move the pictures "
-                                  "under it, name their folder with --data-root, or pass --allow-outside-paths "
-                                  "(fec-train: --set data_root=DIR / allow_outside_paths=true)")
         if not source.exists():
             return None, f"image file not found: {source}"
         self.add(face, source)
@@ -145,6 +141,17 @@ class OutsideDataRoot(DataError):
 
 def is_inside(path: Path, root: Path) -> bool:
     return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
+def checked_local_source(url: str, base_dir: Path, root: Path, allow_outside: bool = False) -> Path | None:
+    """`local_source`, refused with OutsideDataRoot when it lies outside `root` (unless `allow_outside`): a CSV
+    from elsewhere must not make fec read files from anywhere on the machine."""
+    source = local_source(url, base_dir)
+    if source is not None and not allow_outside and not is_inside(source, root):
+        raise OutsideDataRoot(f"image path {url!r} is outside the data folder {root}; move the pictures under it, name "
+                              "their folder with --data-root, or pass --allow-outside-paths "
+                              "(fec-train: --set data_root=DIR / allow_outside_paths=true)")
+    return source
 
 
 def local_source(url: str, base_dir: Path) -> Path | None:

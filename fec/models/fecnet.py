@@ -67,7 +67,8 @@ HEADS = ("global", "grid")  # EmbeddingHead (the paper's, position pooled away) 
 
 
 def embedding_head(kind: str, in_channels: int, embedding_dim: int, width: int, dropout: float) -> nn.Module:
-    """The head a model option names: `global` or `grid` (ValueError listing both for anything else)."""
+    """The head a model option names: `global` (`width` wide) or `grid` (compact_cnn's, 256 wide); ValueError
+    listing both for anything else."""
     if kind == "global":
         return EmbeddingHead(in_channels, embedding_dim, width=width, dropout=dropout)
     if kind == "grid":

@@ -24,6 +24,8 @@ DATASET_WAY = BoxConvention(offset_x=0.0, offset_y=-0.1, scale_x=1.4, scale_y=1.
 class BrightSquareDetector:
     """Finds the one bright square of a picture: its bounds are the box, eyes at a third of its height."""
 
+    name = "bright"
+
     def detect(self, picture: Image.Image) -> list[DetectedFace]:
         rows, cols = np.nonzero(np.asarray(picture.convert("L")) > 128)
         if not len(rows):
@@ -55,7 +57,7 @@ def square_dataset(folder: Path, count: int = 30, remote: int = 0) -> Path:
 
 def test_fit_recovers_the_datasets_way_of_drawing_boxes(tmp_path):
     csv_path = square_dataset(tmp_path / "data", count=30, remote=3)
-    fit = fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright", faces=100)
+    fit = fit_dataset_boxes(csv_path, BrightSquareDetector(), faces=100)
     assert (fit.sampled, fit.found, fit.no_picture) == (33, 30, 3)
     convention = fit.convention
     assert (convention.offset_x, convention.offset_y) == pytest.approx((0.0, -0.1), abs=0.02)
@@ -65,8 +67,8 @@ def test_fit_recovers_the_datasets_way_of_drawing_boxes(tmp_path):
 
 def test_a_sample_is_drawn_reproducibly(tmp_path):
     csv_path = square_dataset(tmp_path / "data", count=30)
-    first = fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright", faces=24, seed=3)
-    again = fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright", faces=24, seed=3)
+    first = fit_dataset_boxes(csv_path, BrightSquareDetector(), faces=24, seed=3)
+    again = fit_dataset_boxes(csv_path, BrightSquareDetector(), faces=24, seed=3)
     assert first == again and first.sampled == 24
 
 
@@ -74,7 +76,7 @@ def test_remote_pictures_count_only_when_kept(tmp_path):
     csv_path = tmp_path / "train.csv"
     csv_path.write_text(fec_row(urls=("https://a.example/1.jpg", "https://a.example/2.jpg", "https://a.example/3.jpg")) + "\n")
     with pytest.raises(DataError, match=r"none of the 3 sampled faces has its picture here .*fec-data download --keep-raw"):
-        fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright")
+        fit_dataset_boxes(csv_path, BrightSquareDetector())
 
 
 def test_remote_pictures_kept_by_download_are_read_from_the_store(tmp_path):
@@ -89,7 +91,7 @@ def test_remote_pictures_kept_by_download_are_read_from_the_store(tmp_path):
         (tmp_path / "data" / "images" / f"{index}.png").rename(target)
         lines = [line.replace(f'"images/{index}.png"', f'"{url}"') for line in lines]
     csv_path.write_text("\n".join(lines) + "\n")
-    fit = fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright", store=tmp_path / "store")
+    fit = fit_dataset_boxes(csv_path, BrightSquareDetector(), store=tmp_path / "store")
     assert (fit.sampled, fit.found, fit.no_picture) == (24, 24, 0)
     assert fit.convention.scale_x == pytest.approx(1.4, abs=0.03)
 
@@ -97,7 +99,7 @@ def test_remote_pictures_kept_by_download_are_read_from_the_store(tmp_path):
 def test_too_few_faces_found_names_the_csv(tmp_path):
     csv_path = square_dataset(tmp_path / "data", count=12)
     with pytest.raises(DataError, match=f"^{csv_path}: only 12 faces were found inside their boxes"):
-        fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright")
+        fit_dataset_boxes(csv_path, BrightSquareDetector())
 
 
 def test_pictures_outside_the_data_folder_are_refused(tmp_path):
@@ -106,7 +108,7 @@ def test_pictures_outside_the_data_folder_are_refused(tmp_path):
     csv_path = tmp_path / "data" / "train.csv"
     csv_path.write_text(fec_row(urls=("../elsewhere.png",) * 3) + "\n")
     with pytest.raises(OutsideDataRoot, match=r"'../elsewhere.png' is outside the data folder"):
-        fit_dataset_boxes(csv_path, BrightSquareDetector(), "bright")
+        fit_dataset_boxes(csv_path, BrightSquareDetector())
 
 
 def test_training_records_the_file_beside_its_csv_or_the_one_named(tmp_path):

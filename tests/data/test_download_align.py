@@ -94,11 +94,13 @@ def test_download_with_mtcnn_writes_the_box_convention_of_the_faces_it_aligned(m
 
 
 def test_too_few_aligned_faces_write_no_convention(tmp_path):
+    from types import SimpleNamespace
+
     from fec.data.download.run import write_convention
     from fec.detect.convention import CONVENTION_FILE, MIN_FIT_FACES
 
     class Aligned:
-        detector_name = "mtcnn"
+        detector = SimpleNamespace(name="mtcnn")
         pairs = [((10.0, 10.0, 50.0, 60.0), (0.0, 0.0, 60.0, 70.0))] * (MIN_FIT_FACES - 1)
 
     assert write_convention(Aligned(), tmp_path) is None and write_convention(None, tmp_path) is None

@@ -24,10 +24,8 @@ class MtcnnAligner:
     found is also a (detected box, dataset box) pair for the dataset's box convention (fec.detect.convention),
     which the download fits and writes at the end: aligning already paid for the detection."""
 
-    detector_name = "mtcnn"
-
     def __init__(self):
-        self.detector = create_detector(self.detector_name)  # thread-safe: shared by the download workers
+        self.detector = create_detector("mtcnn")  # thread-safe: shared by the download workers
         self.pairs: list[tuple[PixelBox, PixelBox]] = []
         self._lock = threading.Lock()
 

@@ -85,7 +85,7 @@ def write_convention(aligner, root: Path) -> Path | None:
     pairs = getattr(aligner, "pairs", None)
     if not pairs or len(pairs) < MIN_FIT_FACES:
         return None
-    convention = fit_box_convention(pairs, aligner.detector_name)
+    convention = fit_box_convention(pairs, aligner.detector.name)
     write_box_convention(root / CONVENTION_FILE, convention, {"found": len(pairs), "by": "fec-data download --align"})
     return root / CONVENTION_FILE
 

@@ -19,8 +19,7 @@ class TritonPythonModel:
         from fec.triton.serving import FaceSettings, model_settings
 
         config, parameters = model_settings(args)
-        faces = FaceSettings.from_parameters(parameters)
-        self.faces = faces
+        self.faces = FaceSettings.from_parameters(parameters)
         self.embedding_model = parameters["embedding_model"]
         self.embedding_input, self.embedding_output = parameters["embedding_input"], parameters["embedding_output"]
         self.embedding_batch = int(parameters["embedding_max_batch"])
