@@ -61,9 +61,9 @@ def test_without_photos_there_is_no_photo_model(onnx_export, tmp_path):
 
 
 def test_photos_without_the_detector_installed_is_one_line(monkeypatch):
-    import fec.triton.repository as repository
+    import fec.triton.model_plans as model_plans
 
-    monkeypatch.setattr(repository, "missing_package", lambda name: f"face detector {name!r} needs facenet-pytorch")
+    monkeypatch.setattr(model_plans, "missing_package", lambda name: f"face detector {name!r} needs facenet-pytorch")
     with pytest.raises(RepositoryError, match=r"^--photos: face detector 'mtcnn' needs facenet-pytorch$"):
         RepositoryOptions(photos=True).validate()
 
