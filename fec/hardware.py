@@ -91,6 +91,26 @@ def hardware_profile(threads: int | None = None) -> dict:
             "gpus": [asdict(gpu) for gpu in gpus()]}
 
 
+
+def kernel_record() -> dict:
+    """What a training run records about the kernels it ran on (cheap: nothing is measured). The same seed
+    follows another trajectory on other kernels (AVX2 against AVX-512, another oneDNN ISA, another thread
+    count), so a run's figures are only comparable with the kernels named beside them."""
+    import torch
+
+    cpu = cpu_info()
+    return {"cpu": cpu.model, "cores": cpu.cores, "isa": list(cpu.isa), "aten_capability": cpu.aten_capability,
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "gpus": [asdict(gpu) for gpu in gpus()]}
+
+
+def describe_kernels(record: dict) -> str:
+    """One line for a log: 'AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 2 threads'."""
+    flags = ", ".join(record["isa"]) or "no listed ISA extensions"
+    gpus = "".join(f", GPU {gpu['name']}" for gpu in record["gpus"])
+    return (f"{record['cpu'] or 'unknown CPU'} ({flags}), ATen {record['aten_capability']}, "
+            f"oneDNN {record['onednn_max_cpu_isa']}, {record['threads']} threads{gpus}")
+
 # --------------------------------------------------------------------------- measured arithmetic rates
 
 GEMM_SECONDS = 0.03   # a probe's product is sized to take about this long, so a slow (emulated) precision stays quick

@@ -6,7 +6,7 @@ import os
 
 import torch  # noqa: F401  (loaded, so the profile names the kernels PyTorch picked)
 
-from fec.hardware import ISA_FLAGS, cpu_info, gemm_rates, hardware_profile
+from fec.hardware import ISA_FLAGS, cpu_info, describe_kernels, gemm_rates, hardware_profile
 
 ZEN4 = """processor\t: 0
 model name\t: AMD EPYC 9R14 96-Core Processor
@@ -45,3 +45,11 @@ def test_gemm_rates_measure_every_precision_once_per_process():
     assert all(rate > 0 for rate in rates.values())
     assert gemm_rates(1) is rates
     assert hardware_profile(threads=1)["gemm_gflops"] == rates
+
+
+def test_the_kernel_line_names_cpu_isa_kernels_threads_and_gpus():
+    record = {"cpu": "AMD EPYC", "isa": ["avx2", "fma"], "aten_capability": "AVX2", "onednn_max_cpu_isa": "native",
+              "threads": 2, "gpus": [{"name": "NVIDIA H200", "compute_capability": "9.0"}]}
+    assert describe_kernels(record) == "AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 2 threads, GPU NVIDIA H200"
+    assert describe_kernels({**record, "cpu": "", "isa": [], "gpus": []}) == (
+        "unknown CPU (no listed ISA extensions), ATen AVX2, oneDNN native, 2 threads")

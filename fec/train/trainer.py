@@ -26,7 +26,7 @@ from fec.data.box_fit import training_convention
 from fec.data.dataset import LoadedTriplets, load_triplets, subset, training_csv
 from fec.errors import CheckpointError, ConfigError
 from fec.evaluate import Evaluation, evaluate, torch_embedder
-from fec.hardware import resolve_device
+from fec.hardware import describe_kernels, kernel_record, resolve_device
 from fec.io import atomic_open, write_json
 from fec.losses import margin_vector, softmax_triplet_loss, triplet_loss
 from fec.metrics import COLLAPSED_SPREAD, OVERALL, embedding_spread
@@ -288,11 +288,21 @@ class Trainer:
             self._restore(payload, path)
             self._trim_metrics()
             self.log(f"resumed from {path} at step {self.step}")
-        elif (self.run_dir / "metrics.jsonl").exists() and self.context.is_main:
-            (self.run_dir / "metrics.jsonl").unlink()
+        elif self.context.is_main:  # a fresh run: forget the logs of an earlier one in this folder
+            for name in ("metrics.jsonl", "machine.jsonl"):
+                (self.run_dir / name).unlink(missing_ok=True)
         if self.context.is_main:
             with atomic_open(self.run_dir / "config.yaml") as handle:
                 yaml.safe_dump(self.config.to_dict(), handle, sort_keys=False)
+            self._record_kernels()
+
+    def _record_kernels(self) -> None:
+        """One line per start (a resumed run may move to another machine) in machine.jsonl: the same seed
+        follows another trajectory on other kernels, so a run's figures name the kernels they came from."""
+        kernels = kernel_record()
+        with open(self.run_dir / "machine.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": self.step, **kernels}) + "\n")
+        self.log(f"kernels: {describe_kernels(kernels)}")
 
     def _resume_point(self) -> tuple[Path, dict]:
         """The newest checkpoint of the run that reads: last.pt, else the highest checkpoints/step-N.pt."""

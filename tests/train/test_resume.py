@@ -84,3 +84,17 @@ def test_a_metrics_line_torn_by_a_kill_is_dropped_on_resume(tiny_synth, tmp_path
     train(tiny_synth, run, resume=True)
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines if '"train"' in line] == [1, 2, 3, 4, 5, 6]
+
+
+def test_every_start_records_the_kernels_it_ran_on(tiny_synth, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    train(tiny_synth, run, stop_at=3)
+    train(tiny_synth, run, resume=True)
+    starts = [json.loads(line) for line in (run / "machine.jsonl").read_text().splitlines()]
+    assert [start["step"] for start in starts] == [0, 3]
+    assert starts[0]["onednn_max_cpu_isa"] == "AVX2"
+    assert starts[0]["aten_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert starts[0]["threads"] == torch.get_num_threads() and starts[0]["torch"] == torch.__version__
+    train(tiny_synth, run)  # a fresh run into the same folder forgets the earlier starts
+    assert [json.loads(line)["step"] for line in (run / "machine.jsonl").read_text().splitlines()] == [0]
