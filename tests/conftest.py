@@ -13,6 +13,25 @@ os.environ.setdefault("XDG_CACHE_HOME", "/tmp/fec-test-cache")
 sys.path.insert(0, str(Path(__file__).parent / "export"))  # export_fixtures
 
 
+def pytest_addoption(parser):
+    parser.addoption("--learning-seeds", default="0", metavar="SEEDS",
+                     help="seeds of tests/train/test_learning.py: 0-4, or 0,3 (default: 0, what the suite runs)")
+
+
+def pytest_generate_tests(metafunc):
+    if "learning_seed" in metafunc.fixturenames:
+        metafunc.parametrize("learning_seed", seed_list(metafunc.config.getoption("--learning-seeds")))
+
+
+def seed_list(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,3' -> [0, 3]."""
+    seeds = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        seeds += range(int(first), int(last or first) + 1)
+    return seeds
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path):
     def write(rows: list[str], name: str = "triplets.csv") -> Path:
