@@ -27,6 +27,12 @@ class RunnerError(FecError):
     """A runner cannot be created or fed as asked (missing backend, bad input, incompatible engine)."""
 
 
+def last_line(error: BaseException, limit: int = 400) -> str:
+    """The line of a library's (often multi-line) message that says what went wrong, its middle cut when long."""
+    line = (str(error).strip().splitlines() or [type(error).__name__])[-1].strip()
+    return line if len(line) <= limit else f"{line[:limit // 3]} ... {line[-(2 * limit) // 3:]}"
+
+
 class Runner:
     """activate() -> infer(batch) ... -> deactivate(); usable as a context manager."""
 
@@ -50,10 +56,19 @@ class Runner:
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         self._check_feed(batch)
-        return np.asarray(self.infer_impl(batch), dtype=np.float32)
+        try:
+            return np.asarray(self.infer_impl(batch), dtype=np.float32)
+        except self.inference_errors() as exc:
+            raise RunnerError(f"{self.name}: inference failed: {last_line(exc)}") from None
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def inference_errors(self) -> tuple[type[BaseException], ...]:
+        """The library's own exceptions for a model that loads but cannot run here (a kernel this CPU or
+        ISA limit lacks, a provider failing mid-run): infer() turns them into one-line RunnerErrors, so a
+        verification or deployment reports that backend as failed and goes on with the others."""
+        return ()
 
     def _check_feed(self, batch: np.ndarray) -> None:
         if self.input_format == UINT8_NHWC:

@@ -104,6 +104,11 @@ class OnnxRuntimeRunner(Runner):
         return {"runner": self.name, "provider": running[0] if running else None, "providers": running,
                 "model": str(self.model_path), "onnxruntime": import_onnxruntime().__version__}
 
+    def inference_errors(self) -> tuple[type[BaseException], ...]:
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+        return (state.Fail, state.RuntimeException, state.EPFail, state.NotImplemented)
+
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 

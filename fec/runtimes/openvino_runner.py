@@ -99,6 +99,9 @@ class OpenVinoRunner(Runner):
             info.update(openvino=import_openvino().__version__, inference_precision=hint.get_type_name())
         return info
 
+    def inference_errors(self) -> tuple[type[BaseException], ...]:
+        return (RuntimeError,)  # OpenVINO raises plain RuntimeErrors, e.g. "[CPU] MVN node ... bad combination"
+
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         result = self.request.infer({0: np.ascontiguousarray(batch)})
         return np.array(result[self.compiled.outputs[0]], copy=True)
