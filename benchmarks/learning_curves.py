@@ -97,7 +97,8 @@ def kernel_cell(run: dict) -> str:
     kernels = run.get("kernels")
     if not kernels:
         return "?"
-    return f"ATen {kernels['aten_capability']}, oneDNN {kernels['onednn_max_cpu_isa']}, {kernels['threads']} thr"
+    cpu = kernels["cpu"]
+    return f"ATen {cpu['aten_capability']}, oneDNN {cpu['onednn_max_isa']}, {kernels['threads']} thr"
 
 
 def table(results: list[dict]) -> str:

@@ -56,6 +56,7 @@ class CpuInfo:
     cores: int
     isa: tuple[str, ...]          # the ISA_FLAGS this CPU has
     aten_capability: str | None   # the kernels PyTorch picked (ATEN_CPU_CAPABILITY can narrow them), when loaded
+    onednn_max_isa: str = "native"  # ONEDNN_MAX_CPU_ISA: a limit on oneDNN's kernels (PyTorch's and OpenVINO's)
 
 
 def cpu_flags(cpuinfo: str) -> set[str]:
@@ -73,7 +74,8 @@ def cpu_info(cpuinfo_path: str | Path = "/proc/cpuinfo") -> CpuInfo:
     torch = sys.modules.get("torch")  # never imported just for this
     capability = torch.backends.cpu.get_cpu_capability() if torch is not None else None
     return CpuInfo(model.group(1).strip() if model else "", os.cpu_count() or 1,
-                   tuple(flag for flag in ISA_FLAGS if flag in flags), capability)
+                   tuple(flag for flag in ISA_FLAGS if flag in flags), capability,
+                   os.environ.get("ONEDNN_MAX_CPU_ISA", "native"))
 
 
 def gpus() -> list[GpuInfo]:
@@ -93,23 +95,28 @@ def hardware_profile(threads: int | None = None) -> dict:
 
 
 def kernel_record() -> dict:
-    """What a training run records about the kernels it ran on (cheap: nothing is measured). The same seed
-    follows another trajectory on other kernels (AVX2 against AVX-512, another oneDNN ISA, another thread
-    count), so a run's figures are only comparable with the kernels named beside them."""
+    """What a training run records about the kernels it ran on (cheap: nothing is measured): the profile's
+    "cpu" and "gpus" without the rates, plus threads and torch. The same seed follows another trajectory on
+    other kernels (AVX2 against AVX-512, another oneDNN ISA, another thread count), so a run's figures are
+    only comparable with the kernels named beside them."""
     import torch
 
-    cpu = cpu_info()
-    return {"cpu": cpu.model, "cores": cpu.cores, "isa": list(cpu.isa), "aten_capability": cpu.aten_capability,
-            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "gpus": [asdict(gpu) for gpu in gpus()]}
+    return {"cpu": asdict(cpu_info()), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "gpus": [asdict(gpu) for gpu in gpus()]}
+
+
+def describe_cpu(cpu: dict) -> str:
+    """A profile's "cpu" in one line: 'AMD EPYC (avx2, fma), ATen AVX2, oneDNN native'."""
+    flags = ", ".join(cpu.get("isa", ())) or "no listed ISA extensions"
+    return (f"{cpu.get('model') or 'unknown CPU'} ({flags}), ATen {cpu.get('aten_capability') or '?'}, "
+            f"oneDNN {cpu.get('onednn_max_isa', 'native')}")
 
 
 def describe_kernels(record: dict) -> str:
-    """One line for a log: 'AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 2 threads'."""
-    flags = ", ".join(record["isa"]) or "no listed ISA extensions"
+    """A kernel_record in one line: 'AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 2 threads'."""
     gpus = "".join(f", GPU {gpu['name']}" for gpu in record["gpus"])
-    return (f"{record['cpu'] or 'unknown CPU'} ({flags}), ATen {record['aten_capability']}, "
-            f"oneDNN {record['onednn_max_cpu_isa']}, {record['threads']} threads{gpus}")
+    return f"{describe_cpu(record['cpu'])}, {record['threads']} threads{gpus}"
+
 
 # --------------------------------------------------------------------------- measured arithmetic rates
 

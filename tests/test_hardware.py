@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-import torch  # noqa: F401  (loaded, so the profile names the kernels PyTorch picked)
+import torch  # loaded, so the profile names the kernels PyTorch picked
 
-from fec.hardware import ISA_FLAGS, cpu_info, describe_kernels, gemm_rates, hardware_profile
+from fec.hardware import ISA_FLAGS, cpu_info, describe_cpu, describe_kernels, gemm_rates, hardware_profile, kernel_record
 
 ZEN4 = """processor\t: 0
 model name\t: AMD EPYC 9R14 96-Core Processor
@@ -24,6 +24,13 @@ def test_the_profile_keeps_the_model_name_and_the_isa_that_picks_kernels(tmp_pat
     assert info.cores == os.cpu_count() and info.aten_capability in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "NO AVX")
 
 
+def test_the_profile_names_a_onednn_isa_limit(tmp_path, monkeypatch):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert cpu_info(tmp_path / "absent").onednn_max_isa == "native"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert cpu_info(tmp_path / "absent").onednn_max_isa == "AVX2"
+
+
 def test_no_cpuinfo_gives_empty_fields_not_an_error(tmp_path):
     info = cpu_info(tmp_path / "absent")
     assert (info.model, info.isa) == ("", ())
@@ -32,7 +39,7 @@ def test_no_cpuinfo_gives_empty_fields_not_an_error(tmp_path):
 def test_this_machines_profile_is_plain_json_data():
     profile = hardware_profile()
     assert set(profile) == {"cpu", "gemm_gflops", "gpus"}
-    assert set(profile["cpu"]) == {"model", "cores", "isa", "aten_capability"}
+    assert set(profile["cpu"]) == {"model", "cores", "isa", "aten_capability", "onednn_max_isa"}
     assert set(profile["cpu"]["isa"]) <= set(ISA_FLAGS)
     assert profile["gpus"] == [] or {"name", "compute_capability"} <= set(profile["gpus"][0])
 
@@ -48,8 +55,14 @@ def test_gemm_rates_measure_every_precision_once_per_process():
 
 
 def test_the_kernel_line_names_cpu_isa_kernels_threads_and_gpus():
-    record = {"cpu": "AMD EPYC", "isa": ["avx2", "fma"], "aten_capability": "AVX2", "onednn_max_cpu_isa": "native",
-              "threads": 2, "gpus": [{"name": "NVIDIA H200", "compute_capability": "9.0"}]}
+    cpu = {"model": "AMD EPYC", "cores": 2, "isa": ["avx2", "fma"], "aten_capability": "AVX2", "onednn_max_isa": "native"}
+    record = {"cpu": cpu, "threads": 2, "gpus": [{"name": "NVIDIA H200", "compute_capability": "9.0"}]}
     assert describe_kernels(record) == "AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 2 threads, GPU NVIDIA H200"
-    assert describe_kernels({**record, "cpu": "", "isa": [], "gpus": []}) == (
-        "unknown CPU (no listed ISA extensions), ATen AVX2, oneDNN native, 2 threads")
+    assert describe_cpu({**cpu, "model": "", "isa": [], "onednn_max_isa": "SSE41"}) == (
+        "unknown CPU (no listed ISA extensions), ATen AVX2, oneDNN SSE41")
+
+
+def test_the_kernel_record_is_the_profiles_cpu_with_threads_and_torch():
+    record = kernel_record()
+    assert record["cpu"] == hardware_profile()["cpu"]
+    assert record["threads"] == torch.get_num_threads() and record["torch"] == torch.__version__

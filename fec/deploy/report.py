@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fec.deploy.select import BatchDecision, BudgetDecision, Measured
+from fec.hardware import describe_cpu
 from fec.io import atomic_open, atomic_path, write_json
 
 FORMAT = "fec-deploy/1"
@@ -41,8 +42,8 @@ def markdown_table(measured: list[Measured], per_batch: list[BatchDecision], bud
     batches = [decision.batch for decision in per_batch]
     header = ["candidate", "precision", "d acc (pt)", "flips", "min cos",
               *(f"p50 ms b{batch}" for batch in batches), *(f"b{batch}" for batch in batches)]
-    lines = [f"CPU: {hardware.get('cpu', {}).get('model', '?')} ({', '.join(hardware.get('cpu', {}).get('isa', ()))}); "
-             f"ranked by {mode} median latency", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [f"CPU: {describe_cpu(hardware.get('cpu', {}))}; ranked by {mode} median latency", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for candidate in measured:
         cells = [candidate.name, candidate.precision, _number(candidate.delta_pt, "+.2f"), _percent(candidate.flips),
                  _number(candidate.min_cos, ".4f")]

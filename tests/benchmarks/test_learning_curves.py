@@ -26,7 +26,7 @@ def test_two_recipes_on_avx2_kernels_are_tabulated_with_the_kernels_they_ran_on(
     summary = json.loads((tmp_path / "runs" / "curves.json").read_text())
     first, second = summary["runs"]
     assert summary["kernels"] == "avx2" and sorted(first["val"]) == ["3", "6"]
-    assert (first["kernels"]["aten_capability"], first["kernels"]["onednn_max_cpu_isa"]) == ("AVX2", "AVX2")
+    assert (first["kernels"]["cpu"]["aten_capability"], first["kernels"]["cpu"]["onednn_max_isa"]) == ("AVX2", "AVX2")
     assert first["kernels"]["threads"] == 1 and first["first_spread"] > 0
     assert first["collapse_warnings"] == sum(
         json.loads(line).get("embedding_spread", 1) < 0.1

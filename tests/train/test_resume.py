@@ -93,8 +93,8 @@ def test_every_start_records_the_kernels_it_ran_on(tiny_synth, tmp_path, monkeyp
     train(tiny_synth, run, resume=True)
     starts = [json.loads(line) for line in (run / "machine.jsonl").read_text().splitlines()]
     assert [start["step"] for start in starts] == [0, 3]
-    assert starts[0]["onednn_max_cpu_isa"] == "AVX2"
-    assert starts[0]["aten_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert starts[0]["cpu"]["onednn_max_isa"] == "AVX2"
+    assert starts[0]["cpu"]["aten_capability"] == torch.backends.cpu.get_cpu_capability()
     assert starts[0]["threads"] == torch.get_num_threads() and starts[0]["torch"] == torch.__version__
     train(tiny_synth, run)  # a fresh run into the same folder forgets the earlier starts
     assert [json.loads(line)["step"] for line in (run / "machine.jsonl").read_text().splitlines()] == [0]
