@@ -21,7 +21,7 @@ from fec.bench.targets import resolve_target
 from fec.data.dataset import triplet_csv
 from fec.deploy.cache import DeployCache, key_of
 from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, PRECISIONS, Candidate, ExportSpec, plan_candidates
-from fec.deploy.select import FAILED, UNAVAILABLE, Measured, Timing
+from fec.deploy.select import FAILED, OK, SAME_MODEL, UNAVAILABLE, Measured, Timing
 from fec.errors import DeployError, FecError
 from fec.export.manifest import read_manifest, sha256_file
 from fec.export.pipeline import export_model
@@ -117,6 +117,28 @@ def make_exports(trials: list[Trial], checkpoint: Path, calib: Path | None, cach
                 fail(trial, f"export {trial.candidate.export.name}: {error}")
             else:
                 trial.files_key = key_of(files=[entry["sha256"] for entry in read_manifest(trial.folder)["files"]])
+    mark_same_models(trials)
+
+
+def mark_same_models(trials: list[Trial]) -> None:
+    """Two int8 exports that keep the same layers float are one model (the same calibration, the same
+    quantizer): e.g. ResNet18 under --float-below 48 and 16, where only its 3-channel first convolution is
+    narrower than either. Only the first of them on each backend is verified and timed; timing the same model
+    twice would only report a tie with itself."""
+    first: dict[tuple, str] = {}
+    for trial in trials:
+        spec = trial.candidate.export
+        if trial.folder is None or spec is None or spec.precision != "int8" or trial.measured.status != OK:
+            continue
+        kept = read_manifest(trial.folder).get("details", {}).get("int8", {}).get("kept_in_float")
+        if kept is None:
+            continue
+        key = (trial.candidate.backend, spec.format, tuple(sorted(kept)))
+        if key in first:
+            trial.measured.status = SAME_MODEL
+            trial.measured.reason = f"as {first[key]} (the same layers kept float)"
+        else:
+            first[key] = trial.candidate.name
 
 
 def make_export(spec: ExportSpec, key: str, checkpoint: Path, calib: Path | None, made: dict, cache: DeployCache,
@@ -150,7 +172,7 @@ def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: 
     pending: dict[str, list[tuple[Trial, str]]] = {}
     warnings: list[str] = []
     for trial in trials:
-        if trial.folder is None:
+        if trial.folder is None or trial.measured.status != OK:
             continue
         key = key_of(export=trial.files_key, backend=trial.candidate.backend, data=data_sha)
         cached = cache.verification(trial.candidate.name, key)
@@ -208,7 +230,7 @@ def time_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, options: 
     bench = BenchOptions(batches=list(options.batches), settings=options.settings, data=test_csv,
                          threads=options.threads, modes=options.modes)
     targets, inputs = {}, {}
-    live = [trial for trial in trials if trial.measured.status != FAILED]
+    live = [trial for trial in trials if trial.measured.status == OK]
     passes: dict[str, dict[tuple[int, str], list[Timing]]] = {trial.candidate.name: {} for trial in live}
     for number in range(options.passes):
         for index, trial in enumerate(live if number % 2 == 0 else live[::-1], 1):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-OK, FAILED, UNAVAILABLE = "ok", "failed", "unavailable"
+OK, FAILED, UNAVAILABLE, SAME_MODEL = "ok", "failed", "unavailable", "same model"
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Measured:
     backend: str
     export: str | None
     precision: str
-    status: str = OK                  # ok | failed | unavailable
+    status: str = OK                  # ok | failed | unavailable | same model (reason: as which candidate)
     reason: str = ""
     delta_pt: float | None = None     # held-out accuracy change against PyTorch, in points
     flips: float | None = None
@@ -98,6 +98,8 @@ def accuracy_verdict(candidate: Measured, max_drop: float) -> str | None:
         return f"cannot run here: {candidate.reason}"
     if candidate.status == FAILED:
         return f"failed: {candidate.reason}"
+    if candidate.status == SAME_MODEL:
+        return f"same model: {candidate.reason}"
     if candidate.nonfinite:
         return f"{candidate.nonfinite} NaN/Inf values in its embeddings"
     if candidate.delta_pt is None:
