@@ -20,6 +20,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:-deploy-targets}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 cd "$REPO" || exit 2
+source benchmarks/script_common.sh
 DATA=${DATA:-data/synth}
 DEMO_CKPT=${DEMO_CKPT:-runs/demo/best.pt}
 R18_CKPT=${R18_CKPT:-runs/resnet18-128/best.pt}
@@ -29,13 +30,9 @@ MODELS=${MODELS:-demo resnet18}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-{
-    lscpu | grep -E "^Model name|^CPU\(s\)"
-    echo "kernel flags: $(grep -m1 -ow -E 'avx2|avx512f|avx512_vnni|avx512_bf16|amx_bf16|amx_int8' /proc/cpuinfo \
-        | sort -u | tr '\n' ' ')"
-} | tee "$OUT/cpu.txt"
+cpu_summary | tee "$OUT/cpu.txt"
 
-[[ -f "$DATA/train.csv" ]] || python -m fec.cli.data synth --out "$DATA" --triplets 12000 --seed 0 || exit 2
+ensure_synth "$DATA" || exit 2
 if [[ " $MODELS " == *" demo "* && ! -f "$DEMO_CKPT" ]]; then
     python -m fec.cli.train --config fec/configs/demo_cpu.yaml --data "$DATA" --out "$(dirname "$DEMO_CKPT")" \
         --quiet || exit 1

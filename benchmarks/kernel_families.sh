@@ -28,6 +28,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:-kernel-families}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 cd "$REPO" || exit 2
+source benchmarks/script_common.sh
 DATA=${DATA:-data/synth}
 SEEDS=${SEEDS:-0-9}
 LEARNING_SEEDS=${LEARNING_SEEDS:-0-4}
@@ -38,22 +39,9 @@ if grep -qw avx512f /proc/cpuinfo; then
 else
     FAMILIES=${FAMILIES:-native sse41}
 fi
-{
-    lscpu | grep -E "^Model name|^CPU\(s\)"
-    echo "kernel flags: $(grep -m1 -ow -E 'avx2|avx512f|avx512_vnni|avx512_bf16|amx_bf16|amx_tile' /proc/cpuinfo \
-        | sort -u | tr '\n' ' ')"
-    echo "families: $FAMILIES"
-} | tee "$OUT/cpu.txt"
+{ cpu_summary; echo "families: $FAMILIES"; } | tee "$OUT/cpu.txt"
 
-kernel_env() {  # the variables of benchmarks/learning_curves.py's KERNELS[$1]
-    case $1 in
-        avx2) echo "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2" ;;
-        sse41) echo "ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41" ;;
-        *) echo "" ;;
-    esac
-}
-
-[[ -f "$DATA/train.csv" ]] || python -m fec.cli.data synth --out "$DATA" --triplets 12000 --seed 0 || exit 2
+ensure_synth "$DATA" || exit 2
 
 for family in $FAMILIES; do
     echo "== learning test, seeds $LEARNING_SEEDS, kernels $family"

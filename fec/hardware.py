@@ -93,7 +93,6 @@ def hardware_profile(threads: int | None = None) -> dict:
             "gpus": [asdict(gpu) for gpu in gpus()]}
 
 
-
 def kernel_record() -> dict:
     """What a training run records about the kernels it ran on (cheap: nothing is measured): the profile's
     "cpu" and "gpus" without the rates, plus threads and torch. The same seed follows another trajectory on

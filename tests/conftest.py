@@ -18,17 +18,24 @@ def pytest_addoption(parser):
                      help="seeds of tests/train/test_learning.py: 0-4, or 0,3 (default: 0, what the suite runs)")
 
 
+def pytest_configure(config):
+    config.learning_seeds = seed_list(config.getoption("--learning-seeds"))  # a bad value stops pytest in one line
+
+
 def pytest_generate_tests(metafunc):
     if "learning_seed" in metafunc.fixturenames:
-        metafunc.parametrize("learning_seed", seed_list(metafunc.config.getoption("--learning-seeds")))
+        metafunc.parametrize("learning_seed", metafunc.config.learning_seeds)
 
 
 def seed_list(text: str) -> list[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '0,3' -> [0, 3]."""
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,3' -> [0, 3]; anything else is a one-line usage error."""
     seeds = []
-    for part in text.split(","):
-        first, _, last = part.partition("-")
-        seeds += range(int(first), int(last or first) + 1)
+    try:
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            seeds += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise pytest.UsageError(f"--learning-seeds {text!r}: give seeds as 0-4 or 0,3") from None
     return seeds
 
 
