@@ -4,8 +4,9 @@ OpenVINO reads the ONNX file fec-export wrote as it is: an fp32 file runs in f32
 (`--precision int8 --target cpu`) runs its int8 kernels. On a CPU with native bf16 OpenVINO's own
 default inference precision is bf16, which is not what an fp32 export promises; so the runner always
 sets the precision hint itself: `precision="fp32"` (the default) is f32 everywhere, and
-`precision="bf16"` is refused on a CPU without native bf16 (where OpenVINO would emulate it slowly)
-instead of running something else under that name.
+`precision="bf16"` is refused on a CPU without native bf16 (where OpenVINO falls back to f32 without a
+word) instead of running something else under that name. The precision OpenVINO compiled is read back
+and must be the one asked for.
 
     runner = create_runner("openvino", model="export/x/model.onnx", precision="bf16")
 
@@ -70,7 +71,15 @@ class OpenVinoRunner(Runner):
         except RuntimeError as exc:  # OpenVINO's own exception for files it cannot read
             raise RunnerError(f"openvino: cannot load {self.model_path}: {str(exc).splitlines()[0][:200]}") from None
         self.request = self.compiled.create_infer_request()
+        self._check_precision()
         self._read_io()
+
+    def _check_precision(self) -> None:
+        """What OpenVINO compiled must be what was asked for: a hint it cannot honour falls back silently."""
+        compiled = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        if compiled != PRECISION_HINTS[self.precision]:
+            raise RunnerError(f"openvino: asked for {self.precision}, but OpenVINO compiled {self.model_path} in "
+                              f"{compiled}; use precision fp32 here")
 
     def _config(self) -> dict:
         config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision], "PERFORMANCE_HINT": "LATENCY"}

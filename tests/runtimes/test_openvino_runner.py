@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 from fec.runtimes import create_runner
@@ -36,3 +37,23 @@ def test_bf16_backend_is_timed_and_reported_as_bf16_on_fp32_exports():
     assert (backend.kind, backend.runner, backend.options) == ("onnx", "openvino", {"precision": "bf16"})
     assert backend.row_precision("fp32") == "bf16" and backend.row_precision("int8") == "int8"
     assert get_backend("openvino").row_precision("fp32") == "fp32"
+
+
+def test_a_precision_openvino_does_not_compile_is_refused_not_run_under_its_name(monkeypatch, tmp_path):
+    """A CPU that claimed bf16 while OpenVINO compiled f32 (as it silently does where bf16 is not native)."""
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
+    from test_onnxruntime_runner import tiny_model
+
+    from fec.runtimes import openvino_runner
+
+    if openvino_runner.native_bf16():
+        pytest.skip("this CPU does bf16 natively: OpenVINO compiles what is asked for")
+    tiny_model(tmp_path / "model.onnx")
+    monkeypatch.setattr(openvino_runner, "cpu_capabilities", lambda core: ["FP32", "INT8", "BF16"])
+    with pytest.raises(RunnerError, match=r"^openvino: asked for bf16, but OpenVINO compiled .*model.onnx in f32; "
+                                          r"use precision fp32 here$"):
+        create_runner("openvino", model=tmp_path / "model.onnx", precision="bf16").activate()
+    with create_runner("openvino", model=tmp_path / "model.onnx") as runner:  # fp32 is what it compiles
+        assert runner.describe()["inference_precision"] == "f32"
+        embeddings = runner.infer(np.ones((2, 3, 8, 8), np.float32))
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-6)
