@@ -53,7 +53,8 @@ NO_CHOICE_EXIT = 1
 @click.option("--rank-by", type=click.Choice(["compute", "end-to-end"]), default="compute", show_default=True)
 @click.option("--serve-with", type=click.Choice(["native", "python"]), default="native", show_default=True,
               help="Triton embedding model: the runtime's own Triton backend, or the python backend running fec's "
-                   "runner (servers with only the python backend).")
+                   "runner (servers with only the python backend). OpenVINO in fp32 is always on the python backend, "
+                   "which pins fp32 (Triton's OpenVINO backend cannot).")
 @click.option("--triton-repo", type=click.Path(path_type=Path), help="Where the repository goes [default: OUT/triton_repo].")
 @click.option("--no-triton", is_flag=True, help="Choose and report only.")
 @click.option("--photos", is_flag=True, help="Add the photo model to the repository (fec-triton --photos): photos in, "

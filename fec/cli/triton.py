@@ -32,7 +32,8 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
               type=click.Choice([*EMBEDDING_KINDS, *OLD_EMBEDDING_NAMES]), default=None,
               callback=lambda ctx, param, value: OLD_EMBEDDING_NAMES.get(value, value),
               help="The embedding model the ensemble uses: trt (Triton's tensorrt backend), onnx (its onnxruntime "
-                   "backend), openvino (its OpenVINO backend, CPU only), ort-python (ONNX Runtime inside its python "
+                   "backend), openvino (its OpenVINO backend, CPU only; it cannot pin fp32, so CPUs with native bf16 run it "
+                   "in bf16), ort-python (ONNX Runtime inside its python "
                    "backend: servers with only the python "
                    "backend, like the nvidia-pytriton wheel's) or ov-python (OpenVINO there, CPU only) "
                    "[default: trt when an engine is given, else onnx]. "

@@ -22,10 +22,12 @@ from fec.deploy.select import BatchDecision, BudgetDecision, Measured, choose_pe
 from fec.errors import DeployError
 from fec.hardware import hardware_profile
 
-# Backend -> (Triton embedding kind with its native backend, with the python backend, RepositoryOptions extras)
+# Backend -> (Triton embedding kind with its native backend, with the python backend, RepositoryOptions extras).
+# OpenVINO in f32 (an fp32 or int8 Q/DQ export) has no native kind that computes what was verified: Triton's
+# OpenVINO backend cannot pin f32 (OPENVINO_BACKEND_F32), so it is served by ov-python, which does.
 SERVING = {
     "onnxruntime": ("onnx", "ort-python", {}),
-    "openvino": ("openvino", "ov-python", {}),
+    "openvino": ("ov-python", "ov-python", {}),
     "openvino-bf16": ("openvino", "ov-python", {"openvino_precision": "bf16"}),
     "onnxruntime-cuda": ("onnx", None, {"kind": "gpu"}),
     "onnxruntime-tensorrt": ("onnx", None, {"kind": "gpu", "trt_accelerator": True, "trt_precision": "FP32"}),
@@ -110,6 +112,7 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
     """Write the Triton repository of the served candidate (its export folder), or None when nothing is servable;
     `photos` adds the photo model (fec-triton --photos)."""
     from fec.triton.exports import read_exports
+    from fec.triton.model_plans import OPENVINO_BACKEND_F32, PYTHON_RUNNERS
     from fec.triton.repository import RepositoryOptions, write_repository
 
     candidate, why = served_candidate(measured, per_batch, budget, serve_with, options.rank_by)
@@ -119,6 +122,8 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
         return None
     kind = servable_kind(candidate.backend, serve_with)
     extras = SERVING[candidate.backend][2]
+    if serve_with == "native" and kind in PYTHON_RUNNERS:
+        why += f"; on the python backend: {OPENVINO_BACKEND_F32}"
     max_batch = max(RepositoryOptions().max_batch, *options.batches)  # what one client may send at once
     options.say(f"[triton] {candidate.name} as {kind} -> {repo}")
     summary = write_repository(read_exports([options.out / "exports" / candidate.export]),

@@ -33,6 +33,11 @@ from fec.triton.serving import FaceSettings
 TRT_PRECISIONS = ("FP32", "FP16", "INT8")
 OPENVINO_KINDS = ("openvino", "ov-python")  # written only when asked: a server needs OpenVINO for them
 OPENVINO_PRECISIONS = ("fp32", "bf16")
+# Triton's OpenVINO backend has no f32 setting (HINT_BF16 accepts only YES), and OpenVINO's own default on a CPU
+# with native bf16 is bf16: there an fp32 or int8 Q/DQ export (its float layers) would run in bf16, unverified.
+OPENVINO_BACKEND_F32 = ("Triton's OpenVINO backend cannot pin f32 (its HINT_BF16 accepts only YES): on a CPU with "
+                        "native bf16 (AVX-512 BF16, AMX) OpenVINO runs the model in bf16, which fec-verify did not "
+                        "check; the ov-python kind pins f32")
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
 
 
@@ -160,16 +165,20 @@ def onnx_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -
                         f"platform onnxruntime_onnx on {where} (needs Triton's onnxruntime backend)")
 
 
-def openvino_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -> PlannedModel:
-    """The ONNX file on Triton's OpenVINO backend (CPU): latency hint, and bf16 only when asked for."""
+def openvino_model(exports: ExportSet, options: RepositoryOptions, max_batch: int, notes: list[str]) -> PlannedModel:
+    """The ONNX file on Triton's OpenVINO backend (CPU): latency hint, and bf16 only when asked for (fp32 cannot
+    be pinned there: see OPENVINO_BACKEND_F32, added to `notes`)."""
     source, target = embedding_tensors(exports.onnx_io)
+    name = model_name(options.name, "openvino")
     parameters = [("PERFORMANCE_HINT", "LATENCY")]
     if options.ort_threads:
         parameters.append(("INFERENCE_NUM_THREADS", str(options.ort_threads)))
     if options.openvino_precision == "bf16":
         parameters.append(("HINT_BF16", "YES"))
+    else:
+        notes.append(f"{name}: {OPENVINO_BACKEND_F32}")
     config = ModelConfig(
-        name=model_name(options.name, "openvino"), backend="openvino", max_batch_size=max_batch,
+        name=name, backend="openvino", max_batch_size=max_batch,
         default_model_filename="model.onnx", inputs=(source,), outputs=(target,),
         instance_groups=instance_group(options), dynamic_batching=batching(options),
         warmups=warmups(source, max_batch), parameters=tuple(parameters),

@@ -85,7 +85,7 @@ def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[lis
         embedding["onnx"] = onnx_model(exports, options, onnx_batch)
         embedding["ort-python"] = python_runner_model(exports, options, onnx_batch, "ort-python")
         if kind == "openvino":
-            embedding["openvino"] = openvino_model(exports, options, onnx_batch)
+            embedding["openvino"] = openvino_model(exports, options, onnx_batch, notes)
         if kind == "ov-python":  # its model.py needs OpenVINO in the server's Python
             embedding["ov-python"] = python_runner_model(exports, options, onnx_batch, "ov-python")
     if exports.engines:

@@ -24,4 +24,6 @@ def test_pytorch_winning_serves_the_fastest_export_and_says_why():
 def test_the_kind_follows_serve_with():
     assert (servable_kind("onnxruntime", "native"), servable_kind("onnxruntime", "python")) == ("onnx", "ort-python")
     assert (servable_kind("openvino-bf16", "native"), servable_kind("openvino", "python")) == ("openvino", "ov-python")
+    # Triton's OpenVINO backend cannot pin f32 (it would run bf16 on CPUs with native bf16): f32 OpenVINO on python
+    assert servable_kind("openvino", "native") == "ov-python"
     assert servable_kind("tensorrt", "python") is None and servable_kind("torch", "native") is None

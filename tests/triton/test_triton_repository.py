@@ -18,6 +18,7 @@ from fec.triton import checks
 from fec.triton.errors import ConfigCheckError, RepositoryError
 from fec.triton.exports import read_exports
 from fec.triton.model_io import onnx_model_io
+from fec.triton.model_plans import OPENVINO_BACKEND_F32
 from fec.triton.repository import MARKER, RepositoryOptions, plan_repository, write_repository
 from fec.triton.serving import prepare_faces
 
@@ -75,15 +76,17 @@ def test_preprocessing_gets_one_instance_per_core_unless_set(cpu_repo, onnx_expo
         RepositoryOptions(preprocess_instances=0).validate()
 
 
-@pytest.mark.parametrize("precision, hints", [
-    ("fp32", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": "2"}),
-    ("bf16", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": "2", "HINT_BF16": "YES"}),
+@pytest.mark.parametrize("precision, hints, notes", [
+    ("fp32", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": "2"}, [f"fecnet_openvino: {OPENVINO_BACKEND_F32}"]),
+    ("bf16", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": "2", "HINT_BF16": "YES"}, []),
 ])
-def test_openvino_backend_config_runs_the_onnx_file_when_asked(onnx_export, tmp_path, precision, hints):
-    """Triton's native OpenVINO backend is not in the wheel's server: checked with Triton's schema and the graph."""
+def test_openvino_backend_config_runs_the_onnx_file_when_asked(onnx_export, tmp_path, precision, hints, notes):
+    """Triton's native OpenVINO backend is not in the wheel's server: checked with Triton's schema and the graph.
+    It has no f32 setting, so an fp32 repository says where it would run bf16 instead."""
     repo = tmp_path / "repo"
     options = RepositoryOptions(embedding="openvino", openvino_precision=precision, ort_threads=2, max_batch=16)
-    write_repository(read_exports([onnx_export]), options, repo)
+    summary = write_repository(read_exports([onnx_export]), options, repo)
+    assert list(summary.notes) == notes and all(f"- {note}" in (repo / "README.md").read_text() for note in notes)
     config = read_config(repo / "fecnet_openvino/config.pbtxt")
     graph = onnx_model_io(onnx_export / "model.onnx")
     assert (config.backend, config.platform, config.default_model_filename) == ("openvino", "", "model.onnx")
