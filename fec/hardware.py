@@ -114,7 +114,8 @@ def describe_cpu(cpu: dict) -> str:
 def describe_kernels(record: dict) -> str:
     """A kernel_record in one line: 'AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 2 threads'."""
     gpus = "".join(f", GPU {gpu['name']}" for gpu in record["gpus"])
-    return f"{describe_cpu(record['cpu'])}, {record['threads']} threads{gpus}"
+    threads = record["threads"]
+    return f"{describe_cpu(record['cpu'])}, {threads} thread{'' if threads == 1 else 's'}{gpus}"
 
 
 # --------------------------------------------------------------------------- measured arithmetic rates

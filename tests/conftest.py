@@ -22,15 +22,20 @@ def pytest_configure(config):
     config.learning_seeds = seed_list(config.getoption("--learning-seeds"))  # a bad value stops pytest in one line
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The kernels this run used, in every test log (also under -q, above the closing counts): training
-    trajectories and timings differ between CPU kinds (AVX2, AVX-512; ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA),
-    so a failure names the CPU it happened on."""
+def pytest_sessionstart(session):
+    """Read the kernels before any test changes the thread count (reported by pytest_terminal_summary)."""
     import torch  # noqa: F401  (loaded first, so the record names ATen's kernels)
 
     from fec.hardware import describe_kernels, kernel_record
 
-    terminalreporter.write_line(f"kernels: {describe_kernels(kernel_record())}")
+    session.config.kernels = describe_kernels(kernel_record())
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The kernels this run used, in every test log (also under -q, above the closing counts): training
+    trajectories and timings differ between CPU kinds (AVX2, AVX-512; ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA),
+    so a failure names the CPU it happened on."""
+    terminalreporter.write_line(f"kernels: {config.kernels}")
 
 
 def pytest_generate_tests(metafunc):

@@ -58,6 +58,7 @@ def test_the_kernel_line_names_cpu_isa_kernels_threads_and_gpus():
     cpu = {"model": "AMD EPYC", "cores": 2, "isa": ["avx2", "fma"], "aten_capability": "AVX2", "onednn_max_isa": "native"}
     record = {"cpu": cpu, "threads": 2, "gpus": [{"name": "NVIDIA H200", "compute_capability": "9.0"}]}
     assert describe_kernels(record) == "AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 2 threads, GPU NVIDIA H200"
+    assert describe_kernels(record | {"threads": 1, "gpus": []}) == "AMD EPYC (avx2, fma), ATen AVX2, oneDNN native, 1 thread"
     assert describe_cpu({**cpu, "model": "", "isa": [], "onednn_max_isa": "SSE41"}) == (
         "unknown CPU (no listed ISA extensions), ATen AVX2, oneDNN SSE41")
 
