@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from fec.data.dataset import FaceCrops, load_triplets, subset
+from fec.errors import FecError
 from fec.evaluate import embed_faces, score_embeddings
 from fec.hardware import cpu_info, describe_cpu
 from fec.models.checkpoint import model_from_checkpoint
@@ -80,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--triplets", type=int, default=None, help="only the first N triplets")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    result = compare(args.checkpoint, args.data, args.triplets)
+    try:
+        result = compare(args.checkpoint, args.data, args.triplets)
+    except FecError as error:  # a missing or foreign checkpoint, a bad CSV: one line
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -35,3 +35,9 @@ def test_both_emulations_move_the_embeddings_and_report_what_fec_verify_judges(c
         assert 0.0 <= row["flips"] <= 1.0 and abs(row["delta_pt"]) <= 100.0 * row["flips"] + 1e-9
     printed = capsys.readouterr().out
     assert "| autocast | " in printed and f"{result['triplets']} triplets" in printed and "ATen" in printed
+
+
+def test_a_missing_checkpoint_is_one_line_and_exit_2(tiny_synth, tmp_path, capsys):
+    assert script.main([str(tmp_path / "absent.pt"), "--data", str(tiny_synth / "test.csv")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "absent.pt" in error and error.count("\n") == 1
