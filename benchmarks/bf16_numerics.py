@@ -6,7 +6,7 @@ measured there; bf16's rounding can. Two emulations bracket what a native bf16 r
 - all-bf16: every weight and activation in bf16, elementwise operations too.
 For each it prints what fec-verify's bf16 tolerances judge (min cos 0.998, |delta| 0.5 pt): the worst cosine
 against fp32, the accuracy change and the share of triplet decisions that flipped. Slow where bf16 is
-emulated (ResNet18 at 128 px, 600 triplets: ~20 min on 2 AVX2 cores).
+emulated (ResNet18 at 128 px, 600 triplets: 17 min on 2 AVX2 cores).
 
     python benchmarks/bf16_numerics.py runs/demo/best.pt --data data/synth/test.csv --triplets 600
 """
@@ -74,11 +74,17 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive count")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--data", type=Path, required=True, help="a triplet CSV (its faces/ store beside it)")
-    parser.add_argument("--triplets", type=int, default=None, help="only the first N triplets")
+    parser.add_argument("--triplets", type=positive_int, default=None, help="only the first N triplets")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     try:

@@ -112,7 +112,7 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
     """Write the Triton repository of the served candidate (its export folder), or None when nothing is servable;
     `photos` adds the photo model (fec-triton --photos)."""
     from fec.triton.exports import read_exports
-    from fec.triton.model_plans import OPENVINO_BACKEND_F32, PYTHON_RUNNERS
+    from fec.triton.model_plans import OPENVINO_BACKEND_F32
     from fec.triton.repository import RepositoryOptions, write_repository
 
     candidate, why = served_candidate(measured, per_batch, budget, serve_with, options.rank_by)
@@ -121,8 +121,8 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
             shutil.rmtree(repo)  # an older choice must not pass for this one
         return None
     kind = servable_kind(candidate.backend, serve_with)
-    extras = SERVING[candidate.backend][2]
-    if serve_with == "native" and kind in PYTHON_RUNNERS:
+    native, python, extras = SERVING[candidate.backend]
+    if serve_with == "native" and native == python:  # no own-backend kind computes what was verified (OpenVINO f32)
         why += f"; on the python backend: {OPENVINO_BACKEND_F32}"
     max_batch = max(RepositoryOptions().max_batch, *options.batches)  # what one client may send at once
     options.say(f"[triton] {candidate.name} as {kind} -> {repo}")

@@ -78,6 +78,7 @@ class OpenVinoRunner(Runner):
         """What OpenVINO compiled must be what was asked for: a hint it cannot honour falls back silently."""
         compiled = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         if compiled != PRECISION_HINTS[self.precision]:
+            self.deactivate()
             raise RunnerError(f"openvino: asked for {self.precision}, but OpenVINO compiled {self.model_path} in "
                               f"{compiled}; use precision fp32 here")
 

@@ -41,3 +41,9 @@ def test_a_missing_checkpoint_is_one_line_and_exit_2(tiny_synth, tmp_path, capsy
     assert script.main([str(tmp_path / "absent.pt"), "--data", str(tiny_synth / "test.csv")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "absent.pt" in error and error.count("\n") == 1
+
+
+def test_a_count_that_is_not_positive_is_a_usage_error(tiny_synth, tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        script.main([str(tmp_path / "model.pt"), "--data", str(tiny_synth / "test.csv"), "--triplets", "0"])
+    assert raised.value.code == 2 and "--triplets: '0' is not a positive count" in capsys.readouterr().err
