@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fec.errors import DataError
+from fec.errors import ArtifactError, DataError
 
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096  # model input sides any fec model can take
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,18 +37,26 @@ class Preprocessing:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, payload: dict) -> Preprocessing:
-        """From a checkpoint or manifest (untrusted): ValueError naming the field when a value is impossible."""
-        size, mean, std = payload["input_size"], tuple(payload["mean"]), tuple(payload["std"])
-        problem = input_size_problem(size)
+    def from_dict(cls, payload, source: str | Path = "preprocessing") -> Preprocessing:
+        """From a checkpoint, manifest or model config (untrusted): ArtifactError naming `source` and the field
+        when an entry is missing or impossible."""
+        if not isinstance(payload, dict) or not {"input_size", "mean", "std"} <= payload.keys():
+            raise ArtifactError(f"{source}: preprocessing entry is incomplete (needs input_size, mean and std)")
+        problem = input_size_problem(payload["input_size"])
         if problem:
-            raise ValueError(f"preprocessing {problem}")
-        for name, values in (("mean", mean), ("std", std)):
-            if len(values) != 3 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in values):
-                raise ValueError(f"preprocessing {name} {list(values)!r} is not three finite numbers")
+            raise ArtifactError(f"{source}: preprocessing {problem}")
+        mean, std = (_three_numbers(payload, name, source) for name in ("mean", "std"))
         if min(std) <= 0:
-            raise ValueError(f"preprocessing std {list(std)!r} must be positive")
-        return cls(size, mean, std)
+            raise ArtifactError(f"{source}: preprocessing std {list(std)!r} must be positive")
+        return cls(payload["input_size"], mean, std)
+
+
+def _three_numbers(payload: dict, name: str, source: str | Path) -> tuple[float, float, float]:
+    values = payload[name]
+    if (not isinstance(values, (list, tuple)) or len(values) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)):
+        raise ArtifactError(f"{source}: preprocessing {name} {values!r} is not three finite numbers")
+    return tuple(float(v) for v in values)
 
 
 def input_size_problem(size) -> str | None:

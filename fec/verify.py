@@ -131,7 +131,7 @@ def verify_exports(export_dirs: list[str | Path], data: str | Path, checkpoint: 
     manifest = exports[0].manifest
     check_same_source(exports)
     reference_checkpoint = resolve_checkpoint(manifest, checkpoint)
-    prep = Preprocessing.from_dict(manifest["preprocessing"])
+    prep = Preprocessing.from_dict(manifest.get("preprocessing"), Path(export_dirs[0]) / "manifest.json")
     dataset, warnings = load_test_faces(data, prep, manifest, store, face_size, quiet, allow_outside_paths, data_root)
     reference = run_reference(reference_checkpoint, prep, dataset, batch_size, quiet)
     warnings += reference_warnings(reference.embeddings)

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from fec.data.triplets import FaceBox
-from fec.errors import DataError
+from fec.errors import ArtifactError, DataError
 from fec.preprocessing import (
     Preprocessing,
     crop_box,
@@ -73,3 +73,27 @@ def test_undecodable_bytes_name_the_picture_not_a_python_object():
     with pytest.raises(DataError) as error:
         decode_image(b"<html>not an image</html>", "image 0")
     assert str(error.value) == "image 0: not a readable image (cannot identify image file)"
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (None, "preprocessing entry is incomplete (needs input_size, mean and std)"),
+    ({"input_size": 64, "mean": [0.5] * 3}, "preprocessing entry is incomplete (needs input_size, mean and std)"),
+    ({"input_size": 64.0, "mean": [0.5] * 3, "std": [0.5] * 3},
+     "preprocessing input_size 64.0 is not a whole number of pixels in [16, 4096]"),
+    ({"input_size": 64, "mean": "0.5", "std": [0.5] * 3}, "preprocessing mean '0.5' is not three finite numbers"),
+    ({"input_size": 64, "mean": [0.5] * 3, "std": [0.5, float("nan"), 0.5]},
+     "preprocessing std [0.5, nan, 0.5] is not three finite numbers"),
+    ({"input_size": 64, "mean": [0.5, True, 0.5], "std": [0.5] * 3},
+     "preprocessing mean [0.5, True, 0.5] is not three finite numbers"),
+    ({"input_size": 64, "mean": [0.5] * 3, "std": [0.5, 0, 0.5]}, "preprocessing std [0.5, 0.0, 0.5] must be positive"),
+])
+def test_a_recorded_preprocessing_is_checked_field_by_field_and_names_its_source(payload, message):
+    with pytest.raises(ArtifactError) as raised:
+        Preprocessing.from_dict(payload, "run/best.pt")
+    assert str(raised.value) == f"run/best.pt: {message}"
+
+
+def test_a_recorded_preprocessing_reads_back_what_was_written():
+    prep = Preprocessing(96, (0.5, 0.25, 0), (0.2, 0.3, 0.4))
+    assert Preprocessing.from_dict(prep.to_dict()) == prep
+    assert Preprocessing.from_dict({"input_size": 96, "mean": [0.5, 0.25, 0], "std": [0.2, 0.3, 0.4]}) == prep

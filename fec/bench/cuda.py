@@ -8,6 +8,8 @@ so it is reported only for runners whose memory PyTorch allocates (`Runner.cuda_
 
 from __future__ import annotations
 
+from fec.runtimes.base import Runner
+
 MIB = float(1 << 20)
 
 
@@ -30,8 +32,8 @@ class CudaProbe:
         return self.cuda.max_memory_allocated(self.device) / MIB if self.tracks_memory else None
 
 
-def cuda_probe(runner) -> CudaProbe | None:
+def cuda_probe(runner: Runner) -> CudaProbe | None:
     """A probe for a runner that computes on a CUDA device, None for host-only runners."""
-    if getattr(runner, "cuda_device", None) is None:
+    if runner.cuda_device is None:
         return None
-    return CudaProbe(runner.cuda_device, bool(getattr(runner, "cuda_memory_tracked", False)))
+    return CudaProbe(runner.cuda_device, runner.cuda_memory_tracked)

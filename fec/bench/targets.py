@@ -15,6 +15,7 @@ from fec.bench.errors import BenchError
 from fec.data.dataset import FaceCrops
 from fec.preprocessing import Preprocessing
 from fec.runtimes.backends import EXPORT_KINDS
+from fec.runtimes.base import last_line
 from fec.runtimes.onnxruntime_runner import export_tensorrt_profile
 
 SERVER_SCHEMES = {"http://": "server-http", "grpc://": "server-grpc"}
@@ -64,7 +65,7 @@ def checkpoint_target(path: Path) -> Target:
     from fec.models.checkpoint import read_checkpoint
 
     payload = read_checkpoint(path)
-    return Target(path=str(path), files={"checkpoint": str(path)}, prep=Preprocessing.from_dict(payload["preprocessing"]),
+    return Target(path=str(path), files={"checkpoint": str(path)}, prep=Preprocessing.from_dict(payload["preprocessing"], path),
                   precision="fp32", crops=FaceCrops.recorded(payload.get("config")))
 
 
@@ -79,7 +80,8 @@ def export_target(folder: Path) -> Target:
     if not files:
         roles = ", ".join(sorted({entry["role"] for entry in manifest.get("files", [])})) or "none"
         raise BenchError(f"{folder}: no ONNX file or TensorRT engine in this export (roles: {roles})")
-    return Target(path=str(folder), files=files, prep=Preprocessing.from_dict(manifest["preprocessing"]),
+    prep = Preprocessing.from_dict(manifest.get("preprocessing"), folder / "manifest.json")
+    return Target(path=str(folder), files=files, prep=prep,
                   precision=manifest.get("precision", "fp32"), crops=FaceCrops.recorded(manifest.get("source")),
                   tensorrt_profile=export_tensorrt_profile(manifest))
 
@@ -98,15 +100,20 @@ def server_target(url: str) -> Target:
 
 
 def server_preprocessing(client, base: str | None) -> Preprocessing | None:
+    """The preprocessing the server's `<base>_preprocess` model declares; None when it has no such model (a bare
+    embedding model: the caller normalises). A preprocess model whose config cannot be read is an error: guessing
+    another normalisation would benchmark the wrong inputs."""
     import json
 
-    from fec.errors import ServingError
+    from fec.errors import ArtifactError, ServingError
     from fec.runtimes.triton_client import PREPROCESS_KIND, model_name
 
-    if base is None or not client.model_ready(model_name(base, PREPROCESS_KIND)):
+    name = None if base is None else model_name(base, PREPROCESS_KIND)
+    if name is None or not client.model_ready(name):
         return None
     try:
-        parameters = client.model_config(model_name(base, PREPROCESS_KIND)).get("parameters", {})
-        return Preprocessing.from_dict(json.loads(parameters["preprocessing"]["string_value"]))
-    except (ServingError, KeyError, ValueError):
-        return None
+        parameters = client.model_config(name).get("parameters", {})
+        return Preprocessing.from_dict(json.loads(parameters["preprocessing"]["string_value"]), f"server model {name}")
+    except (ServingError, ArtifactError, KeyError, TypeError, ValueError) as exc:
+        raise BenchError(f"server model {name}: its preprocessing cannot be read ({last_line(exc)}); "
+                         "repackage it with fec-triton") from None

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
+from fec.errors import ArtifactError
 from fec.export.errors import ExportError
 from fec.io import atomic_path
 from fec.preprocessing import Preprocessing
@@ -71,7 +72,7 @@ class OnnxInfo:
         try:
             return cls(
                 model=json.loads(entries["fec.model"]),
-                preprocessing=Preprocessing.from_dict(json.loads(entries["fec.preprocessing"])),
+                preprocessing=Preprocessing.from_dict(json.loads(entries["fec.preprocessing"]), source),
                 precision=entries["fec.precision"],
                 input_format=entries["fec.input_format"],
                 opset=int(entries["fec.opset"]),
@@ -79,6 +80,8 @@ class OnnxInfo:
                 int8_target=entries.get("fec.int8_target"),
                 provenance=json.loads(entries.get("fec.provenance", "{}")),
             )
+        except ArtifactError as exc:
+            raise ExportError(str(exc)) from None
         except (KeyError, ValueError, TypeError) as exc:
             raise ExportError(f"{source}: damaged fec metadata ({type(exc).__name__}: {exc})") from None
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 import fec
-from fec.errors import CheckpointError, FecError
+from fec.errors import ArtifactError, CheckpointError, FecError
 from fec.io import atomic_path
 from fec.models.registry import create_model
 from fec.preprocessing import Preprocessing
@@ -75,9 +75,9 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(payload["model"], dict) or not isinstance(payload["model"].get("name"), str):
         raise CheckpointError(f"{path}: checkpoint's model entry names no model")
     try:
-        Preprocessing.from_dict(payload["preprocessing"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: {exc if isinstance(exc, ValueError) else 'preprocessing entry is incomplete'}") from None
+        Preprocessing.from_dict(payload["preprocessing"], path)
+    except ArtifactError as exc:
+        raise CheckpointError(str(exc)) from None
     return payload
 
 
@@ -94,7 +94,7 @@ def model_from_checkpoint(path: str | Path, expect_model: str | None = None) -> 
         raise CheckpointError(f"{path}: {exc}") from None
     load_weights(model, payload["state_dict"], path)
     model.eval()
-    return model, Preprocessing.from_dict(payload["preprocessing"]), payload
+    return model, Preprocessing.from_dict(payload["preprocessing"], path), payload
 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str | Path) -> None:

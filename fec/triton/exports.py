@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, read_sidecar
 from fec.data.dataset import FaceCrops
 from fec.detect.convention import BoxConvention
-from fec.errors import DataError, FecError
+from fec.errors import ArtifactError, DataError, FecError
 from fec.export.errors import ExportError
 from fec.export.manifest import MANIFEST_NAME
 from fec.preprocessing import Preprocessing
@@ -137,9 +137,9 @@ def describe_model(folder: Path, manifest: dict, onnx_info: OnnxInfo | None) -> 
     if onnx_info is not None:
         return onnx_info.preprocessing, onnx_info.input_format, onnx_info.model
     try:
-        prep = Preprocessing.from_dict(manifest["preprocessing"])
-    except (KeyError, TypeError, ValueError):
-        raise RepositoryError(f"{folder}: manifest lacks the model's preprocessing") from None
+        prep = Preprocessing.from_dict(manifest.get("preprocessing"), folder / "manifest.json")
+    except ArtifactError as exc:
+        raise RepositoryError(str(exc)) from None
     return prep, manifest.get("input_format", FLOAT32_NCHW), manifest.get("model", {})
 
 

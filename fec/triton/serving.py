@@ -49,7 +49,7 @@ class FaceSettings:
     @classmethod
     def from_parameters(cls, parameters: dict[str, str]) -> FaceSettings:
         convention = parameters.get(CONVENTION_PARAMETER)
-        return cls(Preprocessing.from_dict(json.loads(parameters["preprocessing"])),
+        return cls(Preprocessing.from_dict(json.loads(parameters["preprocessing"]), "model config parameter preprocessing"),
                    float(parameters.get("face_margin", "0")), parameters.get("output_format", FLOAT32_NCHW),
                    BoxConvention.from_dict(json.loads(convention), CONVENTION_PARAMETER) if convention else None)
 
