@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fec.data.triplets import HIGH_AGREEMENT, TRIPLET_TYPES
+from fec.data.triplets import TRIPLET_TYPES, agrees
 
 OVERALL = "overall"
 HIGH_AGREEMENT_KEY = "high_agreement"
@@ -60,7 +60,7 @@ def accuracy_report(correct: np.ndarray, types: np.ndarray, agreement: np.ndarra
     types = np.asarray(types)
     groups = {kind.value: types == kind.value for kind in TRIPLET_TYPES}
     groups[OVERALL] = np.ones_like(correct)
-    groups[HIGH_AGREEMENT_KEY] = np.asarray(agreement) >= HIGH_AGREEMENT - 1e-9
+    groups[HIGH_AGREEMENT_KEY] = agrees(np.asarray(agreement))
     return {name: _accuracy(correct[mask]) for name, mask in groups.items()}
 
 

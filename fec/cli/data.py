@@ -9,6 +9,7 @@ import click
 
 from fec.cli.common import quiet_option, show_progress, user_errors
 from fec.cli.download import download
+from fec.detect.registry import DEFAULT_DETECTOR
 
 
 @click.group(help="Make, inspect and fetch FEC-format triplet datasets.")
@@ -49,7 +50,7 @@ def inspect(csv_path: Path, as_json: bool) -> None:
                                   "and detected faces (fec-embed --detect, the served photo model) are cropped by it.")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--faces", type=click.IntRange(1), default=500, show_default=True, help="Distinct faces to sample.")
-@click.option("--detector", default="mtcnn", show_default=True, help="Face detector (fec.detect).")
+@click.option("--detector", default=DEFAULT_DETECTOR, show_default=True, help="Face detector (fec.detect).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which faces are sampled.")
 @click.option("--store", type=click.Path(path_type=Path), help="Face store with kept raw pictures (remote URLs); "
                                                                 "default: faces/ beside the CSV.")

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from fec.data.face_store import DEFAULT_FACE_SIZE, ResolvedTriplets
-from fec.data.triplets import TRIPLET_TYPES
+from fec.data.triplets import TRIPLET_TYPES, high_agreement
 from fec.preprocessing import open_image, resize_uint8
 
 TYPE_INDEX = {kind.value: index for index, kind in enumerate(TRIPLET_TYPES)}
@@ -154,7 +154,7 @@ def load_triplets(csv_path: str | Path, input_size: int, store: str | Path | Non
 
     csv_path = Path(csv_path)
     triplet_file = read_triplets(csv_path, skip_bad_rows=skip_bad_rows)
-    triplets = [t for t in triplet_file.triplets if t.agreement >= min_agreement - 1e-9]
+    triplets = high_agreement(triplet_file.triplets, min_agreement)
     if not triplets:
         raise DataError(f"{csv_path}: no triplets to use ({len(triplet_file.triplets)} parsed, min_agreement {min_agreement})")
     face_store = FaceStore(store or csv_path.parent / "faces", face_size, margin)

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from fec.data.fec_csv import read_triplets
-from fec.data.triplets import HIGH_AGREEMENT, TRIPLET_TYPES
+from fec.data.triplets import TRIPLET_TYPES, high_agreement
 
 
 def summarize(csv_path: str | Path) -> dict:
@@ -21,7 +21,7 @@ def summarize(csv_path: str | Path) -> dict:
         "per_type": {kind.value: by_type.get(kind.value, 0) for kind in TRIPLET_TYPES},
         "raters_per_triplet": _histogram(len(t.annotations) for t in triplets),
         "agreement": _histogram(round(t.agreement, 3) for t in triplets),
-        "high_agreement": sum(t.agreement >= HIGH_AGREEMENT - 1e-9 for t in triplets),
+        "high_agreement": len(high_agreement(triplets)),
         "unique_images": len({face.url for t in triplets for face in t.faces}),
         "unique_faces": len({face for t in triplets for face in t.faces}),
         "malformed_rows": [str(row) for row in parsed.bad_rows],

@@ -76,6 +76,12 @@ def majority_label(annotations: tuple[tuple[str, int], ...]) -> tuple[int, float
     return label, best / len(annotations)
 
 
+def agrees(agreement, threshold: float = HIGH_AGREEMENT):
+    """Whether at least `threshold` of the raters agree (a number or a numpy array of them); 4/6 is 2/3 although
+    the two fractions round apart."""
+    return agreement >= threshold - 1e-9
+
+
 def high_agreement(triplets: list[Triplet], threshold: float = HIGH_AGREEMENT) -> list[Triplet]:
     """The subset where at least `threshold` of the raters agree (two thirds by default)."""
-    return [t for t in triplets if t.agreement >= threshold - 1e-9]
+    return [t for t in triplets if agrees(t.agreement, threshold)]

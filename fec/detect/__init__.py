@@ -12,9 +12,14 @@ can all use it.
 from fec.detect import mtcnn  # noqa: F401  (registers "mtcnn")
 from fec.detect.align import align_face, align_in_box, eye_angle, face_in_box
 from fec.detect.faces import LANDMARK_NAMES, DetectedFace, face_box, faces_as_arrays, faces_from_arrays, iou, pixel_box
-from fec.detect.registry import FaceDetector, create_detector, list_detectors, missing_package, register_detector
-
-DEFAULT_DETECTOR = "mtcnn"
+from fec.detect.registry import (
+    DEFAULT_DETECTOR,
+    FaceDetector,
+    create_detector,
+    list_detectors,
+    missing_package,
+    register_detector,
+)
 
 __all__ = ["DEFAULT_DETECTOR", "LANDMARK_NAMES", "DetectedFace", "FaceDetector", "align_face", "align_in_box",
            "create_detector", "eye_angle", "face_box", "face_in_box", "faces_as_arrays", "faces_from_arrays", "iou",

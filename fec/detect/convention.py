@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fec.detect.faces import normalised_box
+from fec.detect.registry import DEFAULT_DETECTOR
 from fec.errors import DataError
 from fec.io import read_json, write_json
 from fec.preprocessing import FaceBox
@@ -40,7 +41,7 @@ class BoxConvention:
     offset_y: float = 0.0
     scale_x: float = 1.0
     scale_y: float = 1.0
-    detector: str = "mtcnn"
+    detector: str = DEFAULT_DETECTOR
     faces: int = 0  # how many faces it was fitted on (0: not fitted, the identity)
 
     def pixel_box(self, detected: PixelBox) -> PixelBox:

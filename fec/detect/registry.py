@@ -19,6 +19,8 @@ from PIL import Image
 from fec.detect.faces import DetectedFace
 from fec.errors import DetectorError
 
+DEFAULT_DETECTOR = "mtcnn"  # what --detector, the box convention and the photo model use unless told
+
 
 class FaceDetector(ABC):
     """Finds faces in a decoded picture. Safe to share between threads."""

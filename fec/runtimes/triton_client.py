@@ -113,12 +113,6 @@ class TritonClient:
         except (OSError, ConnectionError) as exc:
             raise ClientError(f"{what}: cannot reach the server at {self.address} ({exc})") from None
 
-    def server_ready(self) -> bool:
-        try:
-            return bool(self._call("server ready", self.client.is_server_ready))
-        except ClientError:
-            return False
-
     def model_ready(self, model: str) -> bool:
         try:
             return bool(self._call(f"{model} ready", self.client.is_model_ready, model))

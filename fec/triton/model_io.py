@@ -43,8 +43,8 @@ def onnx_model_io(path: str | Path) -> ModelIO:
     proto = onnx.load(str(path))
     try:  # resolves axes an exporter left symbolic (e.g. the embedding width after the L2 normalisation)
         proto = onnx.shape_inference.infer_shapes(proto)
-    except Exception:  # inference is a refinement; the declared shapes still stand
-        pass
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):
+        pass  # inference is a refinement; the declared shapes still stand
 
     def describe(value) -> TensorInfo:
         tensor = value.type.tensor_type

@@ -14,12 +14,13 @@ parameters, so `fec.triton.server.plan_loading` skips it with that model.
 
 from __future__ import annotations
 
+from fec.detect import DEFAULT_DETECTOR
 from fec.runtimes.triton_client import IMAGE_INPUT, PHOTO_KIND, PHOTO_OUTPUTS, model_name
 from fec.triton.config import InstanceGroup, ModelConfig, Tensor
 from fec.triton.serving import FaceSettings
 
 CALLS_PARAMETER = "embedding_model"  # the model a python model calls through BLS: loaded first, or it is skipped
-PHOTO_DETECTOR = "mtcnn"
+PHOTO_DETECTOR = DEFAULT_DETECTOR
 
 
 def photo_config(ensemble: str, embedding: ModelConfig, faces: FaceSettings, instances: int, comment: str) -> ModelConfig:

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fec.artifacts import UINT8_NHWC
-from fec.detect import DetectedFace
+from fec.detect import DEFAULT_DETECTOR, DetectedFace
 from fec.errors import DataError, FecError
 from fec.io import atomic_open, atomic_path
 from fec.runtimes.triton_client import EmbeddedFace
@@ -58,7 +58,7 @@ class ServerPhotoEmbedder:
 class LocalPhotoEmbedder:
     """Photos -> faces and embeddings with MTCNN and a checkpoint's PyTorch model on this machine."""
 
-    def __init__(self, checkpoint: str | Path, detector: str = "mtcnn", box_convention: str | None = None):
+    def __init__(self, checkpoint: str | Path, detector: str = DEFAULT_DETECTOR, box_convention: str | None = None):
         from fec.data.dataset import FaceCrops
         from fec.detect import create_detector
         from fec.detect.convention import BoxConvention, chosen_convention

@@ -24,7 +24,6 @@ from fec.detect.convention import BoxConvention
 from fec.errors import DataError
 from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_uint8, resize_uint8
 
-BOX_FIELDS = ("left", "right", "top", "bottom")
 DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
 MAX_MESSAGE_CHARS = 500
 CONVENTION_PARAMETER = "box_convention"  # JSON of fec.detect.convention.BoxConvention; empty: none

@@ -15,7 +15,7 @@ import triton_python_backend_utils as pb_utils
 
 class TritonPythonModel:
     def initialize(self, args):
-        from fec.detect import create_detector
+        from fec.detect import DEFAULT_DETECTOR, create_detector
         from fec.triton.serving import FaceSettings, model_settings
 
         config, parameters = model_settings(args)
@@ -29,7 +29,7 @@ class TritonPythonModel:
             import torch
 
             torch.set_num_threads(threads)
-        self.detector = create_detector(parameters.get("detector", "mtcnn"))
+        self.detector = create_detector(parameters.get("detector", DEFAULT_DETECTOR))
 
     def execute(self, requests):
         return [self.respond(request) for request in requests]
