@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.runtimes.triton_client import DEFAULT_ENSEMBLE
 
 
 @click.command(help="Embed pictures (files, or folders searched recursively) through a Triton server (--url) or a checkpoint "
@@ -17,7 +18,7 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--url", help="Server, e.g. http://127.0.0.1:8000 or 127.0.0.1:8001 with --protocol grpc.")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
-@click.option("--model", default="fecnet", show_default=True, help="Ensemble name on the server.")
+@click.option("--model", default=DEFAULT_ENSEMBLE, show_default=True, help="Ensemble name on the server.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Embed locally with this checkpoint instead.")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Write embeddings: FILE.npy (+ FILE.paths.txt) or FILE.jsonl; with --detect FILE.jsonl or FILE.npz.")

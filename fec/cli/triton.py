@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from fec.cli.common import quiet_option, user_errors
-from fec.runtimes.triton_client import EMBEDDING_KINDS
+from fec.runtimes.triton_client import DEFAULT_ENSEMBLE, EMBEDDING_KINDS
 
 # What --embedding-backend took before 0.3 (Triton's backend names), still accepted.
 OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "ort-python"}
@@ -18,7 +18,7 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
 @click.argument("exports", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--repo", type=click.Path(path_type=Path), default=Path("triton_repo"), show_default=True,
               help="Repository folder to (re)write.")
-@click.option("--name", default="fecnet", show_default=True, help="Ensemble name; other models get suffixes.")
+@click.option("--name", default=DEFAULT_ENSEMBLE, show_default=True, help="Ensemble name; other models get suffixes.")
 @click.option("--kind", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
               help="Where the embedding model instances run.")
 @click.option("--instances", type=int, default=1, show_default=True, help="Instances of the embedding model.")

@@ -113,11 +113,11 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
     `photos` adds the photo model (fec-triton --photos)."""
     from fec.triton.exports import read_exports
     from fec.triton.model_plans import OPENVINO_BACKEND_F32
-    from fec.triton.repository import RepositoryOptions, write_repository
+    from fec.triton.repository import MARKER, RepositoryOptions, write_repository
 
     candidate, why = served_candidate(measured, per_batch, budget, serve_with, options.rank_by)
     if candidate is None:
-        if repo.exists() and (repo / ".fec-triton.json").is_file():
+        if repo.exists() and (repo / MARKER).is_file():
             shutil.rmtree(repo)  # an older choice must not pass for this one
         return None
     kind = servable_kind(candidate.backend, serve_with)

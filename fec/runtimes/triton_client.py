@@ -16,6 +16,8 @@ from fec.detect.faces import DetectedFace, faces_from_arrays
 from fec.errors import ServingError
 
 PROTOCOLS = ("http", "grpc")
+DEFAULT_ENSEMBLE = "fecnet"  # fec-triton --name, and what every client asks for unless told
+CLIENT_TIMEOUT_S = 60.0      # one request's network timeout, for every client of a server
 IMAGE_INPUT, BOX_INPUT, EMBEDDING_OUTPUT = "image", "box", "embeddings"
 
 # The models of a repository written by fec-triton are named after the ensemble: "fecnet" -> "fecnet_preprocess",
@@ -87,7 +89,7 @@ def bytes_tensor(payloads: list[bytes]) -> np.ndarray:
 class TritonClient:
     """Talks to one server over one protocol."""
 
-    def __init__(self, url: str, protocol: str = "http", timeout: float = 60.0):
+    def __init__(self, url: str, protocol: str = "http", timeout: float = CLIENT_TIMEOUT_S):
         self.address, self.protocol = split_url(url, protocol)
         try:
             if self.protocol == "http":
@@ -147,14 +149,15 @@ class TritonClient:
         result = self._call(model, self.client.infer, model, feeds, outputs=wanted, **options)
         return {name: result.as_numpy(name) for name in outputs}
 
-    def embed_images(self, payloads: list[bytes], boxes: np.ndarray | None = None, model: str = "fecnet") -> np.ndarray:
+    def embed_images(self, payloads: list[bytes], boxes: np.ndarray | None = None,
+                     model: str = DEFAULT_ENSEMBLE) -> np.ndarray:
         """Encoded pictures (and optional (N, 4) face boxes) -> (N, D) embeddings from the ensemble."""
         inputs = {IMAGE_INPUT: bytes_tensor(payloads)}
         if boxes is not None:
             inputs[BOX_INPUT] = np.asarray(boxes, dtype=np.float32)
         return self.infer(model, inputs, [EMBEDDING_OUTPUT])[EMBEDDING_OUTPUT]
 
-    def detect_faces(self, payload: bytes, model: str = model_name("fecnet", PHOTO_KIND)) -> list[EmbeddedFace]:
+    def detect_faces(self, payload: bytes, model: str = model_name(DEFAULT_ENSEMBLE, PHOTO_KIND)) -> list[EmbeddedFace]:
         """One encoded photo -> its faces (best first) with their embeddings, from the photo model; [] when none."""
         photo = np.empty((1,), dtype=object)
         photo[0] = payload

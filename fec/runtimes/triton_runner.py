@@ -12,7 +12,7 @@ import numpy as np
 
 from fec.errors import ServingError
 from fec.runtimes.base import Runner, RunnerError, register_runner
-from fec.runtimes.triton_client import EMBEDDING_KINDS, TritonClient, model_name
+from fec.runtimes.triton_client import CLIENT_TIMEOUT_S, DEFAULT_ENSEMBLE, EMBEDDING_KINDS, TritonClient, model_name
 
 
 @register_runner("triton")
@@ -20,7 +20,7 @@ class TritonRunner(Runner):
     name = "triton"
 
     def __init__(self, url: str = "127.0.0.1:8000", protocol: str = "http", model: str | None = None,
-                 name: str = "fecnet", timeout: float = 60.0):
+                 name: str = DEFAULT_ENSEMBLE, timeout: float = CLIENT_TIMEOUT_S):
         self.url, self.protocol, self.model, self.base_name, self.timeout = url, protocol, model, name, timeout
         self.client = None
         self.input_name = self.output_name = ""

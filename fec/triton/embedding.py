@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from fec.errors import DataError, FecError
 from fec.io import atomic_open, atomic_path
+from fec.runtimes.triton_client import CLIENT_TIMEOUT_S, DEFAULT_ENSEMBLE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
@@ -27,7 +28,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
 class ServerPictureEmbedder:
     """Pictures -> embeddings through the ensemble of a running server (one client per thread)."""
 
-    def __init__(self, url: str, protocol: str = "http", model: str = "fecnet", timeout: float = 60.0):
+    def __init__(self, url: str, protocol: str = "http", model: str = DEFAULT_ENSEMBLE,
+                 timeout: float = CLIENT_TIMEOUT_S):
         from fec.runtimes.triton_client import TritonClient
 
         self.url, self.protocol, self.model, self.timeout = url, protocol, model, timeout

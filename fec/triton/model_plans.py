@@ -11,7 +11,14 @@ from pathlib import Path
 
 from fec.artifacts import UINT8_NHWC
 from fec.detect import missing_package
-from fec.runtimes.triton_client import BOX_INPUT, EMBEDDING_KINDS, IMAGE_INPUT, PREPROCESS_KIND, model_name
+from fec.runtimes.triton_client import (
+    BOX_INPUT,
+    DEFAULT_ENSEMBLE,
+    EMBEDDING_KINDS,
+    IMAGE_INPUT,
+    PREPROCESS_KIND,
+    model_name,
+)
 from fec.triton.backends import PHOTO, PREPROCESS, RUNNER_EMBEDDING, template_text
 from fec.triton.config import (
     INSTANCE_KINDS,
@@ -45,7 +52,7 @@ FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embeddi
 class RepositoryOptions:
     """What `fec-triton` asks for; `validate()` turns impossible combinations into RepositoryError."""
 
-    name: str = "fecnet"
+    name: str = DEFAULT_ENSEMBLE
     kind: str = "cpu"
     instances: int = 1
     max_batch: int = 32

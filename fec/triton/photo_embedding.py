@@ -23,7 +23,7 @@ from fec.artifacts import UINT8_NHWC
 from fec.detect import DEFAULT_DETECTOR, DetectedFace
 from fec.errors import DataError, FecError
 from fec.io import atomic_open, atomic_path
-from fec.runtimes.triton_client import EmbeddedFace
+from fec.runtimes.triton_client import CLIENT_TIMEOUT_S, DEFAULT_ENSEMBLE, EmbeddedFace
 from fec.triton.serving import FaceSettings
 
 LOCAL_BATCH = 64  # faces per forward pass of the local model
@@ -33,7 +33,8 @@ SHEET_MARGIN = 0.25  # contact-sheet crops show a little more than the box, for 
 class ServerPhotoEmbedder:
     """Photos -> faces and embeddings through the photo model of a running server (one client per thread)."""
 
-    def __init__(self, url: str, protocol: str = "http", ensemble: str = "fecnet", timeout: float = 60.0):
+    def __init__(self, url: str, protocol: str = "http", ensemble: str = DEFAULT_ENSEMBLE,
+                 timeout: float = CLIENT_TIMEOUT_S):
         from fec.runtimes.triton_client import PHOTO_KIND, TritonClient, model_name
 
         self.url, self.protocol, self.timeout = url, protocol, timeout
