@@ -66,24 +66,9 @@ def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, c
     from fec.bench.measure import MeasureSettings
     from fec.bench.options import bench_modes
     from fec.deploy import DeployOptions, deploy
-    from fec.errors import DeployError
 
     modes = bench_modes(mode)
-    if rank_by not in modes:
-        raise DeployError(f"--rank-by {rank_by} needs it measured: use --mode {rank_by} or both")
-    unknown = sorted(set(precisions) - set(PRECISIONS))
-    problems = [(unknown, f"--precision: choose from {', '.join(PRECISIONS)}"),
-                (not batches or min(batches) < 1, "--batch: give sizes >= 1"),
-                (max_drop < 0, f"--max-drop: give 0 or more accuracy points, got {max_drop:g}"),
-                (latency_budget is not None and latency_budget <= 0, "--latency-budget: give a positive number of ms"),
-                (not float_below or min(float_below) < 0, "--float-below: give channel counts >= 0"),
-                (calib_size < 1, "--calib-size: give 1 or more faces"),
-                (out.exists() and not out.is_dir(), f"--out {out}: exists and is not a folder; choose another")]
-    for wrong, message in problems:
-        if wrong:
-            raise DeployError(message)
     settings = MeasureSettings(warmup_iters=warmup, iters=iters, max_windows=max_windows)
-    settings.validate()
     say = None if quiet else (lambda line: click.echo(line, err=True))
     options = DeployOptions(data=data, out=out, batches=tuple(batches), max_drop=max_drop, latency_budget_ms=latency_budget,
                             calib_data=calib_data, calib_size=calib_size,

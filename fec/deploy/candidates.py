@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fec.errors import FecError
+from fec.errors import DeployError, FecError
 from fec.export.precision import NARROW_CHANNELS
 from fec.export.registry import ExportRequest, get_format
 from fec.runtimes.backends import Backend, get_backend
@@ -94,7 +94,7 @@ def plan_candidates(precisions: tuple[str, ...] = PRECISIONS, backends: tuple[st
     `int8=False` (no calibration data) leaves the int8 exports out, with that reason."""
     unknown = [name for name in backends or () if name not in BACKEND_FORMS]
     if unknown:
-        raise FecError(f"--backends: unknown {', '.join(unknown)}; choose from {', '.join(BACKEND_FORMS)}")
+        raise DeployError(f"--backend: unknown {', '.join(unknown)}; choose from {', '.join(BACKEND_FORMS)}")
     runnable, skipped = [], []
     for name, forms in BACKEND_FORMS.items():
         if backends and name not in backends:

@@ -51,6 +51,7 @@ def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native",
     """Candidates made, verified, timed and chosen; reports written to `options.out`; the choice packaged."""
     if serve_with not in SERVE_WITH:
         raise DeployError(f"--serve-with must be one of {', '.join(SERVE_WITH)}, got {serve_with!r}")
+    options.validate()
     if not checkpoint.is_file():
         raise DeployError(f"{checkpoint}: checkpoint not found (give the .pt file fec-train wrote)")
     options.out.mkdir(parents=True, exist_ok=True)

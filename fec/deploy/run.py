@@ -57,6 +57,26 @@ class DeployOptions:
         if self.progress:
             self.progress(message)
 
+    def validate(self) -> None:
+        """DeployError naming the first impossible option (by its fec-deploy flag), for library callers too."""
+        unknown = sorted(set(self.precisions) - set(PRECISIONS))
+        problems = [
+            (self.rank_by not in self.modes, f"--rank-by {self.rank_by} needs it measured: use --mode {self.rank_by} or both"),
+            (unknown, f"--precision: choose from {', '.join(PRECISIONS)}"),
+            (not self.batches or min(self.batches) < 1, "--batch: give sizes >= 1"),
+            (self.max_drop < 0, f"--max-drop: give 0 or more accuracy points, got {self.max_drop:g}"),
+            (self.latency_budget_ms is not None and self.latency_budget_ms <= 0,
+             "--latency-budget: give a positive number of ms"),
+            (not self.float_below or min(self.float_below) < 0, "--float-below: give channel counts >= 0"),
+            (self.calib_size < 1, "--calib-size: give 1 or more faces"),
+            (self.passes < 1, "--passes: give 1 or more"),
+            (self.out.exists() and not self.out.is_dir(), f"--out {self.out}: exists and is not a folder; choose another"),
+        ]
+        for wrong, message in problems:
+            if wrong:
+                raise DeployError(message)
+        self.settings.validate()
+
 
 @dataclass
 class Trial:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fec.deploy.candidates import Candidate, ExportSpec, plan_candidates
@@ -39,7 +41,7 @@ def test_filters_and_missing_calibration_data():
 
 
 def test_an_unknown_backend_is_one_line():
-    with pytest.raises(FecError, match=r"^--backends: unknown bogus; choose from torch, "):
+    with pytest.raises(FecError, match=r"^--backend: unknown bogus; choose from torch, "):
         plan_candidates(backends=("bogus",))
 
 
@@ -50,3 +52,21 @@ def test_export_spec_names_and_requests():
     assert (request.precision, request.target, request.float_below, request.max_batch, request.calib_size) == (
         "int8", "cpu", 16, 32, 64)
     assert ExportSpec("trt", "fp16").name == "trt-fp16"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"passes": 0}, "--passes: give 1 or more"),
+    ({"batches": ()}, "--batch: give sizes >= 1"),
+    ({"calib_size": 0}, "--calib-size: give 1 or more faces"),
+    ({"modes": ("end-to-end",)}, "--rank-by compute needs it measured: use --mode compute or both"),
+])
+def test_a_library_caller_gets_the_flags_checks_before_anything_runs(tmp_path, change, message):
+    """deploy() checks its options itself: a script calling it without the CLI gets the same one-line refusal,
+    before the checkpoint is even looked at."""
+    from fec.deploy import DeployOptions, deploy
+    from fec.errors import DeployError
+
+    options = DeployOptions(data=tmp_path / "test.csv", out=tmp_path / "out", **change)
+    with pytest.raises(DeployError, match=f"^{re.escape(message)}$"):
+        deploy(tmp_path / "missing.pt", options)
+    assert not (tmp_path / "out").exists()

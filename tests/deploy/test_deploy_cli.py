@@ -113,7 +113,7 @@ def test_a_changed_export_is_made_again(first_run, small_checkpoint, small_synth
 @pytest.mark.parametrize("args, message", [
     (["missing.pt", "--data", "DATA"], "missing.pt: checkpoint not found"),
     (["CKPT", "--data", "DATA", "--mode", "compute", "--rank-by", "end-to-end"], "--rank-by end-to-end needs it measured"),
-    (["CKPT", "--data", "DATA", "--backend", "bogus"], "--backends: unknown bogus"),
+    (["CKPT", "--data", "DATA", "--backend", "bogus"], "--backend: unknown bogus"),
     (["CKPT", "--data", "DATA", "--precision", "fp8"], "--precision: choose from fp32, fp16, bf16, int8"),
     (["CKPT", "--data", "DATA", "--backend", "onnxruntime"], "the PyTorch reference (backend torch) must be among"),
     (["CKPT", "--data", "DATA", "--max-drop", "-1"], "--max-drop: give 0 or more accuracy points, got -1"),
