@@ -116,9 +116,9 @@ _BACKENDS: dict[str, Backend] = {}
 
 def register_backend(backend: Backend) -> Backend:
     if backend.name in _BACKENDS:
-        raise ValueError(f"bench backend {backend.name!r} is registered twice")
+        raise ValueError(f"backend {backend.name!r} is registered twice")
     if backend.kind not in TARGET_KINDS or backend.needs not in UNAVAILABLE:
-        raise ValueError(f"bench backend {backend.name!r}: unknown kind {backend.kind!r} or need {backend.needs!r}")
+        raise ValueError(f"backend {backend.name!r}: unknown kind {backend.kind!r} or need {backend.needs!r}")
     _BACKENDS[backend.name] = backend
     return backend
 

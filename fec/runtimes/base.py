@@ -125,7 +125,7 @@ def list_runners() -> list[str]:
 def create_runner(name: str, **options) -> Runner:
     _import_builtin_runners()
     if name not in _RUNNERS:
-        raise RunnerError(f"unknown backend {name!r}; available: {', '.join(sorted(_RUNNERS))}")
+        raise RunnerError(f"unknown runner {name!r}; available: {', '.join(sorted(_RUNNERS))}")
     return _RUNNERS[name](**options)
 
 

@@ -27,3 +27,23 @@ def test_the_kind_follows_serve_with():
     # Triton's OpenVINO backend cannot pin f32 (it would run bf16 on CPUs with native bf16): f32 OpenVINO on python
     assert servable_kind("openvino", "native") == "ov-python"
     assert servable_kind("tensorrt", "python") is None and servable_kind("torch", "native") is None
+
+
+def test_the_deploy_tables_name_only_registered_backends_embedding_kinds_and_repository_options():
+    """BACKEND_FORMS and SERVING are keyed by runner-backend name: a renamed backend, kind or option would
+    otherwise make a candidate vanish or fail to package without a word."""
+    from dataclasses import fields
+
+    from fec.deploy.candidates import BACKEND_FORMS
+    from fec.deploy.deploy import SERVING
+    from fec.runtimes.backends import backend_names
+    from fec.runtimes.triton_client import EMBEDDING_KINDS
+    from fec.triton.repository import RepositoryOptions
+
+    assert set(BACKEND_FORMS) <= set(backend_names())
+    assert set(SERVING) <= set(BACKEND_FORMS)
+    assert {backend for backend, forms in BACKEND_FORMS.items() if forms != ("checkpoint",)} == set(SERVING)
+    option_names = {field.name for field in fields(RepositoryOptions)}
+    for backend, (native, python, extras) in SERVING.items():
+        assert native in EMBEDDING_KINDS and python in (*EMBEDDING_KINDS, None), backend
+        assert set(extras) <= option_names, backend
