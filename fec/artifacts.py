@@ -1,4 +1,5 @@
-"""What one stage writes and the next reads, defined once: input layouts and the TensorRT engine sidecar.
+"""What one stage writes and the next reads, defined once: input layouts, the TensorRT engine sidecar, and the
+stamps (time, package versions) every manifest and report carries.
 
 Exporters write these; runners, verification, benchmarks and Triton packaging read them. The module
 sits at the bottom of the package so that every stage can import it without importing another stage.
@@ -10,9 +11,13 @@ Input layouts (the `input_format` key of manifests and ONNX metadata):
 
 from __future__ import annotations
 
+import platform
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
+import fec
 from fec.errors import ArtifactError
 from fec.hardware import GpuInfo
 from fec.io import read_json, write_json
@@ -93,3 +98,31 @@ def read_sidecar(plan: Path) -> EngineSidecar:
 
 def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+# --------------------------------------------------------------------------- stamps every report and manifest carries
+
+EXPORT_PACKAGES = ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "nvidia-modelopt")
+
+
+def package_versions(names: tuple[str, ...] = EXPORT_PACKAGES) -> dict[str, str | None]:
+    """Installed versions of fec, Python and `names` (by default what an export depends on; None when absent),
+    read from package metadata: importing the packages would be slow."""
+    versions: dict[str, str | None] = {"fec": fec.__version__, "python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:  # TensorRT wheels come under several distribution names; the module knows its version
+        import tensorrt
+
+        versions["tensorrt"] = tensorrt.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def utc_now() -> str:
+    """The time a report or manifest is written, in UTC to the second (ISO 8601)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

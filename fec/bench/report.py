@@ -14,11 +14,10 @@ import io
 import os
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fec.artifacts import package_versions, utc_now
 from fec.bench.errors import BenchError
 from fec.bench.measure import Measurement
 from fec.hardware import gpus, hardware_profile
@@ -35,7 +34,7 @@ DECIMALS = {"mean_ms": 3, "p50_ms": 3, "p90_ms": 3, "p95_ms": 3, "p99_ms": 3, "m
             "throughput": 1, "peak_rss_mb": 1, "cuda_peak_mb": 1}
 EXTRA = ("target", "device", "inputs", "windows", "concurrency", "warning")
 DEFAULT_MODE = "compute"               # the mode of rows from reports that predate the field
-VERSIONED_PACKAGES = ("fec", "torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt")
+VERSIONED_PACKAGES = ("torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt")
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def _cell(value) -> str:
 
 def report_json(records: list[dict], settings: dict | None = None, failures: list[dict] = (),
                 notes: list[str] = ()) -> dict:
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created = utc_now()
     host = {"machine": platform.machine(), "node": platform.node(), "processor": platform.processor(),
             "cpus": os.cpu_count(), "gpus": gpu_names(), "hardware": hardware_profile((settings or {}).get("threads"))}
     return {"format": FORMAT, "created": created, "host": host, "versions": versions(), "settings": settings or {},
@@ -110,14 +109,8 @@ def gpu_names() -> list[str]:
 
 
 def versions() -> dict[str, str | None]:
-    """Versions of what was measured (read from package metadata: importing them is slow)."""
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    """Versions of what was measured."""
+    return package_versions(VERSIONED_PACKAGES)
 
 
 def write_report_json(path: str | Path, records: list[dict], settings: dict | None = None,

@@ -122,14 +122,13 @@ def format_training(result: TrainThroughput, num_workers: int) -> str:
 
 
 def training_report(result: TrainThroughput, trainer) -> dict:
-    from datetime import datetime, timezone
-
+    from fec.artifacts import utc_now
     from fec.bench.report import gpu_names, versions
 
     config = trainer.config
     settings = {key: getattr(config, key) for key in ("data", "model", "batch_size", "input_size", "amp", "num_workers",
                                                       "cache_images", "flip")}
-    return {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return {"format": FORMAT, "created": utc_now(),
             "device": str(trainer.device), "gpus": gpu_names(), "amp": str(trainer.amp_dtype).replace("torch.", "")
             if trainer.amp_dtype is not None else "off", "settings": settings, "versions": versions(),
             "rows": result.rows(), "ratio": round(result.ratio, 3), "verdict": result.verdict(config.num_workers)}

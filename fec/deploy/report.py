@@ -6,9 +6,9 @@ All three are written from the same Measured records and decisions, atomically.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
+from fec.artifacts import utc_now
 from fec.deploy.select import BatchDecision, BudgetDecision, Measured
 from fec.hardware import describe_cpu
 from fec.io import atomic_open, atomic_path, write_json
@@ -20,7 +20,7 @@ BASELINE = "onnxruntime/onnx-fp32"   # what speed-ups are quoted against (ONNX R
 def decision_payload(checkpoint: Path, settings: dict, hardware: dict, reference: dict, measured: list[Measured],
                      per_batch: list[BatchDecision], budget: BudgetDecision | None, served: dict | None,
                      warnings: list[str]) -> dict:
-    return {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return {"format": FORMAT, "created": utc_now(),
             "checkpoint": str(checkpoint), "settings": settings, "hardware": hardware,
             "reference_accuracy": reference, "candidates": [candidate.to_dict() for candidate in measured],
             "per_batch": [decision.to_dict() for decision in per_batch],

@@ -9,19 +9,14 @@ or truncated artifact is caught before it is used.
 from __future__ import annotations
 
 import hashlib
-import platform
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path, PurePosixPath
 
-import fec
 from fec.export.errors import ExportError
 from fec.io import read_json, write_json
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "fec-export/1"
-VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "nvidia-modelopt")
 
 
 @dataclass(frozen=True)
@@ -48,27 +43,6 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages an export depends on (None when absent)."""
-    versions: dict[str, str | None] = {"fec": fec.__version__, "python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    try:  # TensorRT wheels come under several distribution names; the module knows its version
-        import tensorrt
-
-        versions["tensorrt"] = tensorrt.__version__
-    except ImportError:
-        pass
-    return versions
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:

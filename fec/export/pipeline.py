@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fec.artifacts import package_versions, utc_now
 from fec.export.errors import ExportError
-from fec.export.manifest import FORMAT, MANIFEST_NAME, package_versions, utc_now, write_manifest
+from fec.export.manifest import FORMAT, MANIFEST_NAME, write_manifest
 from fec.export.registry import ExportRequest, FormatOutcome, get_format
 from fec.export.source import ExportSource, load_source
 from fec.io import atomic_folder
