@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -129,7 +130,7 @@ class Trainer:
                                quiet=not self.progress, allow_outside_paths=config.allow_outside_paths,
                                data_root=config.data_root or None)
         for line in loaded.warnings():
-            self.log(f"warning: {line}")
+            self.warn(line)
         return loaded
 
     def _split_validation(self, data: LoadedTriplets):
@@ -234,7 +235,7 @@ class Trainer:
                      "embedding_spread": spread})
         if spread < COLLAPSED_SPREAD:
             first_fix = "" if self.config.standardize_input else "standardize_input=true, "
-            self.log(f"warning: step {self.step}: the embeddings have (nearly) collapsed to one point (mean squared "
+            self.warn(f"step {self.step}: the embeddings have (nearly) collapsed to one point (mean squared "
                      f"pair distance {spread:.3f} < {COLLAPSED_SPREAD}), where the triplet loss barely moves them; "
                      "early in a run this plateau is common and usually left within a few hundred steps; if "
                      f"validation accuracy stays near 33%, restart with {first_fix}a longer warmup_steps, a larger "
@@ -257,8 +258,15 @@ class Trainer:
                 handle.write(json.dumps(entry) + "\n")
 
     def log(self, message: str) -> None:
+        """A line of progress chatter (none under --quiet)."""
         if self.context.is_main and not self.quiet:
             tqdm.write(message)
+
+    def warn(self, message: str) -> None:
+        """A warning line: data lost, a collapse, a damaged checkpoint skipped. Shown also under --quiet, which
+        silences progress, not news the user must act on."""
+        if self.context.is_main:
+            tqdm.write(f"warning: {message}", file=sys.stderr)
 
     def _checkpoint_payload(self, **metrics) -> dict:
         return {
@@ -313,7 +321,7 @@ class Trainer:
                 return path, read_checkpoint(path)
             except CheckpointError as exc:
                 problems.append(str(exc))
-                self.log(f"warning: {exc}; trying an older checkpoint")
+                self.warn(f"{exc}; trying an older checkpoint")
         found = f" (the newest: {problems[0]})" if problems else ""
         raise CheckpointError(f"{self.run_dir}: nothing to resume: no readable last.pt or checkpoints/step-N.pt{found}; "
                               "train without --resume to start this run afresh")

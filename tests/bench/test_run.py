@@ -301,6 +301,7 @@ def test_end_to_end_jpegs_are_the_stored_crops_encoded_at_quality_90(synth_faces
     from fec.bench.inputs import load_faces
 
     crops = load_faces(tiny_synth / "test.csv", target("checkpoint"), 3, size=64)
+    assert len(crops) == len(synth_faces.jpegs) == 3
     for crop, payload in zip(crops, synth_faces.jpegs):
         with Image.open(io.BytesIO(payload)) as image:
             assert image.format == "JPEG" and image.size == (64, 64)

@@ -70,6 +70,7 @@ def test_malformed_row_is_one_line_with_file_and_line(dataset, tmp_path):
     assert_one_line_error(result, f"{train_csv}:3:", "unknown triplet type 'FOUR_CLASS'", "--skip-bad-rows")
     skipped = invoke(train_cli.main, train_args(dataset, tmp_path / "run", skip_bad_rows="true"))
     assert skipped.exit_code == 0
+    assert f"warning: {train_csv}: skipped 1 malformed row(s), first: " in skipped.stderr
 
 
 def test_missing_images_drop_triplets_and_all_missing_is_an_error(dataset, tmp_path):
@@ -77,6 +78,9 @@ def test_missing_images_drop_triplets_and_all_missing_is_an_error(dataset, tmp_p
     first_image.unlink()
     result = invoke(train_cli.main, train_args(dataset, tmp_path / "run"))
     assert result.exit_code == 0
+    dropped = [line for line in result.stderr.splitlines() if "dropped" in line]
+    assert len(dropped) == 1 and dropped[0].startswith(f"warning: {dataset / 'train.csv'}: dropped "), result.stderr
+    assert "triplet(s) with missing faces" in dropped[0] and first_image.name in dropped[0]
     shutil.rmtree(dataset / "images")
     shutil.rmtree(dataset / "faces")
     result = invoke(train_cli.main, train_args(dataset, tmp_path / "run2"))

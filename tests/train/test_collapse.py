@@ -42,9 +42,9 @@ def val_records(run_dir) -> list[dict]:
 
 
 def test_collapsed_embeddings_get_one_warning_line(tiny_synth, tmp_path, capsys):
-    trainer = Trainer(load_config(None, tiny_overrides(tiny_synth)), tmp_path / "run", quiet=False)
+    trainer = Trainer(load_config(None, tiny_overrides(tiny_synth)), tmp_path / "run", quiet=True)  # warnings still show
     validate_with(trainer, one_point)
-    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == [warnings[0]] and "step 0: the embeddings have (nearly) collapsed to one point" in warnings[0]
     assert "restart with a longer warmup_steps, a larger batch_size or a lower lr" in warnings[0]
     assert val_records(tmp_path / "run")[-1]["embedding_spread"] == 0.0
@@ -53,12 +53,13 @@ def test_collapsed_embeddings_get_one_warning_line(tiny_synth, tmp_path, capsys)
 def test_the_warning_names_standardization_first_when_it_is_off(tiny_synth, tmp_path, capsys):
     config = load_config(None, tiny_overrides(tiny_synth, standardize_input=False))
     validate_with(Trainer(config, tmp_path / "run", quiet=False), one_point)
-    warning = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:"))
+    warning = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:"))
     assert "restart with standardize_input=true, a longer warmup_steps" in warning
 
 
 def test_spread_embeddings_get_no_warning(tiny_synth, tmp_path, capsys):
     trainer = Trainer(load_config(None, tiny_overrides(tiny_synth)), tmp_path / "run", quiet=False)
     validate_with(trainer, spread_out)
-    assert "warning:" not in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "warning:" not in captured.out + captured.err
     assert val_records(tmp_path / "run")[-1]["embedding_spread"] > 1.5  # random unit vectors: ~2
