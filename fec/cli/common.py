@@ -45,3 +45,14 @@ def quiet_option(command):
 def show_progress(quiet: bool) -> bool:
     """Progress bars only on interactive terminals and never with --quiet."""
     return not quiet and sys.stderr.isatty()
+
+
+def report_failures(failures: dict, skip_bad: bool) -> None:
+    """Pictures that failed: one error naming the first three, or with --skip-bad a warning line each."""
+    if not failures:
+        return
+    lines = [f"{path}: {reason}" for path, reason in failures.items()]
+    if not skip_bad:
+        raise FecError(f"{len(failures)} pictures failed (use --skip-bad to go on without them): " + "; ".join(lines[:3]))
+    for line in lines:
+        click.echo(f"warning: skipped {line}", err=True)

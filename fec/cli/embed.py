@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.common import quiet_option, report_failures, show_progress, user_errors
 from fec.runtimes.triton_client import DEFAULT_ENSEMBLE
 
 
@@ -64,18 +64,6 @@ def main(images, url, protocol, model, checkpoint, out, detect, box_convention, 
             click.echo(f"wrote {', '.join(map(str, written))}")
     if not quiet:
         click.echo(f"embedded {len(result.paths)} pictures with {embedder.describe()}")
-
-
-def report_failures(failures: dict, skip_bad: bool) -> None:
-    from fec.errors import FecError
-
-    if not failures:
-        return
-    lines = [f"{path}: {reason}" for path, reason in failures.items()]
-    if not skip_bad:
-        raise FecError(f"{len(failures)} pictures failed (use --skip-bad to go on without them): " + "; ".join(lines[:3]))
-    for line in lines:
-        click.echo(f"warning: skipped {line}", err=True)
 
 
 def show_similar(query: Path, query_vector, result, top: int, sheet: Path, quiet: bool) -> None:

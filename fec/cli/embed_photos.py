@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import show_progress
+from fec.cli.common import report_failures, show_progress
 
 
 def embed_photos_command(images: list[Path], url: str | None, protocol: str, model: str, checkpoint: Path | None,
                          out: Path | None, concurrency: int, query: Path | None, top: int, sheet: Path, skip_bad: bool,
                          quiet: bool, box_convention: str | None = None) -> None:
     """Detect and embed, say which photos hold no face, then write the records and search."""
-    from fec.cli.embed import report_failures
     from fec.errors import DataError
     from fec.triton.embedding import list_images
     from fec.triton.photo_embedding import LocalPhotoEmbedder, ServerPhotoEmbedder, embed_photos, query_face, save_faces
