@@ -97,7 +97,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, store: str 
     from fec.models.checkpoint import model_from_checkpoint
 
     model, prep, payload = model_from_checkpoint(checkpoint)
-    crops = FaceCrops.recorded(payload.get("config"), face_size)
+    crops = FaceCrops.recorded(payload.get("config"), face_size, f"{checkpoint}: config")
     loaded = load_triplets(triplet_csv(data), prep.input_size, store, crops.size, crops.margin, skip_bad_rows,
                            quiet=quiet, allow_outside_paths=allow_outside_paths, data_root=data_root)
     target = resolve_device(device)

@@ -151,6 +151,10 @@ def load_export(path: str | Path) -> LoadedExport:
     path = Path(path)
     folder = path.parent if path.is_file() else path
     manifest, _ = trusted_export(folder)
+    if not isinstance(manifest.get("source"), dict):
+        raise ExportError(f"{folder / 'manifest.json'}: no 'source' record of the checkpoint it was exported from; "
+                          "re-export the folder with fec-export")
+    FaceCrops.recorded(manifest["source"], source=f"{folder / 'manifest.json'}: source")  # refused here, named
     return LoadedExport(folder, manifest)
 
 
@@ -163,12 +167,12 @@ def check_same_source(exports: list[LoadedExport]) -> None:
 def resolve_checkpoint(manifest: dict, override: str | Path | None) -> Path:
     """The checkpoint the export was made from (or `override`), checked by its sha256."""
     recorded = manifest["source"].get("checkpoint")
-    path = Path(override or recorded or "")
-    if not (override or recorded):
-        raise ExportError("the manifest names no source checkpoint; pass --checkpoint")
+    expected = manifest["source"].get("checkpoint_sha256")
+    if not override and not (isinstance(recorded, str) and recorded and isinstance(expected, str)):
+        raise ExportError("the manifest names no source checkpoint with its sha256; pass --checkpoint")
+    path = Path(override or recorded)
     if not path.is_file():
         raise ExportError(f"{path}: reference checkpoint not found; pass --checkpoint")
-    expected = manifest["source"].get("checkpoint_sha256")
     if expected and sha256_file(path) != expected:
         raise ExportError(f"{path}: not the checkpoint this export was made from (sha256 differs); pass the right --checkpoint")
     return path
@@ -177,7 +181,7 @@ def resolve_checkpoint(manifest: dict, override: str | Path | None) -> Path:
 def load_test_faces(data: str | Path, prep: Preprocessing, manifest: dict, store, face_size: int | None,
                     quiet: bool, allow_outside_paths: bool = False,
                     data_root: str | Path | None = None) -> tuple[TripletDataset, list[str]]:
-    crops = FaceCrops.recorded(manifest["source"], face_size)
+    crops = FaceCrops.recorded(manifest["source"], face_size, "manifest.json: source")
     loaded = load_triplets(triplet_csv(data), prep.input_size, store, crops.size, crops.margin, quiet=quiet,
                            allow_outside_paths=allow_outside_paths, data_root=data_root)
     return loaded.dataset, loaded.warnings()

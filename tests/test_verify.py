@@ -121,6 +121,29 @@ def test_a_changed_file_a_foreign_onnx_and_the_wrong_checkpoint_are_one_line_eac
                                           "pass the right --checkpoint")
 
 
+def test_a_manifest_cannot_choose_the_reference_or_the_crops(onnx_exports, trained, tmp_path):
+    """The manifest is plain JSON anyone can edit: a reference checkpoint it names without that checkpoint's
+    sha256 is not loaded (it could be any file), and a source record or crop setting that is not one is refused."""
+    def edited(name: str, change) -> Path:
+        folder = copy_export(onnx_exports["fp32"], tmp_path / name)
+        recorded = manifest(folder)
+        change(recorded)
+        (folder / "manifest.json").write_text(json.dumps(recorded))
+        return folder
+
+    cases = {
+        edited("nosha", lambda m: m["source"].pop("checkpoint_sha256")):
+            "error: the manifest names no source checkpoint with its sha256; pass --checkpoint",
+        edited("nosource", lambda m: m.update(source="runs/x/best.pt")):
+            "no 'source' record of the checkpoint it was exported from; re-export the folder with fec-export",
+        edited("margin", lambda m: m["source"].update(face_margin=-0.6)):
+            f"{tmp_path / 'margin' / 'manifest.json'}: source: face_margin -0.6 is not a number in [0, 1]",
+    }
+    for folder, message in cases.items():
+        result = run_cli(verify_main, [folder, "--data", trained.test_csv, "--no-record"])
+        assert result.exit_code == 2 and message in result.output and len(result.output.splitlines()) == 1, result.output
+
+
 def test_a_manifest_claiming_int8_for_an_fp32_file_cannot_buy_the_looser_limits(onnx_exports, trained, tmp_path):
     claimed = copy_export(onnx_exports["fp32"], tmp_path / "claims-int8")
     record = manifest(claimed)

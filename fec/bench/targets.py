@@ -66,7 +66,7 @@ def checkpoint_target(path: Path) -> Target:
 
     payload = read_checkpoint(path)
     return Target(path=str(path), files={"checkpoint": str(path)}, prep=Preprocessing.from_dict(payload["preprocessing"], path),
-                  precision="fp32", crops=FaceCrops.recorded(payload.get("config")))
+                  precision="fp32", crops=FaceCrops.recorded(payload.get("config"), source=f"{path}: config"))
 
 
 def export_target(folder: Path) -> Target:
@@ -80,9 +80,10 @@ def export_target(folder: Path) -> Target:
     if not files:
         roles = ", ".join(sorted({entry["role"] for entry in manifest.get("files", [])})) or "none"
         raise BenchError(f"{folder}: no ONNX file or TensorRT engine in this export (roles: {roles})")
-    prep = Preprocessing.from_dict(manifest.get("preprocessing"), folder / "manifest.json")
-    return Target(path=str(folder), files=files, prep=prep,
-                  precision=manifest.get("precision", "fp32"), crops=FaceCrops.recorded(manifest.get("source")),
+    recorded_in = folder / "manifest.json"
+    prep = Preprocessing.from_dict(manifest.get("preprocessing"), recorded_in)
+    crops = FaceCrops.recorded(manifest.get("source"), source=recorded_in)
+    return Target(path=str(folder), files=files, prep=prep, precision=manifest.get("precision", "fp32"), crops=crops,
                   tensorrt_profile=export_tensorrt_profile(manifest))
 
 

@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from fec.data.face_store import DEFAULT_FACE_SIZE, ResolvedTriplets
 from fec.data.triplets import TRIPLET_TYPES, high_agreement
-from fec.preprocessing import open_image, resize_uint8
+from fec.errors import ArtifactError
+from fec.preprocessing import MIN_INPUT_SIZE, open_image, resize_uint8
 
 TYPE_INDEX = {kind.value: index for index, kind in enumerate(TRIPLET_TYPES)}
 CACHE_LIMIT_BYTES = 4 << 30
@@ -122,10 +123,35 @@ class FaceCrops:
     margin: float = 0.0
 
     @classmethod
-    def recorded(cls, record: dict | None, size: int | None = None) -> FaceCrops:
-        """The crops `record` (a training config or a manifest's source) names; `size` overrides its size."""
+    def recorded(cls, record: dict | None, size: int | None = None, source: str | Path = "recorded") -> FaceCrops:
+        """The crops `record` (a training config or a manifest's source, untrusted) names; `size` overrides its
+        size. ArtifactError naming `source` when a recorded value is impossible."""
+        if record is not None and not isinstance(record, dict):
+            raise ArtifactError(f"{source}: the record of how faces were cropped is not a mapping")
         record = record or {}
-        return cls(int(size or record.get("face_size") or DEFAULT_FACE_SIZE), float(record.get("face_margin") or 0.0))
+        face_size = size or record.get("face_size") or DEFAULT_FACE_SIZE
+        margin = record.get("face_margin") or 0.0
+        problem = face_size_problem(face_size) or face_margin_problem(margin)
+        if problem:
+            raise ArtifactError(f"{source}: {problem}")
+        return cls(face_size, float(margin))
+
+
+MAX_FACE_SIZE = 1024  # stored face crops: 3 MiB of RGB each at most
+
+
+def face_size_problem(size) -> str | None:
+    """Why `size` cannot be the side of stored face crops, or None."""
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_INPUT_SIZE <= size <= MAX_FACE_SIZE:
+        return f"face_size {size!r} is not a whole number of pixels in [{MIN_INPUT_SIZE}, {MAX_FACE_SIZE}]"
+    return None
+
+
+def face_margin_problem(margin) -> str | None:
+    """Why `margin` cannot grow a face box (a share of its size on each side), or None."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0.0 <= margin <= 1.0:
+        return f"face_margin {margin!r} is not a number in [0, 1]"
+    return None
 
 
 def training_csv(data: str | Path) -> Path:

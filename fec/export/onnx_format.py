@@ -96,7 +96,7 @@ def calibration_inputs(source: ExportSource, request: ExportRequest) -> np.ndarr
     """Calibration faces, loaded first so a bad or small set fails before any slow work."""
     if request.calib_data is None:
         raise ExportError("INT8 needs real face crops to calibrate on: pass --calib-data TRAIN.csv (an FEC-format triplet CSV)")
-    crops = FaceCrops.recorded(source.provenance, request.face_size)
+    crops = FaceCrops.recorded(source.provenance, request.face_size, f"{source.path}: the recorded crops")
     faces = load_calibration_faces(request.calib_data, source.preprocessing.input_size, request.calib_size,
                                    request.store, crops.size, crops.margin)
     fmt = source.onnx.input_format if source.onnx is not None else input_format(request)

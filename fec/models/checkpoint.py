@@ -54,6 +54,7 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    _check_expansion(path)
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")  # a foreign file's detail
@@ -86,12 +87,18 @@ def model_from_checkpoint(path: str | Path, expect_model: str | None = None) -> 
     payload = read_checkpoint(path)
     config = dict(payload["model"])
     name = config.pop("name")
+    if "pretrained" in config:  # a path to read, chosen by whoever wrote the file; fec never records one
+        raise CheckpointError(f"{path}: the model entry names a pretrained weights file; a checkpoint carries its own "
+                              "weights: this one was not written by fec")
     if expect_model is not None and expect_model != name:
         raise CheckpointError(f"{path}: checkpoint is for model {name!r}, not {expect_model!r}")
     try:
         model = create_model(name, **config)
     except FecError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+    if model.preprocessing.input_size != Preprocessing.from_dict(payload["preprocessing"], path).input_size:
+        raise CheckpointError(f"{path}: the model entry's input size ({model.preprocessing.input_size} px) is not its "
+                              "preprocessing's; the file was edited")
     load_weights(model, payload["state_dict"], path)
     model.eval()
     return model, Preprocessing.from_dict(payload["preprocessing"], path), payload
@@ -99,7 +106,18 @@ def model_from_checkpoint(path: str | Path, expect_model: str | None = None) -> 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str | Path) -> None:
     """Load weights strictly; a mismatch (another model's checkpoint) becomes one clear line."""
-    result = model.load_state_dict(state_dict, strict=False)
+    if not isinstance(state_dict, dict) or not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
+        raise CheckpointError(f"{source}: the state_dict entry is not a mapping of names to tensors")
+    try:
+        result = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape: torch lists every mismatch, the first says enough
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise CheckpointError(f"{source}: weights do not fit model {model.config['name']!r} ({first[:200]})") from None
+    damaged = next((name for name, value in state_dict.items()
+                    if value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
+    if damaged is not None:
+        raise CheckpointError(f"{source}: weight {damaged!r} holds NaN or infinite values (a diverged or damaged "
+                              "run); use an earlier checkpoint")
     problems = list(result.missing_keys) + list(result.unexpected_keys)
     if problems:
         raise CheckpointError(
@@ -116,6 +134,29 @@ def _refused_global(exc: pickle.UnpicklingError) -> str | None:
     """The callable torch's weights-only unpickler refused to import ('posix.system'), or None."""
     found = re.search(r"unsupported GLOBAL ([\w.]+)", str(exc), re.IGNORECASE)
     return found.group(1) if found else None
+
+
+# torch.save stores its zip entries uncompressed, so what a checkpoint expands to is about its size on disk.
+# Entries that declare more are a compressed file fec never writes, possibly a zip bomb: refused unread.
+MAX_EXPANSION = 2.0
+EXPANSION_SLACK_BYTES = 1 << 20
+
+
+def _check_expansion(path: Path) -> None:
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            if handle.read(1) != b"\x80":  # torch's legacy format is a pickle, and pickles start so
+                raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither torch's zip format nor a pickle)")
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # unreadable as a zip: torch.load reports it
+    limit = MAX_EXPANSION * path.stat().st_size + EXPANSION_SLACK_BYTES
+    if declared > limit:
+        raise CheckpointError(f"{path}: refused: its entries expand to {declared / 2**20:.0f} MiB from "
+                              f"{path.stat().st_size / 2**20:.1f} MiB on disk (compressed; fec never writes such a file)")
 
 
 def _first_line(exc: Exception) -> str:

@@ -44,6 +44,9 @@ def register_model(name: str, preprocessing: Preprocessing):
     return wrap
 
 
+MAX_EMBEDDING_DIM = 4096  # the paper's is 16; far beyond any use, short of allocating a checkpoint's whim
+
+
 def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
@@ -67,10 +70,14 @@ def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | No
     spec = get_spec(name)
     if input_size is not None and input_size_problem(input_size):
         raise ModelError(f"model {name!r}: {input_size_problem(input_size)}")
+    if not isinstance(standardize_input, bool):
+        raise ModelError(f"model {name!r}: standardize_input {standardize_input!r} is not true or false")
+    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or not 1 <= embedding_dim <= MAX_EMBEDDING_DIM:
+        raise ModelError(f"model {name!r}: embedding_dim {embedding_dim!r} is not a whole number in [1, {MAX_EMBEDDING_DIM}]")
     try:
         model = spec.builder(embedding_dim=embedding_dim, **options)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"model {name!r}: bad option ({exc})") from None
+    except (TypeError, ValueError, RuntimeError) as exc:  # torch's layers refuse impossible sizes with RuntimeError
+        raise ModelError(f"model {name!r}: bad option ({str(exc).splitlines()[0][:200]})") from None
     if standardize_input:
         model.standardize = per_image_standardization()
     model.spec = spec

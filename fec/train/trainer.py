@@ -74,6 +74,21 @@ def model_options(config: TrainConfig) -> dict:
     return {"head": config.head} if config.head else {}
 
 
+RESUME_STATE = {"optimizer": dict, "scheduler": dict, "scaler": dict, "rng": dict}
+
+
+def check_resumable(payload: dict, path: Path) -> None:
+    """CheckpointError unless the checkpoint holds a training state to resume (not only weights)."""
+    wrong = [key for key, kind in RESUME_STATE.items() if not isinstance(payload.get(key), kind)]
+    step, best = payload.get("step"), payload.get("best_accuracy")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        wrong.append("step")
+    if isinstance(best, bool) or not isinstance(best, (int, float)) or not math.isfinite(best):
+        wrong.append("best_accuracy")
+    if wrong:
+        raise CheckpointError(f"{path}: no training state to resume (missing or damaged: {', '.join(wrong)})")
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path, quiet: bool = False,
                  context: DistributedContext | None = None, progress: bool = False):
@@ -318,10 +333,14 @@ class Trainer:
         problems = []
         for path in (path for path in candidates if path.is_file()):
             try:
-                return path, read_checkpoint(path)
+                payload = read_checkpoint(path)
+                check_resumable(payload, path)
             except CheckpointError as exc:
                 problems.append(str(exc))
-                self.warn(f"{exc}; trying an older checkpoint")
+                continue
+            for problem in problems:
+                self.warn(f"{problem}; resuming from the older {path}")
+            return path, payload
         found = f" (the newest: {problems[0]})" if problems else ""
         raise CheckpointError(f"{self.run_dir}: nothing to resume: no readable last.pt or checkpoints/step-N.pt{found}; "
                               "train without --resume to start this run afresh")
@@ -336,11 +355,15 @@ class Trainer:
             raise ConfigError(f"{path}: --resume with {key}={asked!r}, but the run was trained with {key}={trained!r}; "
                               "resume without changing it, or train into a new --out folder")
         load_weights(self.model, payload["state_dict"], path)
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        self.scaler.load_state_dict(payload["scaler"])
+        try:
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            self.scaler.load_state_dict(payload["scaler"])
+            restore_rng_states(payload["rng"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # what torch and numpy raise on foreign state
+            raise CheckpointError(f"{path}: its training state does not fit this run ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:160]}); train without --resume into a new --out") from None
         self.step, self.best_accuracy = payload["step"], payload["best_accuracy"]
-        restore_rng_states(payload["rng"])
 
     def _trim_metrics(self) -> None:
         """Forget metrics logged after the checkpoint we resume from (they will be logged again)."""

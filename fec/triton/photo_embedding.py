@@ -70,7 +70,8 @@ class LocalPhotoEmbedder:
         self.detector = create_detector(detector)
         model, self.prep, payload = model_from_checkpoint(checkpoint)
         self.embed_faces = torch_embedder(model, self.prep)  # uint8 NHWC faces -> embeddings, as evaluation embeds
-        margin = FaceCrops.recorded(payload.get("config")).margin  # training's crops: served photos use them too
+        # training's crops: served photos use them too
+        margin = FaceCrops.recorded(payload.get("config"), source=f"{checkpoint}: config").margin
         convention = chosen_convention(box_convention, BoxConvention.recorded(payload, f"{checkpoint}: box_convention"))
         self.settings = FaceSettings(self.prep, margin, UINT8_NHWC, convention)
         self._lock = threading.Lock()  # one forward at a time; torch parallelises inside

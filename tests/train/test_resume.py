@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import yaml
 
@@ -55,6 +56,25 @@ def test_resume_falls_back_to_the_newest_readable_step_checkpoint(tiny_synth, tm
     resumed = train(tiny_synth, run, resume=True)
     assert resumed.step == 6
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()][:3] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("damage", [{"optimizer": None}, {"step": "3"}, {"step": -1}, {"rng": "seeded"},
+                                    {"best_accuracy": float("nan")}])
+def test_a_last_checkpoint_without_a_usable_training_state_is_passed_over_with_a_warning(tiny_synth, tmp_path, capsys,
+                                                                                         damage):
+    """Weights that load but a training state that does not (edited, or written by something else): the run
+    resumes from the newest step checkpoint that has one, and says which it passed over, also under --quiet."""
+    run = tmp_path / "run"
+    train(tiny_synth, run, stop_at=3)
+    payload = torch.load(run / "last.pt", weights_only=True)
+    torch.save({**payload, **damage}, run / "last.pt")
+    capsys.readouterr()
+    resumed = train(tiny_synth, run, resume=True)
+    assert resumed.step == 6
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:") and "resum" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {run / 'last.pt'}: no training state to resume "
+                                                         f"(missing or damaged: {next(iter(damage))})")
+    assert warnings[0].endswith(f"; resuming from the older {run / 'checkpoints' / 'step-00000003.pt'}")
 
 
 def test_a_run_from_before_standardization_resumes_as_it_was_trained(tiny_synth, tmp_path):
