@@ -16,7 +16,8 @@ import click
 
 from fec.cli.common import quiet_option, show_progress, user_errors
 from fec.data.download import DownloadOptions, RetryPolicy, format_report
-from fec.data.face_store import DEFAULT_FACE_SIZE
+from fec.data.face_store import DEFAULT_FACE_SIZE, MAX_FACE_MARGIN, MAX_FACE_SIZE
+from fec.preprocessing import MIN_INPUT_SIZE
 
 SIGTERM_EXIT = 128 + signal.SIGTERM
 
@@ -31,9 +32,9 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True, help="Retries of transient failures.")
 @click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
               help="First retry delay in seconds (doubles, with jitter).")
-@click.option("--image-size", type=click.IntRange(8, 4096), default=DEFAULT_FACE_SIZE, show_default=True,
+@click.option("--image-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE), default=DEFAULT_FACE_SIZE, show_default=True,
               help="Stored face size in pixels.")
-@click.option("--margin", type=click.FloatRange(0, 2), default=0.0, show_default=True,
+@click.option("--margin", type=click.FloatRange(0, MAX_FACE_MARGIN), default=0.0, show_default=True,
               help="Box growth on each side, as a share of its size.")
 @click.option("--keep-raw/--discard-raw", default=False, show_default=True, help="Keep the downloaded pictures under STORE/raw.")
 @click.option("--from-dir", type=click.Path(path_type=Path),
@@ -42,17 +43,23 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 @click.option("--align", metavar="PLUGIN", help="Face alignment plug-in (mtcnn, an fec.aligners entry point, or module:factory).")
 @click.option("--skip-bad-rows", is_flag=True, help="Count malformed CSV rows and go on instead of stopping.")
 @click.option("--retry-permanent", is_flag=True, help="Also retry URLs that failed permanently before (404, not an image, ...).")
+@click.option("--data-root", type=click.Path(path_type=Path),
+              help="Folder the CSVs' local pictures must lie in [default: each CSV's own folder].")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="Let a CSV name local pictures outside its folder (refused by default, recorded as 'refused').")
 @quiet_option
 @user_errors
 def download(csv_paths: tuple[Path, ...], out: Path, workers: int, timeout: float, retries: int, backoff: float,
              image_size: int, margin: float, keep_raw: bool, from_dir: Path | None, mapping: Path | None,
-             align: str | None, skip_bad_rows: bool, retry_permanent: bool, quiet: bool) -> None:
+             align: str | None, skip_bad_rows: bool, retry_permanent: bool, data_root: Path | None,
+             allow_outside_paths: bool, quiet: bool) -> None:
     from fec.data.download import download as run_download
 
     options = DownloadOptions(
         out=out, workers=workers, timeout=timeout, retry=RetryPolicy(retries, base_delay=backoff),
         face_size=image_size, margin=margin, keep_raw=keep_raw, from_dir=from_dir, mapping=mapping, align=align,
-        skip_bad_rows=skip_bad_rows, retry_permanent=retry_permanent, progress=show_progress(quiet),
+        skip_bad_rows=skip_bad_rows, retry_permanent=retry_permanent, data_root=data_root,
+        allow_outside_paths=allow_outside_paths, progress=show_progress(quiet),
     )
     with sigterm_exits():
         report = run_download(list(csv_paths), options)

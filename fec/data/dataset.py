@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from fec.data.face_store import DEFAULT_FACE_SIZE, ResolvedTriplets
+from fec.data.face_store import DEFAULT_FACE_SIZE, MAX_FACE_MARGIN, MAX_FACE_SIZE, ResolvedTriplets
 from fec.data.triplets import TRIPLET_TYPES, high_agreement
 from fec.errors import ArtifactError
 from fec.preprocessing import MIN_INPUT_SIZE, open_image, resize_uint8
@@ -137,9 +137,6 @@ class FaceCrops:
         return cls(face_size, float(margin))
 
 
-MAX_FACE_SIZE = 1024  # stored face crops: 3 MiB of RGB each at most
-
-
 def face_size_problem(size) -> str | None:
     """Why `size` cannot be the side of stored face crops, or None."""
     if isinstance(size, bool) or not isinstance(size, int) or not MIN_INPUT_SIZE <= size <= MAX_FACE_SIZE:
@@ -149,8 +146,8 @@ def face_size_problem(size) -> str | None:
 
 def face_margin_problem(margin) -> str | None:
     """Why `margin` cannot grow a face box (a share of its size on each side), or None."""
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0.0 <= margin <= 1.0:
-        return f"face_margin {margin!r} is not a number in [0, 1]"
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0.0 <= margin <= MAX_FACE_MARGIN:
+        return f"face_margin {margin!r} is not a number in [0, {MAX_FACE_MARGIN:g}]"
     return None
 
 

@@ -9,6 +9,7 @@ counted, never fatal.
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from fec.io import atomic_path
 from fec.preprocessing import crop_box, open_image
 
 DEFAULT_FACE_SIZE = 224
+MAX_FACE_SIZE = 1024  # stored face crops: 3 MiB of RGB each at most
+MAX_FACE_MARGIN = 1.0  # box growth on each side, as a share of its size
 JPEG_QUALITY = 95
 
 # align(picture, box, margin) -> the face region, levelled, or None when it finds no face (see --align)
@@ -76,7 +79,7 @@ class FaceStore:
         source = checked_local_source(face.url, base_dir, root, allow_outside)
         if source is None:
             return None, "remote image not in the store (fetch it with `fec-data download`)"
-        if not source.exists():
+        if not is_picture_file(source, face.url):
             return None, f"image file not found: {source}"
         self.add(face, source)
         return target, ""
@@ -114,14 +117,7 @@ class FaceStore:
             paths = []
             for face in triplet.faces:
                 if face not in cache:
-                    try:
-                        cache[face] = self.resolve(face, base_dir, allow_outside, root)
-                    except OutsideDataRoot as exc:
-                        raise OutsideDataRoot(f"{triplet.location}: {exc}") from None
-                    except DataError as exc:
-                        if not skip_unreadable:
-                            raise
-                        cache[face] = (None, f"unreadable image: {exc}")
+                    cache[face] = self.resolve_row_face(face, triplet, base_dir, allow_outside, skip_unreadable, root)
                 path, reason = cache[face]
                 if path is None:
                     result.dropped[reason.split(":")[0]] += 1
@@ -134,9 +130,29 @@ class FaceStore:
                 result.face_paths.append(tuple(paths))
         return result
 
+    def resolve_row_face(self, face: FaceRef, triplet: Triplet, base_dir: Path, allow_outside: bool,
+                         skip_unreadable: bool, root: Path | None) -> tuple[Path | None, str]:
+        """`resolve` for one face of a CSV row: a refused path names the row; an unreadable picture stops,
+        or with `skip_unreadable` becomes the reason its triplet is dropped."""
+        try:
+            return self.resolve(face, base_dir, allow_outside, root)
+        except OutsideDataRoot as exc:
+            raise OutsideDataRoot(f"{triplet.location}: {exc}") from None
+        except DataError as exc:
+            if not skip_unreadable:
+                if isinstance(exc, UnusablePicturePath):
+                    raise UnusablePicturePath(f"{triplet.location}: {exc}") from None
+                raise
+            return None, f"unreadable image: {exc}"
+
 
 class OutsideDataRoot(DataError):
     """A CSV row names a local picture outside the folder its paths are relative to."""
+
+
+class UnusablePicturePath(DataError):
+    """A CSV row names a local path that cannot be a picture: a NUL byte, a name too long, a symlink loop,
+    or something other than a regular file (a folder, a named pipe, a device)."""
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -147,11 +163,39 @@ def checked_local_source(url: str, base_dir: Path, root: Path, allow_outside: bo
     """`local_source`, refused with OutsideDataRoot when it lies outside `root` (unless `allow_outside`): a CSV
     from elsewhere must not make fec read files from anywhere on the machine."""
     source = local_source(url, base_dir)
-    if source is not None and not allow_outside and not is_inside(source, root):
+    if source is None:
+        return None
+    if "\0" in str(source):
+        raise UnusablePicturePath(f"image path {url!r} contains a NUL byte; fix or remove this CSV row")
+    try:
+        inside = allow_outside or is_inside(source, root)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise UnusablePicturePath(f"image path {url!r} cannot be resolved ({_reason(exc)}); fix or remove this CSV row") from None
+    if not inside:
         raise OutsideDataRoot(f"image path {url!r} is outside the data folder {root}; move the pictures under it, name "
                               "their folder with --data-root, or pass --allow-outside-paths "
                               "(fec-train: --set data_root=DIR / allow_outside_paths=true)")
     return source
+
+
+def is_picture_file(source: Path, url: str) -> bool:
+    """Whether the local picture `source` (named `url` in a CSV) exists; False when it does not. Only a regular
+    file can be a picture: anything else (a folder, a named pipe that would block forever, a device that never
+    ends) or a path the system refuses (a name too long, a symlink loop) raises UnusablePicturePath."""
+    try:
+        mode = source.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError) as exc:
+        raise UnusablePicturePath(f"image path {url!r} cannot be read ({_reason(exc)}); fix or remove this CSV row") from None
+    if not stat.S_ISREG(mode):
+        raise UnusablePicturePath(f"image path {url!r} is not a regular file (only picture files are read); "
+                                  "fix or remove this CSV row")
+    return True
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def local_source(url: str, base_dir: Path) -> Path | None:

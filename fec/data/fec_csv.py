@@ -88,6 +88,7 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file (expected an FEC-format CSV)")
     rows = []
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # a BOM is not part of the first URL
             reader = csv.reader(handle, skipinitialspace=True)
@@ -96,8 +97,9 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
                     rows.append((reader.line_num, [f.strip() for f in fields]))
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a text CSV file ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise DataError(f"{path}: unreadable CSV ({exc})") from None
+    except csv.Error as exc:  # the reader has counted the lines it read, the bad one included
+        line = reader.line_num if reader is not None else 0
+        raise DataError(f"{path}:{line}: unreadable CSV ({exc}); fix or remove this row") from None
     return rows
 
 

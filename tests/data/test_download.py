@@ -301,7 +301,8 @@ def test_fault_counts_match_the_injected_faults(server, tmp_path):
     report = dl.download(csvs, options(store))
 
     assert report.summary.urls == {
-        "total": 13, "ok": 6, "gone": 3, "http_error": 1, "not_image": 1, "failed": 2, "missing": 0, "not_attempted": 0,
+        "total": 13, "ok": 6, "gone": 3, "http_error": 1, "not_image": 1, "failed": 2, "missing": 0, "refused": 0,
+        "not_attempted": 0,
     }
     train, test = (c.to_dict() for c in report.summary.csvs)
     assert (train["triplets"], train["complete"], train["dropped"]) == (6, 3, 3)
@@ -865,6 +866,87 @@ def test_an_unreadable_local_path_is_a_per_url_failure(server, tmp_path):
     assert records[good].status == dl.OK
 
 
+def refused_outside(name: str, root: Path) -> str:
+    """The refusal of a local picture outside `root`, as fec-train words it."""
+    return (f"image path {name!r} is outside the data folder {root}; move the pictures under it, name their folder "
+            "with --data-root, or pass --allow-outside-paths (fec-train: --set data_root=DIR / allow_outside_paths=true)")
+
+
+def test_local_pictures_outside_the_csv_folder_are_refused_and_never_read(tmp_path):
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg_bytes(1))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "inside.jpg").write_bytes(jpeg_bytes(2))
+    (data / "link.jpg").symlink_to(outside)
+    passwd = "../" * 12 + "etc/passwd"
+    names = ["../outside.jpg", str(outside), outside.as_uri(), "link.jpg", "../absent.jpg", passwd]
+    csv_path = write_csv(data / "train.csv", [triplet(ONE, name, "inside.jpg", "inside.jpg") for name in names])
+    store = tmp_path / "store"
+    report = dl.download([csv_path], options(store))
+    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    for name in names:  # the same answer whether the file exists or not: no size, no hash, no crop
+        record = records[name]
+        assert (record.status, record.size, record.sha256, record.crops) == (dl.REFUSED, 0, "", []), record
+        assert record.error == refused_outside(name, data)
+    assert records["inside.jpg"].status == dl.OK and report.summary.urls[dl.REFUSED] == len(names)
+    assert len(list(store.rglob("*.jpg"))) == 1  # the inside picture's one face
+
+    report = dl.download([csv_path], options(store, data_root=tmp_path))  # a rerun with a wider data root
+    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    assert {name: records[name].status for name in names} == {
+        **dict.fromkeys(names[:4], dl.OK), "../absent.jpg": dl.MISSING, passwd: dl.REFUSED}
+    assert records[passwd].error == refused_outside(passwd, tmp_path)
+    allowed = dl.download([csv_path], options(tmp_path / "anywhere", allow_outside_paths=True))
+    assert allowed.summary.urls[dl.REFUSED] == 0 and allowed.summary.urls[dl.OK] == 5
+
+
+def without_hanging(seconds: float, work, *args, **kwargs):
+    """`work(*args, **kwargs)` on a daemon thread; fails instead of blocking the suite (a named pipe read)."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(value=work(*args, **kwargs)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds}s"
+    return result["value"]
+
+
+def test_local_paths_no_picture_can_have_are_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    (tmp_path / "good.jpg").write_bytes(jpeg_bytes(0))
+    names = ["pipe.jpg", "folder.jpg", "te\0st.jpg"]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, name, "good.jpg", "good.jpg") for name in names])
+    without_hanging(30, dl.download, [csv_path], options(tmp_path / "store"))
+    records = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)
+    assert {name: (records[name].status, records[name].size) for name in names} == dict.fromkeys(names, (dl.REFUSED, 0))
+    assert records["pipe.jpg"].error == f"{tmp_path / 'pipe.jpg'} is not a regular file (only picture files are read)"
+    assert records["te\0st.jpg"].error == "image path 'te\\x00st.jpg' contains a NUL byte; fix or remove this CSV row"
+    assert records["good.jpg"].status == dl.OK
+
+
+def test_a_mapping_file_cannot_point_outside_the_from_dir_folder(tmp_path):
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg_bytes(1))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "mine.jpg").write_bytes(jpeg_bytes(2))
+    (raw / "link.jpg").symlink_to(outside)
+    urls = [f"http://example.invalid/{i}.jpg" for i in range(3)]
+    csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
+    mapping = tmp_path / "mapping.csv"
+    for name in ("../outside.jpg", str(outside), "link.jpg", "nested/../../outside.jpg", "mi\0ne.jpg"):
+        mapping.write_text(f"url,file\n{urls[0]},mine.jpg\n{urls[1]},{name}\n")
+        with pytest.raises(DataError) as caught:
+            dl.download([csv_path], options(tmp_path / "store", from_dir=raw, mapping=mapping))
+        assert str(caught.value) == (f"{mapping}:3: file {name!r} is not a path inside the --from-dir folder {raw}; "
+                                     "map each URL to a picture under that folder")
+    assert not (tmp_path / "store").exists()  # refused before anything was read or written
+    mapping.write_text(f"url,file\n{urls[0]},mine.jpg\n")
+    report = dl.download([csv_path], options(tmp_path / "store", from_dir=raw, mapping=mapping))
+    assert (report.summary.urls[dl.OK], report.summary.urls[dl.MISSING]) == (1, 2)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Kill midway (SIGTERM, SIGKILL), run again: same store as an uninterrupted run
 
@@ -970,3 +1052,17 @@ def test_synthetic_dataset_over_http_into_a_store_training_uses(server, tmp_path
             [p.read_bytes() for p in paths] for paths in loaded.resolved.face_paths
         ]
     assert server.total_hits() == hits
+
+
+def test_the_command_line_takes_the_data_root_and_the_outside_paths_flag(tmp_path):
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg_bytes(1))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "inside.jpg").write_bytes(jpeg_bytes(2))
+    csv_path = write_csv(data / "train.csv", [triplet(ONE, "../outside.jpg", "inside.jpg", "inside.jpg")])
+    for flags, status in (([], dl.REFUSED), (["--data-root", str(tmp_path)], dl.OK), (["--allow-outside-paths"], dl.OK)):
+        store = tmp_path / f"store{len(flags)}{status}"
+        result = invoke(str(csv_path), "--out", str(store), "--image-size", "32", "--quiet", *flags)
+        assert result.exit_code == 0, result.output
+        assert dl.load_manifest(store / dl.MANIFEST_NAME)["../outside.jpg"].status == status, flags

@@ -103,3 +103,76 @@ def test_add_and_add_from_image_make_the_same_face(tmp_path):
     with pytest.raises(DataError, match="empty after rounding"):
         store.add_from_image(empty, open_image(tmp_path / "p.png"))
     assert not store.path(empty).exists()
+
+
+def finishes_within(seconds: float, work, *args, **kwargs):
+    """Run `work` on a daemon thread; fail (instead of hanging the suite) when it blocks, as on a named pipe."""
+    import threading
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = work(*args, **kwargs)
+        except Exception as exc:  # handed back to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds}s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def odd_paths(data: Path) -> dict[str, str]:
+    """CSV image paths no picture can have, each with a pattern of the message naming why."""
+    import os
+
+    (data / "images").mkdir()
+    os.mkfifo(data / "images" / "pipe.png")
+    (data / "images" / "loop_a.png").symlink_to("loop_b.png")
+    (data / "images" / "loop_b.png").symlink_to("loop_a.png")
+    return {
+        "images/te\0st.png": "contains a NUL byte",
+        "images/" + "x" * 300 + ".png": r"cannot be read \(File name too long\)",
+        "images/loop_a.png": r"cannot be (resolved \(Symlink loop|read \(Too many levels of symbolic links)",
+        "images/pipe.png": r"is not a regular file \(only picture files are read\)",
+        "images": r"is not a regular file \(only picture files are read\)",
+    }
+
+
+def test_odd_local_paths_are_one_line_errors_naming_the_row(tmp_path):
+    import re
+
+    import pytest
+
+    from fec.data.face_store import UnusablePicturePath
+
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(data / "a.png")
+    store = FaceStore(data / "faces", face_size=32)
+    for url, why in odd_paths(data).items():
+        for allow_outside in (False, True):
+            with pytest.raises(UnusablePicturePath) as caught:
+                finishes_within(10, store.resolve_triplets, [triplet("a.png", url, "a.png")], data,
+                                allow_outside=allow_outside)
+            message = str(caught.value)
+            assert message.startswith(f"t.csv:1: image path {url!r} "), message
+            assert re.search(why, message) and message.endswith("; fix or remove this CSV row") and "\n" not in message
+    assert [p.name for p in (data / "faces").rglob("*.jpg")] == [store.path(FaceRef("a.png", BOX)).name]
+
+
+def test_odd_local_paths_are_dropped_with_skip_unreadable(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(data / "a.png")
+    urls = list(odd_paths(data))
+    store = FaceStore(data / "faces", face_size=32)
+    rows = [triplet("a.png", url, "a.png") for url in urls] + [triplet("a.png", "a.png", "a.png")]
+    resolved = finishes_within(10, store.resolve_triplets, rows, data, skip_unreadable=True)
+    assert len(resolved.triplets) == 1
+    assert dict(resolved.dropped) == {"unreadable image": len(urls)}
+    assert resolved.missing_examples[0].startswith("t.csv:1: unreadable image: image path 'images/te\\x00st.png'")

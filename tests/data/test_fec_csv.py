@@ -101,3 +101,10 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_url(tmp_path):
     path.write_text("\ufeff" + fec_row() + "\n", encoding="utf-8")
     (triplet,) = read_triplets(path).triplets
     assert triplet.faces[0].url == "a.png"
+
+
+def test_a_field_over_the_csv_size_limit_names_its_line(write_csv):
+    path = write_csv([fec_row(), fec_row(), fec_row(urls=("a" * 200_000, "b.png", "c.png"))])
+    with pytest.raises(DataError) as caught:
+        read_triplets(path)
+    assert str(caught.value) == f"{path}:3: unreadable CSV (field larger than field limit (131072)); fix or remove this row"

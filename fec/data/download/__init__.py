@@ -45,6 +45,7 @@ from fec.data.download.outcomes import (
     NOT_IMAGE,
     OK,
     PERMANENT,
+    REFUSED,
     STATUSES,
     UrlOutcome,
 )
@@ -55,7 +56,7 @@ from fec.data.download.summary import CsvSummary, DownloadSummary
 
 __all__ = [
     "BAD_BOX", "FAILED", "GONE", "HTTP_ERROR", "KEPT_SUFFIX", "MANIFEST_NAME", "MISSING", "NOT_ATTEMPTED", "NOT_IMAGE",
-    "OK", "PERMANENT", "RAW_DIR_NAME", "STATUSES", "STORE_INFO_NAME", "SUMMARY_NAME",
+    "OK", "PERMANENT", "RAW_DIR_NAME", "REFUSED", "STATUSES", "STORE_INFO_NAME", "SUMMARY_NAME",
     "CsvSummary", "DownloadOptions", "DownloadReport", "DownloadSummary", "RetryPolicy", "RunStats", "UrlOutcome",
     "format_report",
     "download", "load_manifest",

@@ -23,6 +23,8 @@ class DownloadOptions:
     keep_raw: bool = False
     from_dir: Path | None = None
     mapping: Path | None = None
+    data_root: Path | None = None  # folder local pictures must lie in; default: the folder of the CSV naming them
+    allow_outside_paths: bool = False  # local pictures may lie anywhere
     align: str | None = None
     skip_bad_rows: bool = False
     retry_permanent: bool = False

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from fec.data.download.layout import RAW_DIR_NAME
+from fec.data.face_store import is_inside
 from fec.errors import DataError
 
 RAW_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
@@ -80,5 +81,19 @@ def read_mapping(path: Path, root: Path) -> dict[str, Path]:
             continue
         if len(fields) != 2 or not all(fields):
             raise DataError(f"{path}:{line}: expected two fields (url, file), got {len(fields)}")
-        mapping[fields[0]] = root / fields[1]
+        mapping[fields[0]] = mapped_file(root, fields[1], f"{path}:{line}")
     return mapping
+
+
+def mapped_file(root: Path, name: str, where: str) -> Path:
+    """`name` under the --from-dir folder `root` (symlinks resolved): a mapping file must not point fec at
+    pictures elsewhere on the machine."""
+    file = root / name
+    try:
+        inside = "\0" not in name and is_inside(file, root)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        inside = False
+    if not inside:
+        raise DataError(f"{where}: file {name!r} is not a path inside the --from-dir folder {root}; "
+                        "map each URL to a picture under that folder")
+    return file

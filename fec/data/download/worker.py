@@ -4,7 +4,9 @@ validate it and store its faces."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,13 +15,13 @@ from PIL import Image
 
 from fec.data.download.fetch import fetch_once
 from fec.data.download.options import DownloadOptions
-from fec.data.download.outcomes import HTTP_ERROR, MISSING, NOT_IMAGE, OK, Payload, PermanentError, UrlOutcome
+from fec.data.download.outcomes import HTTP_ERROR, MISSING, NOT_IMAGE, OK, REFUSED, Payload, PermanentError, UrlOutcome
 from fec.data.download.pictures import load_picture
 from fec.data.download.plan import UrlJob
 from fec.data.download.raw_pictures import RawDirectory, find_raw, raw_path
 from fec.data.download.retry import fetch_with_retries
 from fec.data.download.urls import is_remote, url_problem
-from fec.data.face_store import Aligner, FaceStore, local_source
+from fec.data.face_store import Aligner, FaceStore, checked_local_source
 from fec.errors import DataError
 from fec.io import atomic_path
 
@@ -65,21 +67,29 @@ class UrlWorker:
         if problem:
             return UrlOutcome(job.url, HTTP_ERROR, error=f"malformed URL ({problem})", source=source)
         if source == "local":
-            return self.read_local(job.url, local_source(job.url, job.base_dir), source)
+            try:
+                path = checked_local_source(job.url, job.base_dir, self.options.data_root or job.base_dir,
+                                            self.options.allow_outside_paths)
+            except DataError as exc:  # outside the data folder, or a path no picture can have: never read
+                return UrlOutcome(job.url, REFUSED, error=str(exc), source=source)
+            return self.read_local(job.url, path, source)
         return fetch_with_retries(job.url, self.fetch, self.options.retry, self.stop, self.rng)
 
     def read_local(self, url: str, path: Path | None, source: str) -> Payload | UrlOutcome:
         """The file's bytes, or a per-URL failure: a CSV may name any path (missing, unreadable, a name
-        too long, a huge file), and none of that may stop the run."""
+        too long, a huge file, a named pipe), and none of that may stop or hang the run."""
         limit = self.options.max_bytes
+        if path is None:
+            return UrlOutcome(url, MISSING, error="no local picture for this URL", source=source)
         try:
-            if path is None or not path.is_file():
-                where = f" ({path})" if path is not None else ""
-                return UrlOutcome(url, MISSING, error=f"no local picture for this URL{where}", source=source)
-            with open(path, "rb") as handle:
-                data = handle.read(limit + 1)
-        except OSError as exc:
-            return UrlOutcome(url, MISSING, error=f"cannot read {path} ({exc.strerror or type(exc).__name__})", source=source)
+            data = read_regular_file(path, limit + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            return UrlOutcome(url, MISSING, error=f"no local picture for this URL ({path})", source=source)
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            return UrlOutcome(url, MISSING, error=f"cannot read {path} ({reason})", source=source)
+        if data is None:
+            return UrlOutcome(url, REFUSED, error=f"{path} is not a regular file (only picture files are read)", source=source)
         if len(data) > limit:
             return UrlOutcome(url, NOT_IMAGE, error=f"too large (over {limit} bytes)", source=source)
         return Payload(data, source)
@@ -93,3 +103,14 @@ class UrlWorker:
                 continue
             outcome.crops.append(path.relative_to(self.store.root).as_posix())
             outcome.unaligned += self.aligner is not None and not aligned
+
+
+def read_regular_file(path: Path, size: int) -> bytes | None:
+    """Up to `size` bytes of `path`, or None when it is not a regular file (a folder, a device, a named pipe:
+    opened without blocking, so a pipe with no writer cannot hold a worker, and never read)."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        return None
+    with open(descriptor, "rb") as handle:
+        return handle.read(size)
