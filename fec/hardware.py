@@ -41,9 +41,15 @@ def resolve_device(setting: str):
 
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if setting.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device(setting)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device {setting!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {setting!r}: fec runs on auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {setting!r} asked for, but no CUDA GPU is available")
-    return torch.device(setting)
+    return device
 
 
 # The CPU features that change which kernels run (and so speed and even numerics): what a profile records.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch  # loaded, so the profile names the kernels PyTorch picked
 
 from fec.hardware import ISA_FLAGS, cpu_info, describe_cpu, describe_kernels, gemm_rates, hardware_profile, kernel_record
@@ -67,3 +68,16 @@ def test_the_kernel_record_is_the_profiles_cpu_with_threads_and_torch():
     record = kernel_record()
     assert record["cpu"] == hardware_profile()["cpu"]
     assert record["threads"] == torch.get_num_threads() and record["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("foo", "device 'foo': not a device; use auto, cpu, cuda or cuda:N"),
+    ("meta", "device 'meta': fec runs on auto, cpu, cuda or cuda:N"),
+])
+def test_a_device_fec_cannot_run_on_is_one_line(setting, message):
+    from fec.errors import ConfigError
+    from fec.hardware import resolve_device
+
+    with pytest.raises(ConfigError) as error:
+        resolve_device(setting)
+    assert str(error.value) == message

@@ -7,13 +7,16 @@ The resolved configuration is saved in the run folder and inside every checkpoin
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from fec.data.face_store import MAX_FACE_MARGIN, MAX_FACE_SIZE
 from fec.errors import ConfigError
 from fec.losses import DEFAULT_MARGINS, LOSSES
+from fec.preprocessing import MIN_INPUT_SIZE
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -77,6 +80,15 @@ class TrainConfig:
             (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
             (self.temperature > 0, "temperature must be positive"),
             (self.keep_last >= 1, "keep_last must be at least 1"),
+            (MIN_INPUT_SIZE <= self.face_size <= MAX_FACE_SIZE, f"face_size must be in [{MIN_INPUT_SIZE}, {MAX_FACE_SIZE}]"),
+            (0.0 <= self.face_margin <= MAX_FACE_MARGIN, f"face_margin must be in [0, {MAX_FACE_MARGIN:g}]"),
+            (0.0 <= self.min_agreement <= 1.0, "min_agreement must be in [0, 1]"),
+            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (min(self.weight_decay, self.grad_clip, self.warmup_steps, self.num_workers) >= 0,
+             "weight_decay, grad_clip, warmup_steps and num_workers must not be negative"),
+            (min(self.log_every, self.eval_every, self.checkpoint_every, self.eval_batch_size) >= 1,
+             "log_every, eval_every, checkpoint_every and eval_batch_size must be at least 1"),
+            (0 <= self.seed < 2**32, "seed must be in [0, 2**32)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -142,11 +154,18 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
     return overrides
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of keys; anything larger is not one
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file (at most {MAX_CONFIG_BYTES})")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a YAML config is UTF-8 text)") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(values, dict):
@@ -162,10 +181,23 @@ def _coerce(key: str, value, default):
     try:
         if isinstance(value, str) and target is not str:
             value = yaml.safe_load(value)  # overrides arrive as text: 0.1, true, {ONE_CLASS: 0.3}
-        if target is bool and not isinstance(value, bool):
-            raise ValueError
-        if target is dict and not isinstance(value, dict):
+        if not _fits(value, target):
             raise ValueError
         return target(value) if target in (int, float, str) else value
     except (TypeError, ValueError, yaml.YAMLError):
-        raise ConfigError(f"config key {key}: expected {target.__name__}, got {value!r}") from None
+        shown = repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__  # never str() a
+        raise ConfigError(f"config key {key}: expected {target.__name__}, got {shown[:80]}") from None  # YAML bomb
+
+
+def _fits(value, target: type) -> bool:
+    """Whether `value` is a `target` as a config means it: 3 is a float, but 3.9 is no int, a bool is no number,
+    an infinite or NaN float no setting, and a list or mapping no string."""
+    if target is bool or target is dict:
+        return isinstance(value, target)
+    if isinstance(value, bool):
+        return False
+    if target is int:
+        return isinstance(value, int)
+    if target is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, (str, int, float))  # str: a number written bare in YAML is still a name

@@ -40,3 +40,51 @@ def test_bad_yaml_and_override_syntax(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="is not key=value"):
         parse_overrides(("lr",))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"batch_size": "3.9"}, "config key batch_size: expected int, got 3.9"),
+        ({"batch_size": "true"}, "config key batch_size: expected int, got True"),
+        ({"lr": ".inf"}, "config key lr: expected float, got inf"),
+        ({"lr": ".nan"}, "config key lr: expected float, got nan"),
+        ({"log_every": "0"}, "log_every, eval_every, checkpoint_every and eval_batch_size must be at least 1"),
+        ({"eval_batch_size": "0"}, "log_every, eval_every, checkpoint_every and eval_batch_size must be at least 1"),
+        ({"num_workers": "-1"}, "weight_decay, grad_clip, warmup_steps and num_workers must not be negative"),
+        ({"weight_decay": "-1"}, "weight_decay, grad_clip, warmup_steps and num_workers must not be negative"),
+        ({"face_size": "0"}, "face_size must be in [16, 1024]"),
+        ({"face_size": "60000"}, "face_size must be in [16, 1024]"),
+        ({"face_margin": "-0.6"}, "face_margin must be in [0, 1]"),
+        ({"dropout": "1.0"}, "dropout must be in [0, 1)"),
+        ({"seed": "-1"}, "seed must be in [0, 2**32)"),
+        ({"min_agreement": "2"}, "min_agreement must be in [0, 1]"),
+        ({"store": ["a", "b"]}, "config key store: expected str, got list"),
+    ],
+)
+def test_values_of_the_right_type_but_impossible_are_refused_before_training(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides)
+    assert str(error.value) == message or str(error.value).startswith(message)
+
+
+def test_a_yaml_anchor_bomb_is_refused_without_expanding_it(tmp_path):
+    """Each level repeats the one before nine times: 9**9 (387 million) strings once expanded. YAML shares them
+    until something walks the value; the type check refuses it unwalked."""
+    levels = ["&l0 lol"] + [f"&l{level} [{', '.join([f'*l{level - 1}'] * 9)}]" for level in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(f"test_data: [{', '.join(levels)}]\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(bomb)
+    assert str(error.value) == "config key test_data: expected str, got list"
+
+
+def test_a_binary_or_oversized_config_file_is_one_line(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00model: x")
+    with pytest.raises(ConfigError, match=r"binary.yaml: not a text file \(a YAML config is UTF-8 text\)$"):
+        load_config(binary)
+    large = tmp_path / "large.yaml"
+    large.write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ConfigError, match=r"large.yaml: \d+ bytes is too large for a config file"):
+        load_config(large)
