@@ -12,6 +12,7 @@ Input layouts (the `input_format` key of manifests and ONNX metadata):
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -66,8 +67,12 @@ class EngineSidecar:
 
     @classmethod
     def from_dict(cls, payload: dict, source: Path) -> EngineSidecar:
-        if payload.get("format") != SIDECAR_FORMAT:
+        """The sidecar `payload` (untrusted JSON) describes; ArtifactError naming the field that is wrong."""
+        if not isinstance(payload, dict) or payload.get("format") != SIDECAR_FORMAT:
             raise ArtifactError(f"{source}: not an fec engine sidecar (no '{SIDECAR_FORMAT}' tag)")
+        problem = sidecar_problem(payload)
+        if problem:
+            raise ArtifactError(f"{source}: damaged engine sidecar: {problem}; rebuild it with fec-export --format trt")
         try:
             return cls(**{**payload, "gpu": GpuInfo(**payload["gpu"])})
         except (TypeError, KeyError) as exc:
@@ -83,6 +88,32 @@ class EngineSidecar:
     @property
     def input_size(self) -> int:
         return input_pixels(self.profile["max"], self.input_format)
+
+
+SIDECAR_STRINGS = ("tensorrt_version", "precision", "input_name", "output_name", "source_onnx")
+COMPUTE_CAPABILITY = re.compile(r"\d{1,2}\.\d{1,2}")  # "8.9"; Triton repositories name plan files after it
+
+
+def sidecar_problem(payload: dict) -> str | None:
+    """What is wrong with the fields readers use (names, layout, GPU, profile), or None."""
+    text = next((key for key in SIDECAR_STRINGS if not isinstance(payload.get(key), str)), None)
+    if text:
+        return f"'{text}' is not a string"
+    if payload.get("input_format") not in INPUT_LAYOUTS:
+        return f"'input_format' {payload.get('input_format')!r} is not one of {', '.join(INPUT_LAYOUTS)}"
+    gpu = payload.get("gpu") if isinstance(payload.get("gpu"), dict) else {}
+    capability = gpu.get("compute_capability")
+    if not isinstance(gpu.get("name"), str) or not isinstance(capability, str) or not COMPUTE_CAPABILITY.fullmatch(capability):
+        return "'gpu' needs a name and a compute_capability such as \"8.9\""
+    profile = payload.get("profile")
+    if not isinstance(profile, dict) or not all(_is_shape(profile.get(key)) for key in ("min", "opt", "max")):
+        return "'profile' needs min, opt and max shapes of four whole numbers >= 1"
+    return None
+
+
+def _is_shape(shape) -> bool:
+    return isinstance(shape, (list, tuple)) and len(shape) == 4 and all(
+        isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1 for dim in shape)
 
 
 def sidecar_path(plan: Path) -> Path:

@@ -87,14 +87,28 @@ def artifact(manifest: dict, role: str) -> dict | None:
 
 
 def check_files(folder: str | Path, manifest: dict) -> None:
-    """Raise ExportError when a listed file is missing or differs from its recorded sha256."""
+    """Raise ExportError when a listed file is missing, a link leading out of the folder, or differs from its
+    recorded sha256."""
     folder = Path(folder)
+    root = folder.resolve()
     for entry in manifest.get("files", []):
         path = folder / entry["path"]
+        real = _real_path(path)
+        if real is None or not real.is_relative_to(root):
+            raise ExportError(f"{path}: a link leading outside the export folder ({real or 'a loop'}); "
+                              "an export holds its own files, re-run fec-export")
         if not path.is_file():
             raise ExportError(f"{path}: listed in {MANIFEST_NAME} but missing; re-run fec-export")
         if sha256_file(path) != entry["sha256"]:
             raise ExportError(f"{path}: differs from the file fec-export wrote (sha256 mismatch); re-run fec-export")
+
+
+def _real_path(path: Path) -> Path | None:
+    """Where `path` leads once every link is followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a loop, later ones OSError
+        return None
 
 
 def record_verification(folder: str | Path, result: dict) -> None:

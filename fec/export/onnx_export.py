@@ -14,6 +14,7 @@ import io
 import json
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -190,7 +191,24 @@ def read_onnx_info(path: str | Path) -> OnnxInfo:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and others for garbage
         raise ExportError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in graph_tensors(proto.graph)):
+        raise ExportError(f"{path}: keeps weights in separate files (ONNX external data), which no manifest covers; "
+                          "fec exports are single files, re-export it with fec-export")
     return OnnxInfo.from_metadata({entry.key: entry.value for entry in proto.metadata_props}, path)
+
+
+def graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor a graph stores: initializers and node attributes, in subgraphs too."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attribute in node.attribute:
+            yield from (attribute.t, *attribute.tensors)
+            for sparse in (attribute.sparse_tensor, *attribute.sparse_tensors):
+                yield from (sparse.values, sparse.indices)
+            for subgraph in (attribute.g, *attribute.graphs):
+                yield from graph_tensors(subgraph)
 
 
 def io_shapes(proto: onnx.ModelProto) -> dict:
@@ -204,14 +222,18 @@ def io_shapes(proto: onnx.ModelProto) -> dict:
     return {"input": describe(proto.graph.input[0]), "output": describe(proto.graph.output[0])}
 
 
-def check_matches_manifest(onnx_path: Path, manifest: dict) -> OnnxInfo:
+def check_matches_manifest(onnx_path: Path, manifest: dict, manifest_path: Path) -> OnnxInfo:
     """The file's own metadata, after checking it has the precision and input size its manifest claims.
 
     Consumers label and judge an export by those two (fec-bench rows, fec-verify tolerances), so a
     file swapped into a folder with a forged sha256 must not pass as what the manifest says.
     """
     info = read_onnx_info(onnx_path)
-    claimed = (manifest.get("precision", "fp32"), (manifest.get("preprocessing") or {}).get("input_size"))
+    preprocessing = manifest.get("preprocessing")
+    if not isinstance(preprocessing, dict):
+        raise ExportError(f"{manifest_path}: 'preprocessing' is {type(preprocessing).__name__}, not a mapping; "
+                          "re-export the folder with fec-export")
+    claimed = (manifest.get("precision", "fp32"), preprocessing.get("input_size"))
     recorded = (info.precision, info.preprocessing.input_size)
     if claimed != recorded:
         raise ExportError(f"{onnx_path}: the file is {recorded[0]} at {recorded[1]} px, but its manifest says "
@@ -226,10 +248,12 @@ def trusted_export(folder: str | Path) -> tuple[dict, OnnxInfo | None]:
     file (when there is one) is fec's and has the precision and input size the manifest claims.
     ExportError saying why not.
     """
-    from fec.export.manifest import artifact, check_files, read_manifest
+    from fec.export.manifest import MANIFEST_NAME, artifact, check_files, read_manifest
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     check_files(folder, manifest)
     entry = artifact(manifest, "onnx")
-    return manifest, (check_matches_manifest(folder / entry["path"], manifest) if entry is not None else None)
+    if entry is None:
+        return manifest, None
+    return manifest, check_matches_manifest(folder / entry["path"], manifest, folder / MANIFEST_NAME)

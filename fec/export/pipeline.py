@@ -2,8 +2,8 @@
 
 The folder is assembled under a temporary name beside its destination and renamed into place only
 when everything (files and manifest) is written, so an interrupted export never leaves a folder that
-looks complete. Re-exporting into an existing export folder replaces it; any other existing folder is
-left alone.
+looks complete. Re-exporting into an existing export folder replaces it; any other existing folder (one
+with a foreign manifest.json, or with files its manifest does not list) is refused and left alone.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fec.artifacts import package_versions, utc_now
 from fec.export.errors import ExportError
-from fec.export.manifest import FORMAT, MANIFEST_NAME, write_manifest
+from fec.export.manifest import FORMAT, MANIFEST_NAME, read_manifest, write_manifest
 from fec.export.registry import ExportRequest, FormatOutcome, get_format
 from fec.export.source import ExportSource, load_source
 from fec.io import atomic_folder
@@ -73,14 +73,31 @@ def default_folder(source: ExportSource, fmt: str, request: ExportRequest) -> Pa
 @contextlib.contextmanager
 def staging(folder: Path) -> Iterator[Path]:
     """Yield an empty scratch folder that replaces `folder` only if the block succeeds."""
-    if folder.exists() and not _replaceable(folder):
-        raise ExportError(f"{folder}: exists and is not an export folder; choose another --out")
+    refusal = replace_refusal(folder)
+    if refusal:
+        raise ExportError(f"{folder}: {refusal}; choose another --out")
     with atomic_folder(folder) as scratch:
         yield scratch
 
 
-def _replaceable(folder: Path) -> bool:
-    return folder.is_dir() and ((folder / MANIFEST_NAME).is_file() or not any(folder.iterdir()))
+def replace_refusal(folder: Path) -> str | None:
+    """Why an export must not replace `folder`, or None: only an empty folder or an fec export holding nothing
+    but its manifest and the files it lists may go (a manifest.json alone is not enough: other tools write one)."""
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return "exists and is not an export folder"
+    names = {path.name for path in folder.iterdir()}
+    if not names:
+        return None
+    try:
+        manifest = read_manifest(folder)
+    except ExportError:
+        return f"exists and is not an export folder (no valid {MANIFEST_NAME} with the '{FORMAT}' tag)"
+    unlisted = sorted(names - {MANIFEST_NAME} - {PurePosixPath(entry["path"]).parts[0] for entry in manifest.get("files", [])})
+    if unlisted:
+        return f"exists and is not an export folder: it also holds {', '.join(unlisted[:3])}, which its manifest does not list"
+    return None
 
 
 def build_manifest(source: ExportSource, fmt: str, request: ExportRequest, outcome: FormatOutcome) -> dict:

@@ -8,10 +8,10 @@ manifest's sha256 first, and tensors are read from the files themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, read_sidecar
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, EngineSidecar, read_sidecar, sidecar_path
 from fec.data.dataset import FaceCrops
 from fec.detect.convention import BoxConvention
 from fec.errors import ArtifactError, DataError, FecError
@@ -121,15 +121,33 @@ def read_folder(folder: Path, force: bool = False) -> _FolderContents:
         raise RepositoryError(f"{folder}: the export holds neither an ONNX file nor a TensorRT engine")
     onnx = folder / onnx_entries[0]["path"] if onnx_entries else None
     preprocessing, input_format, model = describe_model(folder, manifest, onnx_info)
-    engines = tuple(read_engine(folder, entry) for entry in engine_entries)
-    declared = (manifest.get("batch") or {}).get("max")
-    margin = FaceCrops.recorded(manifest.get("source")).margin
-    try:
-        convention = BoxConvention.recorded(manifest.get("source"), f"{folder / MANIFEST_NAME} source")
-    except DataError as exc:
-        raise RepositoryError(str(exc)) from None
+    engines = tuple(read_engine(folder, entry, files, onnx) for entry in engine_entries)
+    margin, convention = recorded_crops(folder / MANIFEST_NAME, manifest.get("source"))
     return _FolderContents(folder, preprocessing, input_format, model, onnx, engines,
-                           int(declared) if declared else None, float(margin), convention)
+                           declared_max_batch(folder / MANIFEST_NAME, manifest), margin, convention)
+
+
+def declared_max_batch(manifest_path: Path, manifest: dict) -> int | None:
+    """The manifest's `batch.max` (the largest batch the export was made and verified for), None when unrecorded."""
+    batch = manifest.get("batch")
+    if batch is not None and not isinstance(batch, dict):
+        raise RepositoryError(f"{manifest_path}: 'batch' is {type(batch).__name__}, not a mapping; re-run fec-export")
+    declared = (batch or {}).get("max")
+    if declared is None:
+        return None
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared < 1:
+        raise RepositoryError(f"{manifest_path}: batch.max {declared!r} is not a whole number >= 1; re-run fec-export")
+    return declared
+
+
+def recorded_crops(manifest_path: Path, source) -> tuple[float, BoxConvention | None]:
+    """The training crops' margin and box convention the manifest's `source` records, checked like the options
+    that override them (a margin in [0, 1])."""
+    try:
+        margin = FaceCrops.recorded(source, source=f"{manifest_path}: source").margin
+        return float(margin), BoxConvention.recorded(source, f"{manifest_path} source")
+    except (ArtifactError, DataError) as exc:
+        raise RepositoryError(str(exc)) from None
 
 
 def describe_model(folder: Path, manifest: dict, onnx_info: OnnxInfo | None) -> tuple[Preprocessing, str, dict]:
@@ -143,23 +161,30 @@ def describe_model(folder: Path, manifest: dict, onnx_info: OnnxInfo | None) -> 
     return prep, manifest.get("input_format", FLOAT32_NCHW), manifest.get("model", {})
 
 
-def read_engine(folder: Path, entry: dict) -> EngineExport:
-    """A plan and its sidecar (`<plan>.json`, written by fec-export --format trt)."""
+def read_engine(folder: Path, entry: dict, files: list[dict], onnx: Path | None) -> EngineExport:
+    """A plan and its sidecar (`<plan>.json`, written by fec-export --format trt, listed and hash-checked).
+
+    The sidecar's `source_onnx` must name the export's own (checked) ONNX file: it never leads a reader elsewhere.
+    """
     path = folder / entry["path"]
+    if not any(PurePosixPath(item["path"]) == PurePosixPath(entry["path"] + ".json") for item in files):
+        raise RepositoryError(f"{folder / MANIFEST_NAME}: the engine {entry['path']} has no sidecar "
+                              f"{entry['path']}.json among its files; rebuild it with fec-export --format trt")
     try:
         sidecar = read_sidecar(path)
     except FecError as exc:
         raise RepositoryError(str(exc)) from None
-    return EngineExport(path, sidecar.gpu.compute_capability, sidecar.max_batch, engine_io(folder, sidecar))
+    listed = onnx.relative_to(folder).as_posix() if onnx is not None else None
+    if listed is None or PurePosixPath(sidecar.source_onnx) != PurePosixPath(listed):
+        raise RepositoryError(f"{sidecar_path(path)}: source_onnx {sidecar.source_onnx!r} is not the export's ONNX file "
+                              f"({listed or 'none listed'}); rebuild the engine with fec-export --format trt")
+    return EngineExport(path, sidecar.gpu.compute_capability, sidecar.max_batch, engine_io(sidecar, onnx))
 
 
-def engine_io(folder: Path, sidecar) -> ModelIO:
+def engine_io(sidecar: EngineSidecar, onnx: Path) -> ModelIO:
     """The engine's tensors: input from its profile, output from the ONNX file it was built from."""
     input_dtype = "uint8" if sidecar.input_format == UINT8_NHWC else "float32"
     input_shape = (DYNAMIC, *(int(dim) for dim in sidecar.profile["max"][1:]))
-    source = folder / sidecar.source_onnx
-    if not source.is_file():
-        raise RepositoryError(f"{source}: the ONNX file the engine was built from is missing; re-export with fec-export")
-    output = onnx_model_io(source).outputs[0]
+    output = onnx_model_io(onnx).outputs[0]
     return ModelIO((TensorInfo(sidecar.input_name, input_dtype, input_shape),),
                    (TensorInfo(sidecar.output_name, output.dtype, output.shape),), sidecar.max_batch)

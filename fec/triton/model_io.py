@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from fec.triton.errors import RepositoryError
+
 DYNAMIC = -1
 
 
@@ -40,7 +42,10 @@ def onnx_model_io(path: str | Path) -> ModelIO:
     """The graph inputs and outputs of an ONNX file, after shape inference (symbolic axes become DYNAMIC)."""
     import onnx
 
-    proto = onnx.load(str(path))
+    try:  # the graph is all we need: never follow an external-data location out of the folder
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and others for garbage
+        raise RepositoryError(f"{path}: not a readable ONNX file ({type(exc).__name__}); re-export it with fec-export") from None
     try:  # resolves axes an exporter left symbolic (e.g. the embedding width after the L2 normalisation)
         proto = onnx.shape_inference.infer_shapes(proto)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):

@@ -107,7 +107,7 @@ def test_an_export_with_an_engine_offers_both_kinds_and_its_batch_range_as_a_ten
                 "files": [{"path": "model.onnx", "role": "onnx", "sha256": sha256_file(folder / "model.onnx")},
                           {"path": "model.plan", "role": "engine", "sha256": sha256_file(folder / "model.plan")}]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(onnx_export, "check_matches_manifest", lambda path, manifest: None)  # not a real ONNX file
+    monkeypatch.setattr(onnx_export, "check_matches_manifest", lambda *args: None)  # not a real ONNX file
     resolved = resolve_target(folder)
 
     assert resolved.files == {"onnx": str(folder / "model.onnx"), "engine": str(folder / "model.plan")}
