@@ -11,11 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from fec.errors import FecError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     final = Path(path)
+    if final.is_dir():
+        raise FecError(f"{final}: is a folder; give a file name")
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)

@@ -42,11 +42,14 @@ def default_backends(target: Target) -> list[Backend]:
     return available
 
 
+MAX_BATCH = 4096  # 4096 faces at 299 px are 4 GiB of float input; beyond that a typo, not a benchmark
+
+
 def check_request(pairs: list[tuple[Target, Backend]], options: BenchOptions) -> None:
     """Settings, batch sizes and concurrency that the planned pairs can be measured with."""
     options.settings.validate()
-    if not options.batches or min(options.batches) < 1:
-        raise BenchError(f"batch sizes must be >= 1, got {options.batches}")
+    if not options.batches or min(options.batches) < 1 or max(options.batches) > MAX_BATCH:
+        raise BenchError(f"batch sizes must be in [1, {MAX_BATCH}], got {options.batches}")
     if options.concurrency < 1:
         raise BenchError(f"concurrency must be >= 1, got {options.concurrency}")
     local = sorted({backend.name for _, backend in pairs if not backend.kind.startswith("server")})

@@ -56,7 +56,8 @@ def main():
 @click.option("--duration", type=float, help="Seconds per window instead of --iters.")
 @click.option("--tolerance", type=float, default=0.10, show_default=True, help="Window medians must agree within this.")
 @click.option("--max-windows", type=int, default=10, show_default=True)
-@click.option("--threads", type=int, help="Intra-op threads (torch.set_num_threads / ORT intra_op_num_threads).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Intra-op threads (torch.set_num_threads / ORT intra_op_num_threads).")
 @click.option("--inputs", type=click.Choice(["faces", "random"]), default="faces", show_default=True,
               help="Real face crops from --data, or random normalised data.")
 @click.option("--data", type=click.Path(path_type=Path), help="Triplet CSV, or a folder with test.csv (for --inputs faces).")

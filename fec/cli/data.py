@@ -20,7 +20,7 @@ def main() -> None:
 @main.command(help="Write a synthetic FEC-format dataset (train.csv, test.csv, images/).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--triplets", type=int, default=3000, show_default=True, help="Triplets in train + test.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--image-size", type=int, default=128, show_default=True, help="Face size in pixels.")
 @click.option("--test-fraction", type=float, default=0.2, show_default=True)
 @quiet_option

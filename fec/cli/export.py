@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 
 from fec.cli.common import quiet_option, user_errors
+from fec.data.face_store import MAX_FACE_SIZE
 from fec.export.onnx_export import EXPORTERS
 from fec.export.precision import INT8_TARGETS, PRECISIONS, QUANTIZERS
 from fec.export.registry import HARDWARE_COMPATIBILITY, EngineOptions, ExportRequest, list_formats
+from fec.preprocessing import MIN_INPUT_SIZE
 
 REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, shown by --help
 
@@ -42,7 +44,8 @@ REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, sh
 @click.option("--exporter", type=click.Choice(EXPORTERS), default=REQUEST.exporter, show_default=True,
               help="torch.onnx exporter (legacy: TorchScript-based, deprecated; for models dynamo cannot trace).")
 @click.option("--store", type=click.Path(path_type=Path), help="Face store for --calib-data (default: faces/ beside the CSV).")
-@click.option("--face-size", type=int, help="Stored face size for --calib-data (default: the checkpoint's training value).")
+@click.option("--face-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE),
+              help="Stored face size for --calib-data (default: the checkpoint's training value).")
 @click.option("--workspace-mb", type=int, default=ENGINE.workspace_mb, show_default=True, help="TensorRT workspace limit.")
 @click.option("--opt-level", type=int, default=ENGINE.optimization_level, show_default=True,
               help="TensorRT builder optimization level 0-5.")

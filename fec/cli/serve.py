@@ -20,11 +20,12 @@ from fec.cli.common import quiet_option, user_errors
 @click.command(help="Start the real tritonserver (a full install, else the nvidia-pytriton wheel's) on a model "
                     "repository, listening on 127.0.0.1; wait until the models are ready; stop cleanly on Ctrl-C.")
 @click.option("--repo", type=click.Path(path_type=Path), default=Path("triton_repo"), show_default=True)
-@click.option("--http-port", type=int, default=8000, show_default=True)
-@click.option("--grpc-port", type=int, default=8001, show_default=True)
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.option("--model", "models", multiple=True, help="Load only these models (default: all this server can run).")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="Server log file (default: in the temp folder).")
-@click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for readiness.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=180.0, show_default=True,
+              help="Seconds to wait for readiness.")
 @quiet_option
 @user_errors
 def main(repo, http_port, grpc_port, models, log_path, timeout, quiet):

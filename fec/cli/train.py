@@ -18,11 +18,11 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True,
               help="Run folder: checkpoints, metrics.jsonl, curves.png, config.yaml.")
 @click.option("--max-steps", type=int)
-@click.option("--batch-size", type=int, help="Triplets per step over all processes.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Triplets per step over all processes.")
 @click.option("--lr", type=float)
 @click.option("--amp", type=click.Choice(["auto", "off", "fp16", "bf16"]))
 @click.option("--device", help="auto, cpu, cuda, cuda:1 ...")
-@click.option("--seed", type=int)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1))
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue from the run's newest readable checkpoint (RUN/last.pt, else the "

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.data.face_store import MAX_FACE_SIZE
+from fec.preprocessing import MIN_INPUT_SIZE
 from fec.runtimes.backends import export_backends
 
 FAILED_EXIT = 1
@@ -28,8 +30,9 @@ FAILED_EXIT = 1
 @click.option("--min-cos", type=float, help="Override the minimum cosine similarity.")
 @click.option("--max-delta", type=float, help="Override the largest |accuracy delta| in points.")
 @click.option("--store", type=click.Path(path_type=Path), help="Face store (default: faces/ beside the CSV).")
-@click.option("--face-size", type=int, help="Stored face size (default: the checkpoint's training value).")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--face-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE),
+              help="Stored face size (default: the checkpoint's training value).")
+@click.option("--batch-size", type=click.IntRange(1, 65536), default=64, show_default=True)
 @click.option("--no-record", is_flag=True, help="Do not store the result in each export's manifest.json.")
 @click.option("--data-root", type=click.Path(path_type=Path),
               help="Folder the CSV's local pictures must lie in [default: the CSV's own folder].")

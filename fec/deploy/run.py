@@ -9,6 +9,7 @@ reason and the others go on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,8 @@ class DeployOptions:
             (self.rank_by not in self.modes, f"--rank-by {self.rank_by} needs it measured: use --mode {self.rank_by} or both"),
             (unknown, f"--precision: choose from {', '.join(PRECISIONS)}"),
             (not self.batches or min(self.batches) < 1, "--batch: give sizes >= 1"),
-            (self.max_drop < 0, f"--max-drop: give 0 or more accuracy points, got {self.max_drop:g}"),
+            (not self.max_drop >= 0 or math.isinf(self.max_drop),
+             f"--max-drop: give 0 or more accuracy points, got {self.max_drop:g}"),
             (self.latency_budget_ms is not None and self.latency_budget_ms <= 0,
              "--latency-budget: give a positive number of ms"),
             (not self.float_below or min(self.float_below) < 0, "--float-below: give channel counts >= 0"),

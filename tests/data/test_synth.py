@@ -166,7 +166,7 @@ def test_no_temporary_files_are_left(dataset):
     [
         ({"triplets": 9}, "at least 10 triplets"),
         ({"triplets": 12.5}, "whole number"),
-        ({"image_size": 31}, "at least 32 pixels"),
+        ({"image_size": 31}, "pixels in [32, 1024]"),
         ({"test_fraction": 0.0}, "between 0 and 1"),
         ({"test_fraction": 1.0}, "between 0 and 1"),
         ({"test_fraction": -0.2}, "between 0 and 1"),

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fec.data.face_store import MAX_FACE_SIZE
 from fec.data.fec_csv import write_fec_csv
 from fec.data.synth.faces import Face
 from fec.data.synth.ground_truth import EXPRESSIONS_FILE, write_expressions
@@ -31,8 +32,10 @@ def write_synthetic_dataset(
     quiet: bool = True,
 ) -> SynthSummary:
     """Write train.csv, test.csv, images/ and synth.json under `out`; return the summary."""
-    validate_arguments(triplets, image_size, test_fraction)
+    validate_arguments(triplets, image_size, test_fraction, seed)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder; choose another --out")
     rng = np.random.default_rng(seed)
     raters = sample_rater_pool(rng)
     counts = split_counts(triplets, test_fraction)
@@ -49,12 +52,14 @@ def write_synthetic_dataset(
     return summary
 
 
-def validate_arguments(triplets: int, image_size: int, test_fraction: float) -> None:
+def validate_arguments(triplets: int, image_size: int, test_fraction: float, seed: int = 0) -> None:
     """Raise DataError with a one-line message for arguments that cannot make a dataset."""
     if not isinstance(triplets, (int, np.integer)) or triplets < 10:
         raise DataError(f"synthetic dataset needs a whole number of at least 10 triplets, got {triplets!r}")
-    if not isinstance(image_size, (int, np.integer)) or image_size < 32:
-        raise DataError(f"synthetic face size must be a whole number of at least 32 pixels, got {image_size!r}")
+    if not isinstance(image_size, (int, np.integer)) or not 32 <= image_size <= MAX_FACE_SIZE:
+        raise DataError(f"synthetic face size must be a whole number of pixels in [32, {MAX_FACE_SIZE}], got {image_size!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"synthetic dataset seed must be a whole number >= 0, got {seed!r}")
     if not 0.0 < float(test_fraction) < 1.0:
         raise DataError(f"test fraction must lie strictly between 0 and 1, got {test_fraction}")
 

@@ -1,0 +1,56 @@
+"""Options out of their range are refused before any work, in one line naming the option (exit 2): the commands
+would otherwise crash deep inside (a negative thread count in torch, a port past 65535 in a socket), loop on
+nothing, or allocate terabytes."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from fec.cli import bench, deploy, evaluate, serve
+from fec.cli.data import main as fec_data
+from fec.models import create_model
+from fec.models.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    model = create_model("compact_cnn", standardize_input=True)
+    path = tmp_path_factory.mktemp("option_ranges") / "model.pt"
+    return save_checkpoint(path, {"model": dict(model.config), "state_dict": model.state_dict(),
+                                  "preprocessing": model.preprocessing.to_dict(), "config": {"face_size": 64}})
+
+
+CASES = [
+    (evaluate.main, ["CKPT", "--data", "DATA", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+    (evaluate.main, ["CKPT", "--data", "DATA", "--face-size", "0"], "Invalid value for '--face-size'"),
+    (evaluate.main, ["CKPT", "--data", "DATA", "--json", "TMP"], "TMP: is a folder; give a file name"),
+    (bench.main, ["CKPT", "--backend", "torch", "--inputs", "random", "--threads", "-1"], "Invalid value for '--threads'"),
+    (bench.main, ["CKPT", "--backend", "torch", "--inputs", "random", "--batch", "100000000"],
+     "batch sizes must be in [1, 4096], got [100000000]"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--max-drop", "nan"], "--max-drop: give 0 or more accuracy points, got nan"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--threads", "-3"], "Invalid value for '--threads'"),
+    (serve.main, ["--http-port", "70000"], "Invalid value for '--http-port'"),
+    (serve.main, ["--timeout", "-1"], "Invalid value for '--timeout'"),
+    (fec_data, ["synth", "--out", "TMP/s", "--seed", "-1"], "Invalid value for '--seed'"),
+    (fec_data, ["synth", "--out", "TMP/s", "--image-size", "100000"],
+     "synthetic face size must be a whole number of pixels in [32, 1024], got 100000"),
+    (fec_data, ["synth", "--out", "CKPT", "--triplets", "10"], "CKPT: exists and is not a folder; choose another --out"),
+]
+
+
+@pytest.mark.parametrize("command, args, message", CASES, ids=[" ".join(case[1][-2:]) for case in CASES])
+def test_an_option_out_of_range_is_one_line_and_exit_2(command, args, message, checkpoint, tiny_synth, tmp_path):
+    names = {"CKPT": str(checkpoint), "DATA": str(tiny_synth / "test.csv"), "TMP": str(tmp_path)}
+
+    def named(text: str) -> str:
+        for name, value in names.items():
+            text = text.replace(name, value)
+        return text
+
+    result = CliRunner().invoke(command, [named(arg) for arg in args])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert named(message) in result.stderr and "Traceback" not in result.output
+    assert len([line for line in lines if line.startswith(("error:", "Error:"))]) == 1, result.stderr
+    assert not (tmp_path / "s").exists()
