@@ -166,7 +166,9 @@ def test_no_temporary_files_are_left(dataset):
     [
         ({"triplets": 9}, "at least 10 triplets"),
         ({"triplets": 12.5}, "whole number"),
-        ({"image_size": 31}, "pixels in [32, 1024]"),
+        ({"image_size": 31}, r"pixels in \[32, 1024\], got 31"),
+        ({"image_size": 100_000}, r"pixels in \[32, 1024\], got 100000"),
+        ({"seed": -1}, "seed must be a whole number >= 0"),
         ({"test_fraction": 0.0}, "between 0 and 1"),
         ({"test_fraction": 1.0}, "between 0 and 1"),
         ({"test_fraction": -0.2}, "between 0 and 1"),
