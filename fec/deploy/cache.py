@@ -5,13 +5,14 @@ sha256 for int8, fec's version) matches the one recorded when it was written and
 match their manifest (fec-export's trust check). A verification is reused when its key (the export's
 key, the backend, the test CSV's sha256) matches. Timings are never reused: speed is what a rerun
 measures again. The index is `cache.json` in the deployment folder, written atomically; an unreadable
-one is ignored (everything is made again), never trusted.
+one, or an entry of the wrong shape, is ignored (made again), never trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from fec import __version__
@@ -40,7 +41,8 @@ class DeployCache:
             return {}
         if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("entries"), dict):
             return {}
-        return payload["entries"]
+        return {name: entry for name, entry in payload["entries"].items()
+                if isinstance(entry, dict) and isinstance(entry.get("key"), str)}
 
     def export_folder(self, name: str, key: str, folder: Path) -> Path | None:
         """`folder` when it holds the export `key` names, untouched since; None when it must be made."""
@@ -54,9 +56,15 @@ class DeployCache:
             return None
         return folder
 
-    def verification(self, name: str, key: str) -> dict | None:
+    def verification(self, name: str, key: str, fields: dict[str, type] | None = None) -> dict | None:
+        """The recorded result of verification `key` when it has the shape a verification writes (`fields`: each
+        name's type; None: any names, each a number); None when it must run again."""
         entry = self.entries.get(f"verify/{name}", {})
-        return entry.get("result") if entry.get("key") == key else None
+        result = entry.get("result")
+        if entry.get("key") != key or not isinstance(result, dict):
+            return None
+        shape = fields if fields is not None else dict.fromkeys(result, float)
+        return result if all(fits(result.get(field), kind) for field, kind in shape.items()) else None
 
     def remember_export(self, name: str, key: str) -> None:
         self.entries[f"export/{name}"] = {"key": key}
@@ -68,3 +76,13 @@ class DeployCache:
 
     def save(self) -> None:
         write_json(self.path, {"format": FORMAT, "entries": self.entries})
+
+
+def fits(value, kind: type) -> bool:
+    """`value` is a `kind` as JSON gives it back: text, or a finite number (an int counts as a float; a bool
+    counts as neither)."""
+    if kind is str:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and (kind is float or isinstance(value, int))

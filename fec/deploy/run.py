@@ -31,6 +31,8 @@ from fec.runtimes.backends import get_backend
 from fec.verify import verify_exports
 
 REFERENCE = "torch/checkpoint"
+# What a candidate's verification records (and the cache must hold to be reused).
+VERDICT_FIELDS = {"delta_pt": float, "flips": float, "min_cos": float, "nonfinite": int, "error": str}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,7 +199,7 @@ def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: 
         if trial.folder is None or trial.measured.status != OK:
             continue
         key = key_of(export=trial.files_key, backend=trial.candidate.backend, data=data_sha)
-        cached = cache.verification(trial.candidate.name, key)
+        cached = cache.verification(trial.candidate.name, key, VERDICT_FIELDS)
         if cached is not None:
             apply_verification(trial, cached)
         else:
