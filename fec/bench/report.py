@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -224,8 +225,33 @@ def read_report_file(path: str | Path) -> dict:
     report = read_json(path, BenchError, "benchmark report")
     if not isinstance(report, dict) or report.get("format") != FORMAT:
         raise BenchError(f"{path}: not an fec-bench report (no '{FORMAT}' tag); write one with fec-bench --json")
-    report["rows"] = [{**row, "mode": row.get("mode", DEFAULT_MODE)} for row in report.get("rows", [])]
+    rows = report.get("rows", [])
+    if not isinstance(rows, list):
+        raise BenchError(f"{path}: 'rows' is not a list; write the report again with fec-bench --json")
+    report["rows"] = [checked_row({**row, "mode": row.get("mode", DEFAULT_MODE)} if isinstance(row, dict) else row,
+                                  f"{path}: row {number}") for number, row in enumerate(rows, 1)]
     return report
+
+
+# What merge, compare and floor read of every row, with its type (a float may be written as an int).
+ROW_FIELDS = {"backend": str, "mode": str, "precision": str, "batch": int, "p50_ms": float, "throughput": float}
+
+
+def checked_row(row, where: str) -> dict:
+    """`row` when it holds every ROW_FIELDS entry with its type (numbers finite, batch >= 1), else BenchError."""
+    if not isinstance(row, dict):
+        raise BenchError(f"{where}: not a mapping; write the report again with fec-bench --json")
+    for name, kind in ROW_FIELDS.items():
+        value = row.get(name)
+        if kind is str:
+            fits = isinstance(value, str)
+        else:
+            fits = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+                    and value >= (1 if kind is int else 0) and (kind is float or isinstance(value, int)))
+        if not fits:
+            raise BenchError(f"{where}: {name} {value!r} is not a {'text' if kind is str else 'number'} "
+                             "fec-bench writes; write the report again with fec-bench --json")
+    return row
 
 
 def merge_reports(paths: list[str | Path]) -> tuple[list[dict], list[dict], dict]:

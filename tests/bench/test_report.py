@@ -15,6 +15,7 @@ from fec.bench.report import (
     csv_text,
     format_comparison,
     format_table,
+    read_report_file,
     write_csv,
     write_plot,
     write_report_json,
@@ -161,3 +162,22 @@ def test_warnings_and_plot_lines_name_the_end_to_end_mode(records):
     assert "warning: torch-cuda end-to-end fp32 batch 8: latency varies a lot" in format_table([end_to_end])
     assert set(_series([records[1], end_to_end])) == {"torch-cuda fp32", "torch-cuda end-to-end fp32"}
     assert format_table(records, notes=["x skipped"]).endswith("\nnote: x skipped")
+
+
+@pytest.mark.parametrize("rows, message", [
+    ({"backend": "torch"}, "'rows' is not a list"),
+    ([7], "row 1: not a mapping"),
+    ([{"backend": "torch", "precision": "fp32", "batch": 1, "p50_ms": 1.0}], "row 1: throughput None is not a number"),
+    ([{"backend": "torch", "precision": "fp32", "batch": 1, "p50_ms": "1.0", "throughput": 9.0}],
+     "row 1: p50_ms '1.0' is not a number"),
+    ([{"backend": "torch", "precision": "fp32", "batch": 0.5, "p50_ms": 1.0, "throughput": 9.0}],
+     "row 1: batch 0.5 is not a number"),
+    ([{"backend": 3, "precision": "fp32", "batch": 1, "p50_ms": 1.0, "throughput": 9.0}], "row 1: backend 3 is not a text"),
+])
+def test_a_report_with_rows_fec_bench_never_writes_is_one_line(tmp_path, rows, message):
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps({"format": "fec-bench/1", "rows": rows}))
+    with pytest.raises(BenchError) as error:
+        read_report_file(path)
+    assert str(error.value).startswith(f"{path}: {message}")
+    assert str(error.value).endswith("write the report again with fec-bench --json")
