@@ -54,7 +54,7 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    _check_expansion(path)
+    _check_archive(path)
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")  # a foreign file's detail
@@ -137,12 +137,13 @@ def _refused_global(exc: pickle.UnpicklingError) -> str | None:
 
 
 # torch.save stores its zip entries uncompressed, so what a checkpoint expands to is about its size on disk.
-# Entries that declare more are a compressed file fec never writes, possibly a zip bomb: refused unread.
+# Entries that declare more are a compressed file fec never writes, possibly a zip bomb: refused unread. The
+# archive's checksums are checked too (torch does not): changed bytes would otherwise load as weights.
 MAX_EXPANSION = 2.0
 EXPANSION_SLACK_BYTES = 1 << 20
 
 
-def _check_expansion(path: Path) -> None:
+def _check_archive(path: Path) -> None:
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as handle:
             if handle.read(1) != b"\x80":  # torch's legacy format is a pickle, and pickles start so
@@ -151,8 +152,11 @@ def _check_expansion(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(entry.file_size for entry in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError):
+            damaged = archive.testzip() if declared <= MAX_EXPANSION * path.stat().st_size + EXPANSION_SLACK_BYTES else None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zipfile.LargeZipFile):
         return  # unreadable as a zip: torch.load reports it
+    if damaged is not None:  # torch does not check the zip's checksums: changed bytes would load as weights
+        raise CheckpointError(f"{path}: damaged: its entry {damaged} fails its checksum; use an earlier checkpoint")
     limit = MAX_EXPANSION * path.stat().st_size + EXPANSION_SLACK_BYTES
     if declared > limit:
         raise CheckpointError(f"{path}: refused: its entries expand to {declared / 2**20:.0f} MiB from "

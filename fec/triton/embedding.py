@@ -154,6 +154,10 @@ def save_embeddings(result: EmbeddingResult, out: str | Path) -> list[Path]:
     """.npy (with the paths, one a line, in <out>.paths.txt) or .jsonl ({"path", "embedding"} a line)."""
     out = Path(out)
     if out.suffix == ".npy":
+        broken = next((path for path in result.paths if "\n" in str(path) or "\r" in str(path)), None)
+        if broken is not None:  # it would take two lines of the listing, and every later row would be misnamed
+            raise DataError(f"{str(broken)!r}: a picture name with a line break cannot be listed one per line in "
+                            f"{out.with_suffix('.paths.txt')}; rename it, or write --out as .jsonl")
         with atomic_path(out) as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, result.embeddings)

@@ -87,3 +87,18 @@ def test_a_file_that_is_neither_zip_nor_pickle_is_named_so(tiny_synth, tmp_path)
     path.write_text("epoch 3: loss 0.2\n")
     assert evaluate(path, tiny_synth / "test.csv") == (
         2, f"error: {path}: not a PyTorch checkpoint (neither torch's zip format nor a pickle)")
+
+
+def test_changed_bytes_inside_the_archive_fail_its_checksum(tiny_synth, tmp_path):
+    """torch.load does not check the zip's CRCs: without this check a flipped byte loads as a changed weight."""
+    payload = checkpoint_payload()
+    name = first_weight(payload)
+    payload["state_dict"][name] = torch.full_like(payload["state_dict"][name], 1.2345)
+    path = save_checkpoint(tmp_path / "flipped.pt", payload)
+    data = bytearray(path.read_bytes())
+    at = data.index(torch.tensor([1.2345] * 4).numpy().tobytes())
+    data[at + 1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    code, stderr = evaluate(path, tiny_synth / "test.csv")
+    assert code == 2 and stderr.startswith(f"error: {path}: damaged: its entry ") and stderr.endswith(
+        "fails its checksum; use an earlier checkpoint")

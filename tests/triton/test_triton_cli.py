@@ -87,6 +87,19 @@ def test_fec_embed_local_reports_or_skips_broken_pictures(checkpoint, pictures, 
     assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 3
 
 
+def test_a_picture_name_with_a_line_break_cannot_misalign_the_npy_listing(checkpoint, pictures, tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "plain.png").write_bytes(pictures[0].payload)
+    (folder / "two\nlines.png").write_bytes(pictures[0].payload)
+    result = invoke(embed_cli.main, ["--checkpoint", checkpoint, folder, "--out", tmp_path / "e.npy"])
+    assert_one_line_error(result, "a picture name with a line break cannot be listed one per line")
+    assert "rename it, or write --out as .jsonl" in result.output
+    assert not (tmp_path / "e.npy").exists() and not (tmp_path / "e.paths.txt").exists()
+    result = invoke(embed_cli.main, ["--checkpoint", checkpoint, folder, "--out", tmp_path / "e.jsonl"])
+    assert result.exit_code == 0 and len((tmp_path / "e.jsonl").read_text().splitlines()) == 2
+
+
 def test_fec_serve_missing_repository_is_one_line(tmp_path):
     assert_one_line_error(invoke(serve_cli.main, ["--repo", tmp_path / "nothing"]), "model repository not found")
 
