@@ -29,6 +29,7 @@ from fec.io import atomic_path
 from fec.preprocessing import Preprocessing
 
 OPSET = 20
+MIN_OPSET = 13  # the oldest opset whose operators every fec model exports to
 INPUT_NAME = "images"
 OUTPUT_NAME = "embeddings"
 METADATA_FORMAT = "fec-onnx/1"
@@ -113,6 +114,9 @@ def export_onnx(model: nn.Module, info: OnnxInfo, path: str | Path) -> OnnxInfo:
     """Export `model` (eval mode, fp32) to `path`; return the metadata as written (actual opset)."""
     if info.exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter {info.exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(info.opset, bool) or not isinstance(info.opset, int) or not MIN_OPSET <= info.opset <= newest:
+        raise ExportError(f"--opset {info.opset}: choose an opset in [{MIN_OPSET}, {newest}] (onnx {onnx.__version__})")
     module = BakedPreprocessing(model, info.preprocessing) if info.input_format == UINT8_NHWC else model
     module.eval()
     example = example_input(info.preprocessing, info.input_format)

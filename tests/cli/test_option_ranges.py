@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from fec.cli import bench, deploy, evaluate, serve
+from fec.cli import bench, deploy, evaluate, export, serve
 from fec.cli.data import main as fec_data
 from fec.models import create_model
 from fec.models.checkpoint import save_checkpoint
@@ -36,6 +36,7 @@ CASES = [
     (fec_data, ["synth", "--out", "TMP/s", "--image-size", "100000"],
      "synthetic face size must be a whole number of pixels in [32, 1024], got 100000"),
     (fec_data, ["synth", "--out", "CKPT", "--triplets", "10"], "CKPT: exists and is not a folder; choose another --out"),
+    (export.main, ["CKPT", "--format", "onnx", "--opset", "999", "--out", "TMP/s"], "--opset 999: choose an opset in [13, "),
 ]
 
 
