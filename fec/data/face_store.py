@@ -132,17 +132,16 @@ class FaceStore:
 
     def resolve_row_face(self, face: FaceRef, triplet: Triplet, base_dir: Path, allow_outside: bool,
                          skip_unreadable: bool, root: Path | None) -> tuple[Path | None, str]:
-        """`resolve` for one face of a CSV row: a refused path names the row; an unreadable picture stops,
-        or with `skip_unreadable` becomes the reason its triplet is dropped."""
+        """`resolve` for one face of a CSV row: a refused path, an unreadable picture or a box that is empty on it
+        names the row and stops, or with `skip_unreadable` (not for refused paths) becomes the reason its triplet
+        is dropped."""
         try:
             return self.resolve(face, base_dir, allow_outside, root)
         except OutsideDataRoot as exc:
             raise OutsideDataRoot(f"{triplet.location}: {exc}") from None
         except DataError as exc:
             if not skip_unreadable:
-                if isinstance(exc, UnusablePicturePath):
-                    raise UnusablePicturePath(f"{triplet.location}: {exc}") from None
-                raise
+                raise type(exc)(f"{triplet.location}: {exc}") from None
             return None, f"unreadable image: {exc}"
 
 

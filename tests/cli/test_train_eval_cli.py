@@ -128,7 +128,8 @@ def test_checkpoint_from_another_model_or_not_a_checkpoint(dataset, tmp_path):
     assert_one_line_error(resumed, "trained with model 'mobilenet_v3_small'", "'resnet18'")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00" * 64)
-    assert_one_line_error(invoke(eval_cli.main, [garbage, "--data", dataset]), str(garbage), "not a readable checkpoint")
+    assert_one_line_error(invoke(eval_cli.main, [garbage, "--data", dataset]), str(garbage),
+                          "not a PyTorch checkpoint (neither torch's zip format nor a pickle)")
     import torch
 
     torch.save({"weights": 1}, tmp_path / "foreign.pt")

@@ -176,3 +176,19 @@ def test_odd_local_paths_are_dropped_with_skip_unreadable(tmp_path):
     assert len(resolved.triplets) == 1
     assert dict(resolved.dropped) == {"unreadable image": len(urls)}
     assert resolved.missing_examples[0].startswith("t.csv:1: unreadable image: image path 'images/te\\x00st.png'")
+
+
+def test_a_box_empty_on_its_picture_names_the_row(tmp_path):
+    import pytest
+
+    from fec.errors import DataError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(data / "a.png")
+    sliver = Triplet((FaceRef("a.png", FaceBox(0.5, 0.5000001, 0.25, 0.75)), FaceRef("a.png", BOX), FaceRef("a.png", BOX)),
+                     TripletType.ONE_CLASS, (("1", 1),), "t.csv", 1)
+    with pytest.raises(DataError) as caught:
+        FaceStore(data / "faces", face_size=32).resolve_triplets([sliver], data)
+    assert str(caught.value).startswith("t.csv:1: face box FaceBox(left=0.5, right=0.5000001, ")
+    assert "is empty after rounding on a" in str(caught.value)
