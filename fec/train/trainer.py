@@ -37,6 +37,7 @@ from fec.preprocessing import normalize_tensor
 from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
 from fec.train.plots import plot_metrics, read_metrics
+from fec.train.resume import resume_point
 from fec.train.rng_state import restore_rng_states, rng_states
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
 
@@ -72,21 +73,6 @@ def data_paths(config: TrainConfig) -> tuple[Path, Path | None]:
 def model_options(config: TrainConfig) -> dict:
     """Options only some models take, passed only when set (so that models without them still build)."""
     return {"head": config.head} if config.head else {}
-
-
-RESUME_STATE = {"optimizer": dict, "scheduler": dict, "scaler": dict, "rng": dict}
-
-
-def check_resumable(payload: dict, path: Path) -> None:
-    """CheckpointError unless the checkpoint holds a training state to resume (not only weights)."""
-    wrong = [key for key, kind in RESUME_STATE.items() if not isinstance(payload.get(key), kind)]
-    step, best = payload.get("step"), payload.get("best_accuracy")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        wrong.append("step")
-    if isinstance(best, bool) or not isinstance(best, (int, float)) or not math.isfinite(best):
-        wrong.append("best_accuracy")
-    if wrong:
-        raise CheckpointError(f"{path}: no training state to resume (missing or damaged: {', '.join(wrong)})")
 
 
 class Trainer:
@@ -328,22 +314,10 @@ class Trainer:
         self.log(f"kernels: {describe_kernels(kernels)}")
 
     def _resume_point(self) -> tuple[Path, dict]:
-        """The newest checkpoint of the run that reads: last.pt, else the highest checkpoints/step-N.pt."""
-        candidates = [self.run_dir / "last.pt", *sorted((self.run_dir / "checkpoints").glob("step-*.pt"), reverse=True)]
-        problems = []
-        for path in (path for path in candidates if path.is_file()):
-            try:
-                payload = read_checkpoint(path)
-                check_resumable(payload, path)
-            except CheckpointError as exc:
-                problems.append(str(exc))
-                continue
-            for problem in problems:
-                self.warn(f"{problem}; resuming from the older {path}")
-            return path, payload
-        found = f" (the newest: {problems[0]})" if problems else ""
-        raise CheckpointError(f"{self.run_dir}: nothing to resume: no readable last.pt or checkpoints/step-N.pt{found}; "
-                              "train without --resume to start this run afresh")
+        path, payload, passed_over = resume_point(self.run_dir)
+        for problem in passed_over:
+            self.warn(f"{problem}; resuming from the older {path}")
+        return path, payload
 
     def _restore(self, payload: dict, path: Path) -> None:
         if payload["model"]["name"] != self.config.model:
