@@ -20,7 +20,7 @@ from fec.data.dataset import FaceCrops, TripletDataset, load_triplets, triplet_c
 from fec.data.triplets import TRIPLET_TYPES
 from fec.evaluate import Evaluation, embed_faces, score_embeddings
 from fec.export.errors import ExportError
-from fec.export.manifest import artifact, record_verification, sha256_file
+from fec.export.manifest import MANIFEST_NAME, artifact, record_verification, sha256_file
 from fec.export.onnx_export import trusted_export
 from fec.hardware import hardware_profile
 from fec.metrics import OVERALL
@@ -131,7 +131,7 @@ def verify_exports(export_dirs: list[str | Path], data: str | Path, checkpoint: 
     manifest = exports[0].manifest
     check_same_source(exports)
     reference_checkpoint = resolve_checkpoint(manifest, checkpoint)
-    prep = Preprocessing.from_dict(manifest.get("preprocessing"), Path(export_dirs[0]) / "manifest.json")
+    prep = Preprocessing.from_dict(manifest.get("preprocessing"), exports[0].folder / MANIFEST_NAME)
     dataset, warnings = load_test_faces(data, prep, manifest, store, face_size, quiet, allow_outside_paths, data_root)
     reference = run_reference(reference_checkpoint, prep, dataset, batch_size, quiet)
     warnings += reference_warnings(reference.embeddings)
@@ -152,9 +152,9 @@ def load_export(path: str | Path) -> LoadedExport:
     folder = path.parent if path.is_file() else path
     manifest, _ = trusted_export(folder)
     if not isinstance(manifest.get("source"), dict):
-        raise ExportError(f"{folder / 'manifest.json'}: no 'source' record of the checkpoint it was exported from; "
+        raise ExportError(f"{folder / MANIFEST_NAME}: no 'source' record of the checkpoint it was exported from; "
                           "re-export the folder with fec-export")
-    FaceCrops.recorded(manifest["source"], source=f"{folder / 'manifest.json'}: source")  # refused here, named
+    FaceCrops.recorded(manifest["source"], source=f"{folder / MANIFEST_NAME}: source")  # refused here, named
     return LoadedExport(folder, manifest)
 
 

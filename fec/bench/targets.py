@@ -71,7 +71,7 @@ def checkpoint_target(path: Path) -> Target:
 
 def export_target(folder: Path) -> Target:
     """An export folder, trusted only after its files match their sha256 and its ONNX file its manifest."""
-    from fec.export.manifest import artifact
+    from fec.export.manifest import MANIFEST_NAME, artifact
     from fec.export.onnx_export import trusted_export
 
     manifest, _ = trusted_export(folder)
@@ -80,7 +80,7 @@ def export_target(folder: Path) -> Target:
     if not files:
         roles = ", ".join(sorted({entry["role"] for entry in manifest.get("files", [])})) or "none"
         raise BenchError(f"{folder}: no ONNX file or TensorRT engine in this export (roles: {roles})")
-    recorded_in = folder / "manifest.json"
+    recorded_in = folder / MANIFEST_NAME
     prep = Preprocessing.from_dict(manifest.get("preprocessing"), recorded_in)
     crops = FaceCrops.recorded(manifest.get("source"), source=recorded_in)
     return Target(path=str(folder), files=files, prep=prep, precision=manifest.get("precision", "fp32"), crops=crops,

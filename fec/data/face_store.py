@@ -137,12 +137,10 @@ class FaceStore:
         is dropped."""
         try:
             return self.resolve(face, base_dir, allow_outside, root)
-        except OutsideDataRoot as exc:
-            raise OutsideDataRoot(f"{triplet.location}: {exc}") from None
         except DataError as exc:
-            if not skip_unreadable:
-                raise type(exc)(f"{triplet.location}: {exc}") from None
-            return None, f"unreadable image: {exc}"
+            if skip_unreadable and not isinstance(exc, OutsideDataRoot):
+                return None, f"unreadable image: {exc}"
+            raise type(exc)(f"{triplet.location}: {exc}") from None
 
 
 class OutsideDataRoot(DataError):

@@ -96,12 +96,13 @@ def model_from_checkpoint(path: str | Path, expect_model: str | None = None) -> 
         model = create_model(name, **config)
     except FecError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    if model.preprocessing.input_size != Preprocessing.from_dict(payload["preprocessing"], path).input_size:
+    prep = Preprocessing.from_dict(payload["preprocessing"], path)
+    if model.preprocessing.input_size != prep.input_size:
         raise CheckpointError(f"{path}: the model entry's input size ({model.preprocessing.input_size} px) is not its "
                               "preprocessing's; the file was edited")
     load_weights(model, payload["state_dict"], path)
     model.eval()
-    return model, Preprocessing.from_dict(payload["preprocessing"], path), payload
+    return model, prep, payload
 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str | Path) -> None:
@@ -149,18 +150,18 @@ def _check_archive(path: Path) -> None:
             if handle.read(1) != b"\x80":  # torch's legacy format is a pickle, and pickles start so
                 raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither torch's zip format nor a pickle)")
         return
+    size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(entry.file_size for entry in archive.infolist())
-            damaged = archive.testzip() if declared <= MAX_EXPANSION * path.stat().st_size + EXPANSION_SLACK_BYTES else None
+            if declared > MAX_EXPANSION * size + EXPANSION_SLACK_BYTES:
+                raise CheckpointError(f"{path}: refused: its entries expand to {declared / 2**20:.0f} MiB from "
+                                      f"{size / 2**20:.1f} MiB on disk (compressed; fec never writes such a file)")
+            damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, zipfile.LargeZipFile):
         return  # unreadable as a zip: torch.load reports it
     if damaged is not None:  # torch does not check the zip's checksums: changed bytes would load as weights
         raise CheckpointError(f"{path}: damaged: its entry {damaged} fails its checksum; use an earlier checkpoint")
-    limit = MAX_EXPANSION * path.stat().st_size + EXPANSION_SLACK_BYTES
-    if declared > limit:
-        raise CheckpointError(f"{path}: refused: its entries expand to {declared / 2**20:.0f} MiB from "
-                              f"{path.stat().st_size / 2**20:.1f} MiB on disk (compressed; fec never writes such a file)")
 
 
 def _first_line(exc: Exception) -> str:

@@ -155,7 +155,7 @@ def describe_model(folder: Path, manifest: dict, onnx_info: OnnxInfo | None) -> 
     if onnx_info is not None:
         return onnx_info.preprocessing, onnx_info.input_format, onnx_info.model
     try:
-        prep = Preprocessing.from_dict(manifest.get("preprocessing"), folder / "manifest.json")
+        prep = Preprocessing.from_dict(manifest.get("preprocessing"), folder / MANIFEST_NAME)
     except ArtifactError as exc:
         raise RepositoryError(str(exc)) from None
     return prep, manifest.get("input_format", FLOAT32_NCHW), manifest.get("model", {})

@@ -872,12 +872,18 @@ def refused_outside(name: str, root: Path) -> str:
             "with --data-root, or pass --allow-outside-paths (fec-train: --set data_root=DIR / allow_outside_paths=true)")
 
 
-def test_local_pictures_outside_the_csv_folder_are_refused_and_never_read(tmp_path):
+def pictures_in_and_out(tmp_path) -> tuple[Path, Path]:
+    """(a picture outside the data folder, the data folder holding inside.jpg)."""
     outside = tmp_path / "outside.jpg"
     outside.write_bytes(jpeg_bytes(1))
     data = tmp_path / "data"
     data.mkdir()
     (data / "inside.jpg").write_bytes(jpeg_bytes(2))
+    return outside, data
+
+
+def test_local_pictures_outside_the_csv_folder_are_refused_and_never_read(tmp_path):
+    outside, data = pictures_in_and_out(tmp_path)
     (data / "link.jpg").symlink_to(outside)
     passwd = "../" * 12 + "etc/passwd"
     names = ["../outside.jpg", str(outside), outside.as_uri(), "link.jpg", "../absent.jpg", passwd]
@@ -1055,11 +1061,7 @@ def test_synthetic_dataset_over_http_into_a_store_training_uses(server, tmp_path
 
 
 def test_the_command_line_takes_the_data_root_and_the_outside_paths_flag(tmp_path):
-    outside = tmp_path / "outside.jpg"
-    outside.write_bytes(jpeg_bytes(1))
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "inside.jpg").write_bytes(jpeg_bytes(2))
+    _, data = pictures_in_and_out(tmp_path)
     csv_path = write_csv(data / "train.csv", [triplet(ONE, "../outside.jpg", "inside.jpg", "inside.jpg")])
     for flags, status in (([], dl.REFUSED), (["--data-root", str(tmp_path)], dl.OK), (["--allow-outside-paths"], dl.OK)):
         store = tmp_path / f"store{len(flags)}{status}"
