@@ -14,7 +14,8 @@
 #                              torch.compile, ONNX Runtime (CPU; CUDA/TensorRT providers when present),
 #                              TensorRT engines when TensorRT is present; batch 1, 8, 32, 128, real faces
 #               pytest-gpu.xml `pytest -m "gpu or tensorrt"` (JUnit)
-#               logs.tar.gz    every step's log, training metrics and curves, verification and bench JSON
+#               logs.tar.gz    every step's log, training metrics and curves, verification and bench JSON,
+#                              fec-deploy's decision (json, md, png; its table is in summary.md too)
 #
 # Runs with `python3 -m fec.cli.*` (no console scripts needed), nothing from the network, no installs.
 # TensorRT is optional: when `import tensorrt` fails the TensorRT steps are skipped (and say so); all the
@@ -25,6 +26,7 @@
 # Settings (environment): PYTHON (python3), DEVICE (cuda; `DEVICE=cpu` is a dry run of the script on a
 # machine without a GPU: CPU backends, no autocast), MODEL (resnet18), STEPS (300), TRIPLETS (3000),
 # AMPS ("bf16 fp16" on cuda, "off" on cpu), BATCHES (1,8,32,128), COMPILE_BATCHES (1,128),
+# DEPLOY_BATCHES (1,32; fec-deploy's batches),
 # TP_STEPS (30, training-throughput steps), BUDGET_S (270), TRAIN_SETS (extra `--set k=v` words for every
 # training run, e.g. "input_size=64" for a quick dry run), WORK (scratch folder; default a new /tmp one).
 # Exit code: 0 when every step that could run passed; 1 when one failed or ran past its limit; 2 bad setup.
@@ -52,6 +54,7 @@ BUDGET_S=${BUDGET_S:-270}
 TRAIN_SETS=${TRAIN_SETS:-}
 MAX_BATCH=${MAX_BATCH:-128}
 OPT_BATCH=${OPT_BATCH:-32}
+DEPLOY_BATCHES=${DEPLOY_BATCHES:-1,32}
 FACE_SIZE=${FACE_SIZE:-128}
 if [[ "$DEVICE" == cpu ]]; then
   AMPS=${AMPS:-off}; TORCH_BACKENDS=torch; COMPILE_BACKENDS=torch_compile
@@ -115,7 +118,7 @@ if [[ "$DEVICE" != cpu ]] && ! "$PY" -c "import torch; assert torch.cuda.is_avai
 fi
 HAVE_TRT=0
 if [[ "$DEVICE" != cpu ]] && "$PY" -c "import tensorrt" 2>/dev/null; then HAVE_TRT=1; fi
-ORT_GPU=$("$PY" -m fec.cli.bench backends --available --kind onnx | tr ',' '\n' | grep -v '^onnxruntime$' \
+ORT_GPU=$("$PY" -m fec.cli.bench backends --available --kind onnx | tr ',' '\n' | grep '^onnxruntime-' \
   | { (( HAVE_TRT )) && cat || grep -v tensorrt; } | paste -sd, -)
 echo "gpu_check: device $DEVICE, model $MODEL, $STEPS steps, budget ${BUDGET_S} s, scratch $WORK, results $OUT"
 if (( HAVE_TRT )); then echo "gpu_check: TensorRT found: the TensorRT steps will run"
@@ -154,7 +157,7 @@ if [[ -z "$DATA" ]]; then
   step synthetic-data 90 "$PY" -m fec.cli.data synth --out "$DATA" --triplets "$TRIPLETS" --seed 0 --quiet
 fi
 
-step pytest-gpu 150 "$PY" -m pytest -q -p no:cacheprovider -m "gpu or tensorrt" tests/gpu tests/runtimes -rA \
+step pytest-gpu 200 "$PY" -m pytest -q -p no:cacheprovider -m "gpu or tensorrt" tests/gpu tests/runtimes -rA \
   --junitxml="$OUT/pytest-gpu.xml"
 
 # --------------------------------------------------------------------------------------------- training
@@ -184,7 +187,7 @@ else
   EXPORT=(--max-batch "$MAX_BATCH" --opt-batch "$OPT_BATCH" --quiet)
   step export-onnx-fp32 120 "$PY" -m fec.cli.export "$CHECKPOINT" --format onnx --exporter legacy "${EXPORT[@]}" \
     --out "$WORK/onnx-fp32"
-  VERIFY_BACKENDS=(--backend onnxruntime-cpu)
+  VERIFY_BACKENDS=(--backend onnxruntime)
   [[ ",$ORT_GPU," == *,onnxruntime-cuda,* ]] && VERIFY_BACKENDS+=(--backend onnxruntime-cuda)
   [[ -d "$WORK/onnx-fp32" ]] && step verify-onnx-fp32 120 "$PY" -m fec.cli.verify "$WORK/onnx-fp32" \
     --data "$DATA/test.csv" "${VERIFY_BACKENDS[@]}" --json "$WORK/verify-onnx.json"
@@ -227,6 +230,13 @@ else
   else
     skip tensorrt "TensorRT not importable here (python3 -c 'import tensorrt' fails, or DEVICE=cpu): engines not built"
   fi
+
+  # ---------------------------------------------------- fec-deploy: the fastest deployment within 0.5 pt, here
+  # Every candidate this machine can run (PyTorch on the CPU and on CUDA eager/graphs in fp32/fp16/bf16, ONNX
+  # Runtime fp32/fp16/int8 and its GPU providers, TensorRT engines where present), verified, timed, chosen.
+  step deploy 240 "$PY" -m fec.cli.deploy "$CHECKPOINT" --data "$DATA/test.csv" --calib-data "$DATA/train.csv" \
+    --out "$WORK/deploy" --batch "$DEPLOY_BATCHES" --max-drop 0.5 --warmup 10 --iters 30 --max-windows 4 \
+    --serve-with python --quiet
 
   # torch.compile last, one batch size per step (each compiles anew): it takes the longest and varies the most
   NEEDS_S=45
@@ -302,6 +312,7 @@ results = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), 
            "tensorrt_steps": "ran" if env_vars["HAVE_TRT"] == "1" else "skipped: TensorRT not importable",
            "environment": env, "steps": steps, "training": training, "training_throughput": throughput,
            "verify_onnx": load(work / "verify-onnx.json"), "verify_tensorrt": load(work / "verify-tensorrt.json"),
+           "deploy": load(work / "deploy" / "decision.json"),
            "pytest_gpu": pytest_counts, "bench_failures": bench.get("failures", [])}
 (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
@@ -335,13 +346,18 @@ lines += [f"| {r['backend']} | {r['precision']} | {r['batch']} | {r['p50_ms']} |
           f"{r['cuda_peak_mb'] if r['cuda_peak_mb'] is not None else '-'} | {r['peak_rss_mb']} | "
           f"{'yes' if r['stable'] else 'no'} | {Path(r['target']).name} |" for r in bench["rows"]]
 lines += [f"- failed: {f['backend']} ({Path(f['target']).name}): {f['error']}" for f in bench.get("failures", [])]
+try:
+    decision_table = (work / "deploy" / "decision.md").read_text().strip()
+except OSError:
+    decision_table = "(no decision: see the deploy step above)\n\n```\n" + log_text("deploy", 12) + "\n```"
+lines += ["", "## fec-deploy (decision.md; decision.json in results.json)", "", decision_table]
 (out / "summary.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
 
 # Everything else, small files only, in one archive (no checkpoints, models or data)
 ( cd "$WORK" && find . -maxdepth 2 \( -name '*.log' -o -name '*.json' -o -name 'metrics.jsonl' -o -name 'curves.png' \
-    -o -name 'config.yaml' -o -name 'steps.tsv' \) -not -path './data/*' -not -path './cache/*' -not -path './inductor/*' -print0 \
+    -o -name 'decision.md' -o -name 'decision.png' -o -name 'config.yaml' -o -name 'steps.tsv' \) -not -path './data/*' -not -path './cache/*' -not -path './inductor/*' -print0 \
     | tar -czf "$OUT/logs.tar.gz" --null -T - ) || echo "gpu_check: could not archive the logs"
 echo "gpu_check: results in $OUT ($(ls "$OUT" | paste -sd' ' -)); exit $STATUS"
 exit $STATUS

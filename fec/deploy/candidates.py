@@ -70,7 +70,7 @@ class Skipped:
 ONNX_FORMS = ("fp32", "fp16", "int8")
 BACKEND_FORMS = {
     "torch": ("checkpoint",), "torch-cuda": ("checkpoint",), "torch-cuda-fp16": ("checkpoint",),
-    "torch-cuda-bf16": ("checkpoint",),
+    "torch-cuda-bf16": ("checkpoint",), "torch-cuda-graphs": ("checkpoint",), "torch-cuda-graphs-fp16": ("checkpoint",),
     "onnxruntime": ONNX_FORMS, "openvino": ONNX_FORMS, "openvino-bf16": ("fp32",),
     "onnxruntime-cuda": ("fp32", "fp16"), "onnxruntime-tensorrt": ("fp32",), "onnxruntime-tensorrt-fp16": ("fp32",),
     "tensorrt": ("trt-fp32", "trt-fp16"),

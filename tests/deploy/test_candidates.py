@@ -22,8 +22,9 @@ def test_every_known_pair_is_either_tried_or_skipped_with_its_reason():
     for item in skipped:
         assert item.reason == get_backend(item.candidate.backend).unavailable() or "tensorrt" in item.reason.lower()
     assert not set(names(runnable)) & set(names(item.candidate for item in skipped))
-    # 4 PyTorch; ORT and OpenVINO x (fp32, fp16, 2 int8); OpenVINO bf16; ORT CUDA x2, TensorRT provider x2; 2 engines
-    assert len(runnable) + len(skipped) == 4 + 2 * 4 + 1 + 4 + 2
+    # 6 PyTorch (CPU; CUDA fp32, fp16, bf16; CUDA graphs fp32, fp16); ORT and OpenVINO x (fp32, fp16, 2 int8);
+    # OpenVINO bf16; ORT CUDA x2, TensorRT provider x2; 2 engines
+    assert len(runnable) + len(skipped) == 6 + 2 * 4 + 1 + 4 + 2
 
 
 def test_precision_of_a_candidate_is_what_it_computes_in():
