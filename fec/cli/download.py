@@ -47,19 +47,22 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
               help="Folder the CSVs' local pictures must lie in [default: each CSV's own folder].")
 @click.option("--allow-outside-paths", is_flag=True,
               help="Let a CSV name local pictures outside its folder (refused by default, recorded as 'refused').")
+@click.option("--allow-private-hosts", is_flag=True,
+              help="Let URLs lead to loopback, private and link-local addresses (refused by default, recorded as "
+                   "'refused'): for picture servers on your own network.")
 @quiet_option
 @user_errors
 def download(csv_paths: tuple[Path, ...], out: Path, workers: int, timeout: float, retries: int, backoff: float,
              image_size: int, margin: float, keep_raw: bool, from_dir: Path | None, mapping: Path | None,
              align: str | None, skip_bad_rows: bool, retry_permanent: bool, data_root: Path | None,
-             allow_outside_paths: bool, quiet: bool) -> None:
+             allow_outside_paths: bool, allow_private_hosts: bool, quiet: bool) -> None:
     from fec.data.download import download as run_download
 
     options = DownloadOptions(
         out=out, workers=workers, timeout=timeout, retry=RetryPolicy(retries, base_delay=backoff),
         face_size=image_size, margin=margin, keep_raw=keep_raw, from_dir=from_dir, mapping=mapping, align=align,
         skip_bad_rows=skip_bad_rows, retry_permanent=retry_permanent, data_root=data_root,
-        allow_outside_paths=allow_outside_paths, progress=show_progress(quiet),
+        allow_outside_paths=allow_outside_paths, allow_private_hosts=allow_private_hosts, progress=show_progress(quiet),
     )
     with sigterm_exits():
         report = run_download(list(csv_paths), options)

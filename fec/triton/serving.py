@@ -26,6 +26,9 @@ from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_u
 
 DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
 MAX_MESSAGE_CHARS = 500
+# A normalised face lies within a few units of zero (ImageNet statistics: about -2.2 to 2.7); values far beyond
+# this are no face and can overflow the network to non-finite embeddings, so they are refused as bad input.
+MAX_INPUT_MAGNITUDE = 1e4
 CONVENTION_PARAMETER = "box_convention"  # JSON of fec.detect.convention.BoxConvention; empty: none
 
 
@@ -129,7 +132,8 @@ def decoded(payload: bytes, name: str):
 
 
 def check_model_batch(batch: np.ndarray, sample_shape: tuple[int, ...] | None = None) -> None:
-    """Refuse (DataError) an empty batch, one whose samples are not `sample_shape` (-1: any size), or NaN/Inf values."""
+    """Refuse (DataError) an empty batch, one whose samples are not `sample_shape` (-1: any size), NaN/Inf values or
+    values beyond MAX_INPUT_MAGNITUDE."""
     if len(batch) == 0:
         raise DataError("empty batch: send at least one image")
     if sample_shape is not None and not shape_fits(batch.shape[1:], sample_shape):
@@ -140,6 +144,11 @@ def check_model_batch(batch: np.ndarray, sample_shape: tuple[int, ...] | None = 
         if not finite.all():
             raise DataError(f"input holds NaN or infinite values in {int((~finite).sum())} of {len(batch)} samples "
                             f"(first: sample {int(np.argmin(finite))}); send finite numbers")
+        within = (np.abs(batch).reshape(len(batch), -1) <= MAX_INPUT_MAGNITUDE).all(axis=1)
+        if not within.all():
+            raise DataError(f"input values exceed {MAX_INPUT_MAGNITUDE:g} in magnitude in {int((~within).sum())} of "
+                            f"{len(batch)} samples (first: sample {int(np.argmin(within))}); a normalised face lies "
+                            "within a few units of zero: send faces normalised as the model's preprocessing says")
 
 
 def shape_fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:

@@ -236,7 +236,8 @@ def write_csv(path: Path, triplets: list[Triplet]) -> Path:
 
 def options(out: Path, **overrides) -> dl.DownloadOptions:
     retry = dl.RetryPolicy(overrides.pop("retries", 2), base_delay=0.01, max_delay=0.05)
-    settings = dict(out=out, workers=4, timeout=0.5, retry=retry, face_size=FACE_SIZE)
+    # the test server listens on 127.0.0.1, a private address that downloads refuse unless allowed
+    settings = dict(out=out, workers=4, timeout=0.5, retry=retry, face_size=FACE_SIZE, allow_private_hosts=True)
     settings.update(overrides)
     return dl.DownloadOptions(**settings)
 
@@ -660,7 +661,7 @@ def test_mtcnn_adapter_levels_the_eyes(monkeypatch):
 
 
 def invoke(*args: str):
-    return CliRunner().invoke(fec_data, ["download", *args])
+    return CliRunner().invoke(fec_data, ["download", "--allow-private-hosts", *args])  # the test server is on 127.0.0.1
 
 
 def assert_user_error(result, *fragments: str) -> None:
@@ -821,14 +822,14 @@ def test_fetch_once_refuses_what_is_not_a_well_formed_http_url():
                "ftp://127.0.0.1/x.jpg": "not an http(s) URL (scheme: ftp)", "/etc/passwd": "not an http(s) URL (scheme: none)"}
     for url, reason in refused.items():
         with pytest.raises(PermanentError) as caught:
-            fetch_once(url, timeout=1)
+            fetch_once(url, timeout=1, allow_private=True)
         assert caught.value.status == dl.HTTP_ERROR and str(caught.value).startswith(reason), caught.value
 
 
 def test_a_redirect_to_a_path_with_a_space_is_still_followed(server, tmp_path):
     server.route("/with%20space/a.jpg", ok(jpeg_bytes(7)))  # urllib percent-encodes the Location, as before
     moved = server.route("/spaced/moved.jpg", redirect(f"{server.base}/with space/a.jpg"))
-    payload = fetch_once(moved, timeout=2)
+    payload = fetch_once(moved, timeout=2, allow_private=True)
     assert payload.code == 200 and payload.data == jpeg_bytes(7)
 
 
@@ -977,7 +978,7 @@ def kill_dataset(server, tmp_path):
 
 def run_cli(csvs: list[str], store: Path, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "fec.cli.download", *csvs, "--out", str(store), "--quiet", *args]
+    command = [sys.executable, "-m", "fec.cli.download", *csvs, "--out", str(store), "--quiet", "--allow-private-hosts", *args]
     return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

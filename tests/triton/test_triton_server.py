@@ -59,7 +59,7 @@ def test_server_embeddings_equal_pytorch(server, pictures, torch_reference, prot
 
 
 def model_input(fill: float) -> np.ndarray:
-    """One model input (1, 3, 112, 112) with one value replaced by `fill` (NaN, inf)."""
+    """One model input (1, 3, 112, 112) with one value replaced by `fill` (NaN, inf, a huge number)."""
     batch = np.zeros((1, 3, 112, 112), np.float32)
     batch[0, 1, 50, 60] = fill
     return batch
@@ -79,6 +79,7 @@ BAD_REQUESTS = {  # case: (model, inputs (None: one good picture), what the erro
     "NaN in a face box": ("fecnet", {"image": None, "box": NAN_BOX}, "image 0: box left nan is outside [0, 1]"),
     "NaN model input": ("fecnet_ort_python", {"images": model_input(np.nan)}, "input holds NaN or infinite values"),
     "infinite model input": ("fecnet_ort_python", {"images": model_input(-np.inf)}, "input holds NaN or infinite values"),
+    "huge model input": ("fecnet_ort_python", {"images": model_input(3e30)}, "input values exceed 10000 in magnitude"),
 }
 GRPC_BAD_REQUESTS = ["corrupt image bytes", "picture over the pixel cap", "empty face box", "NaN model input"]
 

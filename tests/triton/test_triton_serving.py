@@ -102,6 +102,16 @@ def test_embed_requests_refuses_nan_inf_and_misshapen_requests_alone():
     assert results[3].message == "input must have shape (N, 3), got (1, 4)"
 
 
+def test_embed_requests_refuses_values_no_normalised_face_has():
+    huge = np.ones((2, 3), np.float32)
+    huge[1, 0] = -3e30  # finite, but enough to overflow a network to non-finite embeddings
+    edge = np.full((1, 3), 1e4, np.float32)
+    results = embed_requests(lambda batch: batch[:, :2], [huge, edge], sample_shape=(3,))
+    assert results[0].code == "INVALID_ARG" and results[0].message.startswith(
+        "input values exceed 10000 in magnitude in 1 of 2 samples (first: sample 1); a normalised face")
+    assert np.array_equal(results[1], edge[:, :2])  # the cap itself is allowed
+
+
 def test_embed_requests_never_returns_non_finite_embeddings():
     results = embed_requests(lambda batch: np.full((len(batch), 2), np.nan), [np.ones((2, 3), np.float32)], (3,))
     assert results == [RequestFailure("the model produced non-finite embeddings for finite inputs", client_fault=False)]

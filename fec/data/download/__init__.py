@@ -11,9 +11,12 @@ How it stays correct when the network does not cooperate:
   transient failures (timeouts, resets, truncated bodies, 429, 5xx) are retried with exponential
   backoff and jitter, honouring Retry-After; permanent ones (404/410, Flickr's "photo unavailable"
   placeholder, other 4xx, a body that is not an image, a malformed URL) are not;
-- each attempt has one wall-clock deadline (--timeout) for connecting, redirects, headers and body,
-  enforced on every socket read, so a server that drips bytes cannot hold a worker; only http(s) is
-  ever fetched, redirects included; a URL that does not parse is a per-URL failure, never a crash;
+- each attempt has one wall-clock deadline (--timeout) for the name look-up, connecting, redirects,
+  headers and body, enforced on every socket read, so a server that drips bytes cannot hold a worker;
+  only http(s) is ever fetched, redirects included; a URL that does not parse is a per-URL failure,
+  never a crash;
+- only public addresses are connected to (checked on the resolved address; `refused` otherwise), unless
+  --allow-private-hosts: a CSV cannot make the download probe the machine's own network;
 - nothing of a file that is not a picture reaches the manifest (no bytes, no hash: a CSV may name any
   local file), only its size;
 - faces are cropped by `FaceStore.add_from_image`, the one place every stored face is made (EXIF
@@ -28,7 +31,7 @@ How it stays correct when the network does not cooperate:
   it would put differently made faces under the same keys.
 
 The modules, bottom to top: layout (file names), outcomes (statuses, payload, failures, manifest record),
-retry, options, urls, deadline, opener, fetch, pictures, raw_pictures, aligners, plan, manifest, store,
+retry, options, urls, connect, deadline, opener, fetch, pictures, raw_pictures, aligners, plan, manifest, store,
 worker, pool, progress, summary, run (the `download` entry point).
 """
 

@@ -10,13 +10,15 @@ import ssl
 import time
 import urllib.request
 
+from fec.data.download.connect import open_connection
+
 
 class AttemptDeadline:
     """The wall-clock end of one attempt. A socket timeout bounds each read, not the attempt: a server
     that drips a byte every few seconds (status line, headers or body) would hold a worker for hours.
     So every socket the attempt opens gets, before each connect, handshake, send and read, only the time
-    left, and a read after the end raises TimeoutError. (Name resolution is not covered: it cannot be
-    interrupted without a thread per lookup.)"""
+    left, and a read after the end raises TimeoutError. Name resolution waits only for the time left too
+    (fec.data.download.connect runs it on a small thread pool)."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
@@ -92,16 +94,18 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class _DeadlineConnection:
-    """Mixin for http.client connections: every socket they open is bound to the attempt's deadline."""
+    """Mixin for http.client connections: every socket they open is bound to the attempt's deadline and
+    connects only where fec.data.download.connect allows."""
 
-    def __init__(self, *args, deadline: AttemptDeadline, **kwargs):
+    def __init__(self, *args, deadline: AttemptDeadline, allow_private: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.deadline = deadline
+        self.allow_private = allow_private
         self._create_connection = self._open_socket
 
     def _open_socket(self, address, timeout, source_address=None) -> socket.socket:
-        """Connect within the time left (never more than `timeout`, the attempt's own)."""
-        return self.deadline.bind(socket.create_connection(address, self.deadline.left(), source_address))
+        """Resolve and connect within the time left (never more than `timeout`, the attempt's own)."""
+        return self.deadline.bind(open_connection(address, self.deadline, self.allow_private, source_address))
 
 
 class _DeadlineHTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
@@ -115,22 +119,23 @@ class _DeadlineHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection)
 
 
 class DeadlineHTTPHandler(urllib.request.HTTPHandler):
-    """urllib's http handler with every connection bound to `deadline`."""
+    """urllib's http handler with every connection bound to `deadline` (and to public hosts unless `allow_private`)."""
 
-    def __init__(self, deadline: AttemptDeadline):
+    def __init__(self, deadline: AttemptDeadline, allow_private: bool = False):
         super().__init__()
-        self.deadline = deadline
+        self.deadline, self.allow_private = deadline, allow_private
 
     def http_open(self, req):
-        return self.do_open(_DeadlineHTTPConnection, req, deadline=self.deadline)
+        return self.do_open(_DeadlineHTTPConnection, req, deadline=self.deadline, allow_private=self.allow_private)
 
 
 class DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
-    """urllib's https handler with every connection bound to `deadline`."""
+    """urllib's https handler with every connection bound to `deadline` (and to public hosts unless `allow_private`)."""
 
-    def __init__(self, deadline: AttemptDeadline):
+    def __init__(self, deadline: AttemptDeadline, allow_private: bool = False):
         super().__init__()
-        self.deadline = deadline
+        self.deadline, self.allow_private = deadline, allow_private
 
     def https_open(self, req):
-        return self.do_open(_DeadlineHTTPSConnection, req, context=_tls_context(), deadline=self.deadline)
+        return self.do_open(_DeadlineHTTPSConnection, req, context=_tls_context(), deadline=self.deadline,
+                            allow_private=self.allow_private)

@@ -9,6 +9,7 @@ import urllib.request
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+from fec.data.download.connect import LookupTimeout
 from fec.data.download.deadline import AttemptDeadline
 from fec.data.download.opener import picture_opener
 from fec.data.download.options import MAX_IMAGE_BYTES
@@ -22,12 +23,13 @@ RETRY_CODES = frozenset({408, 425, 429})  # plus every 5xx
 PLACEHOLDER_MARKERS = ("photo_unavailable",)  # where Flickr redirects deleted photos
 
 
-def fetch_once(url: str, timeout: float, max_bytes: int = MAX_IMAGE_BYTES) -> Payload:
-    """One GET (http(s) redirects followed) that ends within `timeout` seconds in all: connecting, every
-    redirect, headers and body share one deadline. Raise TransientError or PermanentError when it fails."""
+def fetch_once(url: str, timeout: float, max_bytes: int = MAX_IMAGE_BYTES, allow_private: bool = False) -> Payload:
+    """One GET (http(s) redirects followed) that ends within `timeout` seconds in all: resolving, connecting,
+    every redirect, headers and body share one deadline. Only public hosts, unless `allow_private`
+    (fec.data.download.connect). Raise TransientError or PermanentError when it fails."""
     check_remote_url(url)
     try:
-        return _get(url, timeout, max_bytes)
+        return _get(url, timeout, max_bytes, allow_private)
     except urllib.error.HTTPError as exc:
         raise _http_failure(exc) from None
     except urllib.error.URLError as exc:
@@ -42,11 +44,11 @@ def fetch_once(url: str, timeout: float, max_bytes: int = MAX_IMAGE_BYTES) -> Pa
         raise TransientError(_describe(exc, timeout)) from None
 
 
-def _get(url: str, timeout: float, max_bytes: int) -> Payload:
+def _get(url: str, timeout: float, max_bytes: int, allow_private: bool) -> Payload:
     """The GET itself, under one AttemptDeadline; fetch_once sorts what it raises."""
     deadline = AttemptDeadline(timeout)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
-    with picture_opener(deadline).open(request, timeout=timeout) as response:
+    with picture_opener(deadline, allow_private).open(request, timeout=timeout) as response:
         final = response.geturl()
         if _is_placeholder(final):
             raise PermanentError(GONE, f"redirected to a 'photo unavailable' placeholder ({final})", response.status)
@@ -95,6 +97,8 @@ def _is_placeholder(url: str) -> bool:
 
 
 def _describe(reason: object, timeout: float) -> str:
+    if isinstance(reason, LookupTimeout):
+        return str(reason)
     if isinstance(reason, TimeoutError):
         return f"timed out after {timeout:g}s"
     if isinstance(reason, BaseException):

@@ -43,12 +43,12 @@ def _redirect_problem(base: str, location: str) -> str:
     return f"redirected to a malformed URL ({problem}): {shown}" if problem else ""
 
 
-def picture_opener(deadline: AttemptDeadline) -> urllib.request.OpenerDirector:
+def picture_opener(deadline: AttemptDeadline, allow_private: bool = False) -> urllib.request.OpenerDirector:
     """urllib's opener with only what a picture URL needs (no ftp, file or data handlers), every
-    connection bound to `deadline`."""
+    connection bound to `deadline` and, unless `allow_private`, to public addresses."""
     opener = urllib.request.OpenerDirector()
-    handlers = [urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), DeadlineHTTPHandler(deadline),
-                DeadlineHTTPSHandler(deadline), urllib.request.HTTPDefaultErrorHandler(), _HttpOnlyRedirects(),
+    handlers = [urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), DeadlineHTTPHandler(deadline, allow_private),
+                DeadlineHTTPSHandler(deadline, allow_private), urllib.request.HTTPDefaultErrorHandler(), _HttpOnlyRedirects(),
                 urllib.request.HTTPErrorProcessor()]
     for handler in handlers:
         opener.add_handler(handler)

@@ -25,6 +25,7 @@ class DownloadOptions:
     mapping: Path | None = None
     data_root: Path | None = None  # folder local pictures must lie in; default: the folder of the CSV naming them
     allow_outside_paths: bool = False  # local pictures may lie anywhere
+    allow_private_hosts: bool = False  # URLs may lead to loopback, private and link-local addresses (fec.data.download.connect)
     align: str | None = None
     skip_bad_rows: bool = False
     retry_permanent: bool = False

@@ -36,7 +36,7 @@ class UrlWorker:
         self.aligner = aligner
         self.directory = directory
         self.stop = stop
-        self.fetch = fetch or (lambda url: fetch_once(url, options.timeout, options.max_bytes))
+        self.fetch = fetch or (lambda url: fetch_once(url, options.timeout, options.max_bytes, options.allow_private_hosts))
         self.rng = random.Random()
 
     def __call__(self, job: UrlJob) -> UrlOutcome:
