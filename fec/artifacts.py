@@ -26,6 +26,9 @@ from fec.io import read_json, write_json
 FLOAT32_NCHW = "float32-nchw"
 UINT8_NHWC = "uint8-nhwc"
 INPUT_LAYOUTS = (FLOAT32_NCHW, UINT8_NHWC)
+# The largest batch any export, served model or benchmark takes: 4096 faces at 299 px are 4 GiB of float
+# input; beyond that a typo or an edited file, not a deployment.
+MAX_BATCH = 4096
 
 
 def input_pixels(shape, layout: str) -> int:

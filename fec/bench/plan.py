@@ -7,6 +7,7 @@ clear error before the first model loads, not a failure halfway through a long r
 
 from __future__ import annotations
 
+from fec.artifacts import MAX_BATCH
 from fec.bench.errors import BenchError
 from fec.bench.options import BenchOptions
 from fec.bench.targets import Target
@@ -40,9 +41,6 @@ def default_backends(target: Target) -> list[Backend]:
         reasons = "; ".join(f"{backend.name}: {backend.unavailable()}" for backend in fitting)
         raise BenchError(f"{target.path}: no backend that runs it can run here ({reasons})")
     return available
-
-
-MAX_BATCH = 4096  # 4096 faces at 299 px are 4 GiB of float input; beyond that a typo, not a benchmark
 
 
 def check_request(pairs: list[tuple[Target, Backend]], options: BenchOptions) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fec.artifacts import MAX_BATCH
 from fec.bench.backend_rows import bench_backend
 from fec.bench.measure import MeasureSettings
 from fec.bench.options import COMPUTE, MODES, BenchOptions
@@ -66,7 +67,8 @@ class DeployOptions:
         problems = [
             (self.rank_by not in self.modes, f"--rank-by {self.rank_by} needs it measured: use --mode {self.rank_by} or both"),
             (unknown, f"--precision: choose from {', '.join(PRECISIONS)}"),
-            (not self.batches or min(self.batches) < 1, "--batch: give sizes >= 1"),
+            (not self.batches or min(self.batches) < 1 or max(self.batches) > MAX_BATCH,
+             f"--batch: give sizes in [1, {MAX_BATCH}]"),
             (not self.max_drop >= 0 or math.isinf(self.max_drop),
              f"--max-drop: give 0 or more accuracy points, got {self.max_drop:g}"),
             (self.latency_budget_ms is not None and self.latency_budget_ms <= 0,

@@ -14,6 +14,7 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fec.artifacts import MAX_BATCH
 from fec.export.errors import ExportError
 from fec.export.manifest import ArtifactFile
 from fec.export.onnx_export import EXPORTERS, OPSET
@@ -69,7 +70,7 @@ class ExportRequest:
     def validate(self) -> None:
         checks = [
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
-            (self.max_batch >= 1, f"--max-batch must be at least 1, got {self.max_batch}"),
+            (1 <= self.max_batch <= MAX_BATCH, f"--max-batch must be in [1, {MAX_BATCH}], got {self.max_batch}"),
             (1 <= self.opt_batch <= self.max_batch,
              f"--opt-batch must be between 1 and --max-batch ({self.max_batch}), got {self.opt_batch}"),
             (self.target is None or self.target in INT8_TARGETS, f"--target must be one of {', '.join(INT8_TARGETS)}"),

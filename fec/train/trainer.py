@@ -291,15 +291,16 @@ class Trainer:
         return path
 
     def _start_run(self, resume: bool) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
+        if resume:  # refused (nothing to resume, a changed setting) before anything is written
             path, payload = self._resume_point()
             self._restore(payload, path)
             self._trim_metrics()
             self.log(f"resumed from {path} at step {self.step}")
-        elif self.context.is_main:  # a fresh run: forget the logs of an earlier one in this folder
-            for name in ("metrics.jsonl", "machine.jsonl"):
-                (self.run_dir / name).unlink(missing_ok=True)
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.context.is_main:  # a fresh run: forget the logs of an earlier one in this folder
+                for name in ("metrics.jsonl", "machine.jsonl"):
+                    (self.run_dir / name).unlink(missing_ok=True)
         if self.context.is_main:
             with atomic_open(self.run_dir / "config.yaml") as handle:
                 yaml.safe_dump(self.config.to_dict(), handle, sort_keys=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, EngineSidecar, read_sidecar, sidecar_path
+from fec.artifacts import FLOAT32_NCHW, MAX_BATCH, UINT8_NHWC, EngineSidecar, read_sidecar, sidecar_path
 from fec.data.dataset import FaceCrops
 from fec.detect.convention import BoxConvention
 from fec.errors import ArtifactError, DataError, FecError
@@ -135,8 +135,9 @@ def declared_max_batch(manifest_path: Path, manifest: dict) -> int | None:
     declared = (batch or {}).get("max")
     if declared is None:
         return None
-    if isinstance(declared, bool) or not isinstance(declared, int) or declared < 1:
-        raise RepositoryError(f"{manifest_path}: batch.max {declared!r} is not a whole number >= 1; re-run fec-export")
+    if isinstance(declared, bool) or not isinstance(declared, int) or not 1 <= declared <= MAX_BATCH:
+        raise RepositoryError(f"{manifest_path}: batch.max {declared!r} is not a whole number in [1, {MAX_BATCH}]; "
+                              "re-run fec-export")
     return declared
 
 

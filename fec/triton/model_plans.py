@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fec.artifacts import UINT8_NHWC
+from fec.artifacts import MAX_BATCH, UINT8_NHWC
 from fec.detect import missing_package
 from fec.runtimes.triton_client import (
     BOX_INPUT,
@@ -72,7 +72,7 @@ class RepositoryOptions:
             (self.name.replace("_", "").replace("-", "").isalnum(), f"model name {self.name!r} must be letters, digits, _ or -"),
             (self.kind in INSTANCE_KINDS, f"kind must be one of {', '.join(INSTANCE_KINDS)}"),
             (self.instances >= 1, "instances must be at least 1"),
-            (self.max_batch >= 1, "max batch must be at least 1"),
+            (1 <= self.max_batch <= MAX_BATCH, f"max batch must be in [1, {MAX_BATCH}], got {self.max_batch}"),
             (self.max_queue_delay_us >= 0, "max queue delay must not be negative"),
             (self.embedding in (None, *EMBEDDING_KINDS), f"embedding must be one of {', '.join(EMBEDDING_KINDS)}"),
             (self.embedding not in OPENVINO_KINDS or self.kind == "cpu",

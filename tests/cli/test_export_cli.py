@@ -73,4 +73,5 @@ def test_bad_int8_and_batch_options_are_one_line(onnx_exports, trained, tmp_path
     assert too_few.startswith(f"{trained.train_csv}: calibration set too small: ")
     assert "distinct faces, --calib-size asks for 100000; use a larger FEC-format CSV or a --calib-size between 32 and" in too_few
     assert export("--max-batch", "8", "--opt-batch", "16") == "--opt-batch must be between 1 and --max-batch (8), got 16"
+    assert export("--max-batch", "100000") == "--max-batch must be in [1, 4096], got 100000"
     assert not (tmp_path / "out").exists()

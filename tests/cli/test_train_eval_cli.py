@@ -143,7 +143,10 @@ def test_resume_with_nothing_to_resume_is_one_line_and_keeps_the_run_folder(data
     result = invoke(train_cli.main, [*train_args(dataset, run), "--resume"])
     assert_one_line_error(result, f"{run}: nothing to resume", "train without --resume")
     assert (run / "metrics.jsonl").read_text() == '{"step": 7, "split": "train", "loss": 0.5}\n'
-    assert not (run / "last.pt").exists()
+    assert sorted(path.name for path in run.iterdir()) == ["metrics.jsonl"]  # no config.yaml, machine.jsonl
+    missing = tmp_path / "never-trained"
+    assert_one_line_error(invoke(train_cli.main, [*train_args(dataset, missing), "--resume"]), "nothing to resume")
+    assert not missing.exists()  # a refused start makes no folder
 
 
 def test_resume_with_a_changed_setting_is_one_line(dataset, tmp_path):

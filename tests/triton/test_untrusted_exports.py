@@ -39,8 +39,9 @@ def test_a_tiny_export_packages(tmp_path):
 
 
 @pytest.mark.parametrize("field, value, fragment", [
-    ("batch", {"min": 1, "opt": 8, "max": "abc"}, "manifest.json: batch.max 'abc' is not a whole number >= 1"),
-    ("batch", {"min": 1, "opt": 8, "max": -3}, "manifest.json: batch.max -3 is not a whole number >= 1"),
+    ("batch", {"min": 1, "opt": 8, "max": "abc"}, "manifest.json: batch.max 'abc' is not a whole number in [1, 4096]"),
+    ("batch", {"min": 1, "opt": 8, "max": -3}, "manifest.json: batch.max -3 is not a whole number in [1, 4096]"),
+    ("batch", {"min": 1, "opt": 8, "max": 10**12}, "manifest.json: batch.max 1000000000000 is not a whole number in"),
     ("batch", "x", "manifest.json: 'batch' is str, not a mapping"),
     ("preprocessing", "x", "manifest.json: 'preprocessing' is str, not a mapping"),
     ("source", {"face_size": 64, "face_margin": -0.6}, "manifest.json: source: face_margin -0.6 is not a number in [0, 1]"),
