@@ -89,7 +89,8 @@ def read_run(run_dir: Path) -> dict:
     starts = read_jsonl(run_dir / "machine.jsonl")
     return {"val": {row["step"]: row["overall"] for row in rows}, "test": {key: value["accuracy"] for key, value in test.items()},
             "first_spread": spreads[0] if spreads else None,
-            "collapse_warnings": sum(spread < COLLAPSED_SPREAD for spread in spreads),
+            "collapse_warnings": sum(row.get("collapse_warning", row.get("embedding_spread", 2.0) < COLLAPSED_SPREAD)
+                                     for row in rows),  # runs before fec 0.4 recorded the spread alone
             "kernels": starts[0] if starts else None}
 
 

@@ -30,10 +30,11 @@ from fec.evaluate import Evaluation, evaluate, torch_embedder
 from fec.hardware import describe_kernels, kernel_record, resolve_device
 from fec.io import atomic_open, write_json
 from fec.losses import margin_vector, softmax_triplet_loss, triplet_loss
-from fec.metrics import COLLAPSED_SPREAD, OVERALL, embedding_spread
+from fec.metrics import OVERALL, embedding_spread
 from fec.models import create_model
 from fec.models.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from fec.preprocessing import normalize_tensor
+from fec.train.collapse import batch_norm_settling_steps, collapse_warning
 from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
 from fec.train.plots import plot_metrics, read_metrics
@@ -98,6 +99,7 @@ class Trainer:
                                   input_size=config.input_size or None, dropout=config.dropout,
                                   standardize_input=config.standardize_input, **model_options(config))
         self.prep = self.model.preprocessing
+        self.statistics_settle_at = batch_norm_settling_steps(self.model)  # no collapse warning before (eval mode)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)
         self.train_model = self._wrap_distributed(self.model)
@@ -232,15 +234,11 @@ class Trainer:
         result = self.evaluate(self.val_set)
         accuracy = result.report[OVERALL].accuracy
         spread = embedding_spread(result.embeddings)
+        warning = collapse_warning(self.step, spread, self.statistics_settle_at, self.config.standardize_input)
         self.record({"step": self.step, "split": "val", **{k: v["accuracy"] for k, v in result.to_json().items()},
-                     "embedding_spread": spread})
-        if spread < COLLAPSED_SPREAD:
-            first_fix = "" if self.config.standardize_input else "standardize_input=true, "
-            self.warn(f"step {self.step}: the embeddings have (nearly) collapsed to one point (mean squared "
-                     f"pair distance {spread:.3f} < {COLLAPSED_SPREAD}), where the triplet loss barely moves them; "
-                     "early in a run this plateau is common and usually left within a few hundred steps; if "
-                     f"validation accuracy stays near 33%, restart with {first_fix}a longer warmup_steps, a larger "
-                     "batch_size or a lower lr")
+                     "embedding_spread": spread, "collapse_warning": warning is not None})
+        if warning:
+            self.warn(warning)
         if accuracy > self.best_accuracy:
             self.best_accuracy = accuracy
             if self.context.is_main:
