@@ -146,6 +146,25 @@ def verify_exports(export_dirs: list[str | Path], data: str | Path, checkpoint: 
     return result
 
 
+def verify_checkpoint_backends(checkpoint: str | Path, data: str | Path, backends: list[str], batch_size: int = 64,
+                               quiet: bool = True) -> VerificationResult:
+    """The checkpoint itself run by other PyTorch backends (CUDA, autocast, CUDA graphs) against PyTorch on the CPU,
+    its faces cropped as in training; each backend judged in the precision it computes in, as an export would be."""
+    from fec.models.checkpoint import model_from_checkpoint
+
+    checkpoint = Path(checkpoint)
+    _, prep, payload = model_from_checkpoint(checkpoint)
+    crops = FaceCrops.recorded(payload.get("config"), None, f"{checkpoint}: config")
+    loaded = load_triplets(triplet_csv(data), prep.input_size, None, crops.size, crops.margin, quiet=quiet)
+    reference = run_reference(checkpoint, prep, loaded.dataset, batch_size, quiet)
+    results = [verify_checkpoint_backend(checkpoint, name, prep, loaded.dataset, reference, batch_size, quiet)
+               for name in backends]
+    accuracy = {key: value.accuracy for key, value in reference.evaluation.report.items()}
+    return VerificationResult(str(data), len(loaded.dataset), len(loaded.dataset.faces), str(checkpoint),
+                              {"runner": reference.runner, "accuracy": accuracy}, results,
+                              loaded.warnings() + reference_warnings(reference.embeddings))
+
+
 def load_export(path: str | Path) -> LoadedExport:
     """An export folder (or a file inside one) whose files match its manifest and whose ONNX is ours."""
     path = Path(path)
@@ -253,6 +272,22 @@ def verify_backend(export: LoadedExport, name: str, prep: Preprocessing, dataset
         options = backend.export_options(export_tensorrt_profile(manifest))
         runner = backend.create_runner(str(export.folder / entry["path"]), **options)
         embeddings, row.runner = embed_with(runner, prep, dataset, batch_size, quiet)
+    except RunnerError as exc:
+        row.failures = [str(exc)]
+        return row
+    return judge(row, embeddings, dataset, reference)
+
+
+def verify_checkpoint_backend(checkpoint: Path, name: str, prep: Preprocessing, dataset: TripletDataset,
+                              reference: Reference, batch_size: int, quiet: bool) -> BackendResult:
+    backend = get_backend(name)
+    precision = backend.row_precision("fp32")
+    row = BackendResult(str(checkpoint), "pytorch", precision, name, "ERROR", DEFAULT_TOLERANCES[precision])
+    if backend.kind != "checkpoint":
+        row.failures = [f"backend {name} runs {backend.kind} targets, not checkpoints"]
+        return row
+    try:
+        embeddings, row.runner = embed_with(backend.create_runner(str(checkpoint)), prep, dataset, batch_size, quiet)
     except RunnerError as exc:
         row.failures = [str(exc)]
         return row

@@ -29,7 +29,7 @@ from fec.export.manifest import read_manifest, sha256_file
 from fec.export.pipeline import export_model
 from fec.export.registry import ExportRequest
 from fec.runtimes.backends import get_backend
-from fec.verify import verify_exports
+from fec.verify import verify_checkpoint_backends, verify_exports
 
 REFERENCE = "torch/checkpoint"
 # What a candidate's verification records (and the cache must hold to be reused).
@@ -190,25 +190,31 @@ def export_max_batch(options: DeployOptions) -> int:
 
 def verify_trials(trials: list[Trial], checkpoint: Path, test_csv: Path, cache: DeployCache,
                   options: DeployOptions) -> tuple[dict, list[str]]:
-    """Each exported candidate against PyTorch on the held-out triplets (reused when nothing changed); returns
-    PyTorch's accuracy per triplet type and the warnings of the verifications that ran."""
+    """Each candidate but the reference against PyTorch on the CPU, on the held-out triplets (reused when nothing
+    changed): the exports, and the checkpoint on the other PyTorch backends (CUDA, autocast, CUDA graphs).
+    Returns PyTorch's accuracy per triplet type and the warnings of the verifications that ran."""
     data_sha, checkpoint_sha = sha256_file(test_csv), sha256_file(checkpoint)
     reference_key = key_of(reference=checkpoint_sha, data=data_sha)
     reference = cache.verification(REFERENCE, reference_key)
-    pending: dict[str, list[tuple[Trial, str]]] = {}
+    pending: dict[str | None, list[tuple[Trial, str]]] = {}  # backend (None: the checkpoint on its backends)
     warnings: list[str] = []
     for trial in trials:
-        if trial.folder is None or trial.measured.status != OK:
+        if trial.measured.status != OK or trial.candidate.name == REFERENCE:
             continue
-        key = key_of(export=trial.files_key, backend=trial.candidate.backend, data=data_sha)
+        on_checkpoint = trial.candidate.export is None
+        source = checkpoint_sha if on_checkpoint else trial.files_key
+        key = key_of(export=source, backend=trial.candidate.backend, data=data_sha)
         cached = cache.verification(trial.candidate.name, key, VERDICT_FIELDS)
         if cached is not None:
             apply_verification(trial, cached)
         else:
-            pending.setdefault(trial.candidate.backend, []).append((trial, key))
+            pending.setdefault(None if on_checkpoint else trial.candidate.backend, []).append((trial, key))
     for backend, group in pending.items():
-        options.say(f"[verify] {backend}: {', '.join(trial.candidate.name for trial, _ in group)}")
-        result = verify_exports([trial.folder for trial, _ in group], test_csv, checkpoint, [backend], record=False)
+        options.say(f"[verify] {backend or 'checkpoint'}: {', '.join(trial.candidate.name for trial, _ in group)}")
+        if backend is None:
+            result = verify_checkpoint_backends(checkpoint, test_csv, [trial.candidate.backend for trial, _ in group])
+        else:
+            result = verify_exports([trial.folder for trial, _ in group], test_csv, checkpoint, [backend], record=False)
         reference = result.reference["accuracy"]
         warnings += [warning for warning in result.warnings if warning not in warnings]
         for (trial, key), row in zip(group, result.results):
@@ -233,13 +239,11 @@ def apply_verification(trial: Trial, verdict: dict) -> None:
 
 
 def mark_reference(trials: list[Trial]) -> None:
-    """The checkpoint on PyTorch is the reference itself: no change, no flips."""
+    """The checkpoint on PyTorch (CPU, fp32) is the reference itself: no change, no flips."""
     for trial in trials:
-        if trial.candidate.export is None and trial.measured.status != FAILED:
+        if trial.candidate.name == REFERENCE and trial.measured.status != FAILED:
             measured = trial.measured
             measured.delta_pt, measured.flips, measured.min_cos, measured.nonfinite = 0.0, 0.0, 1.0, 0
-            if trial.candidate.name != REFERENCE:
-                measured.reason = "PyTorch on another device: judged as the reference (its timings only are new)"
 
 
 def verify_reference_only(checkpoint: Path, test_csv: Path) -> dict:
