@@ -55,9 +55,17 @@ def any_rank(flag: bool, context: DistributedContext) -> bool:
     """True on every rank when `flag` is true on any rank (keeps stop decisions in step)."""
     if not context.enabled:
         return flag
-    value = torch.tensor([1.0 if flag else 0.0])
+    value = torch.tensor([1.0 if flag else 0.0], device=collective_device())
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+def collective_device() -> torch.device:
+    """Where a tensor for a collective of this process group must live: NCCL reduces only CUDA tensors (a CPU
+    tensor fails with "No backend type associated with device type cpu"), gloo CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):

@@ -34,4 +34,12 @@ def restore_rng_states(states: dict) -> None:
     np.random.set_state(numpy_state)  # a tuple in checkpoints written before 0.2
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        # one state per GPU the saving process saw; a machine with fewer GPUs restores those it has
+        torch.cuda.set_rng_state_all(list(states["cuda"])[:torch.cuda.device_count()])
+
+
+def restore_scaler(scaler: torch.amp.GradScaler, state: dict) -> None:
+    """GradScaler state from a checkpoint. A run saved with the scaler off (bf16 or no autocast: state {}) and
+    resumed where `amp: auto` picks fp16 starts the scaler afresh; load_state_dict would refuse the empty state."""
+    if state:
+        scaler.load_state_dict(state)

@@ -39,7 +39,7 @@ from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
 from fec.train.plots import plot_metrics, read_metrics
 from fec.train.resume import resume_point
-from fec.train.rng_state import restore_rng_states, rng_states
+from fec.train.rng_state import restore_rng_states, restore_scaler, rng_states
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
 
 
@@ -331,7 +331,7 @@ class Trainer:
         try:
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
-            self.scaler.load_state_dict(payload["scaler"])
+            restore_scaler(self.scaler, payload["scaler"])
             restore_rng_states(payload["rng"])
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # what torch and numpy raise on foreign state
             raise CheckpointError(f"{path}: its training state does not fit this run ({type(exc).__name__}: "

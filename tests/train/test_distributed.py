@@ -45,3 +45,13 @@ def test_two_processes_match_one(tiny_synth, tmp_path):
             torch.testing.assert_close(other, tensor, rtol=0, atol=ATOL, msg=lambda text, name=name: f"{name}: {text}")
         else:
             assert torch.equal(other, tensor), name
+
+
+@pytest.mark.parametrize("backend, expected", [("nccl", torch.device("cuda", 3)), ("gloo", torch.device("cpu"))])
+def test_collectives_use_tensors_on_the_device_their_backend_reduces(monkeypatch, backend, expected):
+    """NCCL all-reduces CUDA tensors only: any_rank's stop flag on the CPU crashed multi-GPU runs at step 1."""
+    from fec.train import distributed
+
+    monkeypatch.setattr(distributed.dist, "get_backend", lambda *args: backend)
+    monkeypatch.setattr(distributed.torch.cuda, "current_device", lambda: 3)
+    assert distributed.collective_device() == expected

@@ -118,3 +118,27 @@ def test_every_start_records_the_kernels_it_ran_on(tiny_synth, tmp_path, monkeyp
     assert starts[0]["threads"] == torch.get_num_threads() and starts[0]["torch"] == torch.__version__
     train(tiny_synth, run)  # a fresh run into the same folder forgets the earlier starts
     assert [json.loads(line)["step"] for line in (run / "machine.jsonl").read_text().splitlines()] == [0]
+
+
+def test_a_run_saved_on_more_gpus_restores_the_rng_states_of_the_gpus_here(monkeypatch):
+    from fec.train import rng_state
+
+    restored = []
+    monkeypatch.setattr(rng_state.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(rng_state.torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(rng_state.torch.cuda, "set_rng_state_all", restored.append)
+    states = {**rng_state.rng_states(), "cuda": [torch.zeros(8, dtype=torch.uint8), torch.ones(8, dtype=torch.uint8)]}
+    rng_state.restore_rng_states(states)
+    assert len(restored) == 1 and len(restored[0]) == 1 and torch.equal(restored[0][0], torch.zeros(8, dtype=torch.uint8))
+
+
+def test_a_scaler_saved_off_resumes_as_a_fresh_enabled_one():
+    """bf16 (scaler off, state {}) saved on one GPU, resumed on one that only does fp16 (amp: auto enables it)."""
+    from fec.train.rng_state import restore_scaler
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, enabled=True)
+    restore_scaler(scaler, {})
+    assert scaler.get_scale() == 1024.0
+    saved = torch.amp.GradScaler("cpu", init_scale=64.0, enabled=True).state_dict()
+    restore_scaler(scaler, saved)
+    assert scaler.get_scale() == 64.0
