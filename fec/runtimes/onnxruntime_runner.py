@@ -71,6 +71,8 @@ class OnnxRuntimeRunner(Runner):
         options_of_provider = self.provider_options
         if self.provider == "tensorrt":
             options_of_provider = {**tensorrt_defaults(self.model_path, self.cache_dir, self.fp16), **options_of_provider}
+        elif self.provider == "cuda":
+            options_of_provider = {**CUDA_DEFAULTS, **options_of_provider}
         providers = [(wanted, options_of_provider)]
         if wanted != "CPUExecutionProvider":
             providers.append(("CPUExecutionProvider", {}))  # for the few nodes a GPU provider leaves to the CPU
@@ -111,6 +113,11 @@ class OnnxRuntimeRunner(Runner):
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+# The CUDA provider computes fp32 convolutions and matrix products in TF32 by default (10 mantissa bits), which
+# is not what an fp32 export is verified as; fec's TensorRT builds and the verification hold fp32 to fp32.
+CUDA_DEFAULTS = {"use_tf32": "0"}
 
 
 def tensorrt_defaults(model: Path, cache_dir: str | Path | None, fp16: bool) -> dict:

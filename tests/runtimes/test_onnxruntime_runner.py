@@ -152,3 +152,13 @@ def test_cuda_provider_runs_on_device_0_unless_told_and_fp16_is_only_for_tensorr
     assert create_runner("onnxruntime", model="m.onnx").cuda_device is None
     with pytest.raises(RunnerError, match="fp16 and cache_dir are options of the tensorrt provider, not 'cuda'"):
         create_runner("onnxruntime", model="m.onnx", provider="cuda", fp16=True)
+
+
+def test_cuda_provider_computes_fp32_without_tf32_unless_told(tmp_path, monkeypatch):
+    tiny_model(tmp_path / "model.onnx")
+    seen = recording_session(monkeypatch, "CUDAExecutionProvider")
+    create_runner("onnxruntime", model=tmp_path / "model.onnx", provider="cuda")._session(onnxruntime, "CUDAExecutionProvider")
+    create_runner("onnxruntime", model=tmp_path / "model.onnx", provider="cuda",
+                  provider_options={"use_tf32": "1", "device_id": 1})._session(onnxruntime, "CUDAExecutionProvider")
+    assert [providers[0] for providers in seen] == [("CUDAExecutionProvider", {"use_tf32": "0"}),
+                                                    ("CUDAExecutionProvider", {"use_tf32": "1", "device_id": 1})]
