@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check: everything fec does on a CUDA GPU, in one go, within a time budget (default 270 s of steps).
+# GPU check: everything fec does on a CUDA GPU, in one go, within a time budget (default 420 s of steps).
 #
 #   PYTHONPATH=. bash benchmarks/gpu_check.sh [CHECKPOINT [DATA_DIR [OUT_DIR]]]
 #   PYTHONPATH=. bash benchmarks/gpu_check.sh "" "" /path/to/out       # train on synthetic data first
@@ -26,8 +26,8 @@
 # Settings (environment): PYTHON (python3), DEVICE (cuda; `DEVICE=cpu` is a dry run of the script on a
 # machine without a GPU: CPU backends, no autocast), MODEL (resnet18), STEPS (300), TRIPLETS (3000),
 # AMPS ("bf16 fp16" on cuda, "off" on cpu), BATCHES (1,8,32,128), COMPILE_BATCHES (1,128),
-# DEPLOY_BATCHES (1,32; fec-deploy's batches),
-# TP_STEPS (30, training-throughput steps), BUDGET_S (270), TRAIN_SETS (extra `--set k=v` words for every
+# DEPLOY_BATCHES (1,32) and DEPLOY_PRECISIONS (fp32,fp16,bf16 on cuda; int8 too on cpu): fec-deploy's,
+# TP_STEPS (30, training-throughput steps), BUDGET_S (420), TRAIN_SETS (extra `--set k=v` words for every
 # training run, e.g. "input_size=64" for a quick dry run), WORK (scratch folder; default a new /tmp one).
 # Exit code: 0 when every step that could run passed; 1 when one failed or ran past its limit; 2 bad setup.
 set -uo pipefail
@@ -50,7 +50,7 @@ TRIPLETS=${TRIPLETS:-3000}
 BATCHES=${BATCHES:-1,8,32,128}
 COMPILE_BATCHES=${COMPILE_BATCHES:-1,128}
 TP_STEPS=${TP_STEPS:-30}
-BUDGET_S=${BUDGET_S:-270}
+BUDGET_S=${BUDGET_S:-420}
 TRAIN_SETS=${TRAIN_SETS:-}
 MAX_BATCH=${MAX_BATCH:-128}
 OPT_BATCH=${OPT_BATCH:-32}
@@ -58,7 +58,9 @@ DEPLOY_BATCHES=${DEPLOY_BATCHES:-1,32}
 FACE_SIZE=${FACE_SIZE:-128}
 if [[ "$DEVICE" == cpu ]]; then
   AMPS=${AMPS:-off}; TORCH_BACKENDS=torch; COMPILE_BACKENDS=torch_compile
+  DEPLOY_PRECISIONS=${DEPLOY_PRECISIONS:-fp32,fp16,bf16,int8}
 else
+  DEPLOY_PRECISIONS=${DEPLOY_PRECISIONS:-fp32,fp16,bf16}  # int8 exports are CPU ones: no contest beside a GPU
   AMPS=${AMPS:-bf16 fp16}
   TORCH_BACKENDS=torch-cuda,torch-cuda-fp16,torch-cuda-bf16,torch-cuda-graphs,torch-cuda-graphs-fp16
   COMPILE_BACKENDS=torch_compile-cuda
@@ -192,6 +194,13 @@ else
   [[ -d "$WORK/onnx-fp32" ]] && step verify-onnx-fp32 120 "$PY" -m fec.cli.verify "$WORK/onnx-fp32" \
     --data "$DATA/test.csv" "${VERIFY_BACKENDS[@]}" --json "$WORK/verify-onnx.json"
 
+  # ---------------------------------------------------- fec-deploy: the fastest deployment within 0.5 pt, here
+  # Every candidate this machine can run (PyTorch on the CPU and on CUDA eager/graphs in fp32/fp16/bf16, ONNX
+  # Runtime fp32/fp16/int8 and its GPU providers, TensorRT engines where present), verified, timed, chosen.
+  step deploy 240 "$PY" -m fec.cli.deploy "$CHECKPOINT" --data "$DATA/test.csv" --calib-data "$DATA/train.csv" \
+    --out "$WORK/deploy" --batch "$DEPLOY_BATCHES" --precision "$DEPLOY_PRECISIONS" --max-drop 0.5 \
+    --warmup 10 --iters 30 --max-windows 4 --serve-with python --quiet
+
   # ------------------------------------------------------------------------------------------ benchmarks
   FACES=(--data "$DATA/test.csv" --batch "$BATCHES" --keep-going)
   GPU_WINDOWS=(--warmup 10 --iters 30 --max-windows 4)
@@ -230,13 +239,6 @@ else
   else
     skip tensorrt "TensorRT not importable here (python3 -c 'import tensorrt' fails, or DEVICE=cpu): engines not built"
   fi
-
-  # ---------------------------------------------------- fec-deploy: the fastest deployment within 0.5 pt, here
-  # Every candidate this machine can run (PyTorch on the CPU and on CUDA eager/graphs in fp32/fp16/bf16, ONNX
-  # Runtime fp32/fp16/int8 and its GPU providers, TensorRT engines where present), verified, timed, chosen.
-  step deploy 240 "$PY" -m fec.cli.deploy "$CHECKPOINT" --data "$DATA/test.csv" --calib-data "$DATA/train.csv" \
-    --out "$WORK/deploy" --batch "$DEPLOY_BATCHES" --max-drop 0.5 --warmup 10 --iters 30 --max-windows 4 \
-    --serve-with python --quiet
 
   # torch.compile last, one batch size per step (each compiles anew): it takes the longest and varies the most
   NEEDS_S=45
