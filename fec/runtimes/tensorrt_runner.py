@@ -120,7 +120,7 @@ class TensorRTRunner(Runner):
         self.plan, self.device, self.cuda_device = Path(engine), device, device
         self._trt, self._gpu, self._memory = trt, gpu, memory
         self.cuda_graphs = cuda_graphs
-        self.graphs: dict[tuple[int, ...], tuple[object, object, object]] = {}
+        self.graphs: dict[tuple[int, ...], tuple[object, object, object, object]] = {}  # graph, in, out, context
         self.context = None
         self.input_format = FLOAT32_NCHW
 
@@ -178,13 +178,13 @@ class TensorRTRunner(Runner):
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         if self.cuda_graphs:
             return self._replay(batch)
-        inputs, outputs = self._bind(batch)
-        self._execute(batch.shape[0])
+        inputs, outputs = self._bind(batch, self.context)
+        self._execute(batch.shape[0], self.context)
         return self.memory.download(outputs)
 
-    def _bind(self, batch: np.ndarray):
-        """Upload `batch`, set the input shape, allocate the output, point the context at both."""
-        context, memory, names = self.context, self.memory, (self.sidecar.input_name, self.sidecar.output_name)
+    def _bind(self, batch: np.ndarray, context):
+        """Upload `batch`, set the input shape, allocate the output, point `context` at both."""
+        memory, names = self.memory, (self.sidecar.input_name, self.sidecar.output_name)
         inputs = memory.upload(batch)
         if context.set_input_shape(names[0], tuple(batch.shape)) is False:
             raise RunnerError(f"{self.name}: batch shape {batch.shape} is outside the engine's profile {self.sidecar.profile}")
@@ -194,18 +194,21 @@ class TensorRTRunner(Runner):
         context.set_tensor_address(names[1], memory.address(outputs))
         return inputs, outputs
 
-    def _execute(self, count: int) -> None:
-        if not self.context.execute_async_v3(self.memory.stream_handle()):
+    def _execute(self, count: int, context) -> None:
+        if not context.execute_async_v3(self.memory.stream_handle()):
             raise RunnerError(f"{self.name}: TensorRT failed to run the engine on a batch of {count}")
 
     def _replay(self, batch: np.ndarray) -> np.ndarray:
         shape = tuple(batch.shape)
         if shape not in self.graphs:
-            inputs, outputs = self._bind(batch)
-            self._execute(shape[0])  # one plain run after the shape change, before capturing
-            graph = self.memory.capture(lambda: self._execute(shape[0]))
-            self.graphs[shape] = (graph, inputs, outputs)
-        graph, inputs, outputs = self.graphs[shape]
+            # one execution context per captured shape: a graph replays the context state it was captured with,
+            # and binding another shape to a shared context would change it under the earlier graphs
+            context = self.engine.create_execution_context()
+            inputs, outputs = self._bind(batch, context)
+            self._execute(shape[0], context)  # one plain run after the shape change, before capturing
+            graph = self.memory.capture(lambda: self._execute(shape[0], context))
+            self.graphs[shape] = (graph, inputs, outputs, context)
+        graph, inputs, outputs, _ = self.graphs[shape]
         self.memory.copy_into(inputs, batch)
         self.memory.replay(graph)
         return self.memory.download(outputs)

@@ -78,10 +78,12 @@ class TorchRunner(Runner):
 
     # ---- CUDA graphs ----------------------------------------------------------------------
     def _replay(self, batch: np.ndarray) -> np.ndarray:
-        graph, static_input, static_output = self.graphs.get(batch.shape) or self._capture(batch)
-        static_input.copy_(torch.from_numpy(batch))
-        graph.replay()
-        return static_output.cpu().numpy()
+        # capture and replay on the runner's GPU: both use the current device's streams (cuda:1 is not the default)
+        with torch.cuda.device(self.device):
+            graph, static_input, static_output = self.graphs.get(batch.shape) or self._capture(batch)
+            static_input.copy_(torch.from_numpy(batch))
+            graph.replay()
+            return static_output.cpu().numpy()
 
     def _capture(self, batch: np.ndarray):
         """Warm up on a side stream, then capture one forward pass on static buffers (PyTorch's recipe)."""
@@ -93,7 +95,7 @@ class TorchRunner(Runner):
                 self._forward(static_input)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=side):
             static_output = self._forward(static_input)
         self.graphs[batch.shape] = (graph, static_input, static_output)
         return self.graphs[batch.shape]
