@@ -198,13 +198,16 @@ def openvino_model(exports: ExportSet, options: RepositoryOptions, max_batch: in
 PYTHON_RUNNERS = {"ort-python": ("onnxruntime", "ONNX Runtime"), "ov-python": ("openvino", "OpenVINO")}
 
 
-def python_runner_model(exports: ExportSet, options: RepositoryOptions, max_batch: int, kind: str) -> PlannedModel:
-    """An embedding model inside the python backend: model.py runs model.onnx on one of fec's runners."""
+def python_runner_model(exports: ExportSet, options: RepositoryOptions, max_batch: int, kind: str,
+                        chosen: bool = True) -> PlannedModel:
+    """An embedding model inside the python backend: model.py runs model.onnx on one of fec's runners. One that
+    is not the ensemble's (`chosen` False) runs on the CPU: a GPU instance of it would need onnxruntime-gpu in the
+    server's Python, and a model that fails to load stops a server that loads every model."""
     runner, title = PYTHON_RUNNERS[kind]
     source, target = embedding_tensors(exports.onnx_io)
     config = ModelConfig(
         name=model_name(options.name, kind), backend="python", max_batch_size=max_batch,
-        inputs=(source,), outputs=(target,), instance_groups=instance_group(options),
+        inputs=(source,), outputs=(target,), instance_groups=instance_group(options, None if chosen else "cpu"),
         dynamic_batching=batching(options), warmups=warmups(source, max_batch),
         parameters=(("runner", runner), ("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads)),
                     *((("precision", options.openvino_precision),) if runner == "openvino" else ())),

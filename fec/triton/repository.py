@@ -83,7 +83,7 @@ def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[lis
     if exports.onnx is not None:
         onnx_batch = fitted_batch(options, exports.onnx_io.max_batch, "the ONNX export's declared maximum", notes)
         embedding["onnx"] = onnx_model(exports, options, onnx_batch)
-        embedding["ort-python"] = python_runner_model(exports, options, onnx_batch, "ort-python")
+        embedding["ort-python"] = python_runner_model(exports, options, onnx_batch, "ort-python", kind == "ort-python")
         if kind == "openvino":
             embedding["openvino"] = openvino_model(exports, options, onnx_batch, notes)
         if kind == "ov-python":  # its model.py needs OpenVINO in the server's Python

@@ -121,6 +121,13 @@ def test_gpu_onnx_model_gets_the_tensorrt_accelerator(onnx_export, tmp_path):
     assert config.instance_group[0].kind == KIND_GPU
     preprocess = read_config(tmp_path / "repo/fecnet_preprocess/config.pbtxt")
     assert preprocess.instance_group[0].kind == KIND_CPU  # decoding stays on CPU
+    # the spare python-backend model is not the ensemble's: on the CPU, so a server without onnxruntime-gpu loads it
+    assert read_config(tmp_path / "repo/fecnet_ort_python/config.pbtxt").instance_group[0].kind == KIND_CPU
+
+
+def test_a_chosen_python_backend_model_runs_where_asked(onnx_export, tmp_path):
+    write_repository(read_exports([onnx_export]), RepositoryOptions(kind="gpu", embedding="ort-python"), tmp_path / "repo")
+    assert read_config(tmp_path / "repo/fecnet_ort_python/config.pbtxt").instance_group[0].kind == KIND_GPU
 
 
 def fake_engine_export(onnx_export: Path, folder: Path, capability: str, profile_max: int) -> Path:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+import types
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +251,39 @@ def test_only_a_refused_batch_is_retried_picture_by_picture(tmp_path, status, re
     done, failures = embed_chunk(embedder, paths)
     assert (done, embedder.requests) == ([], requests)  # a server failure is not sent again picture by picture
     assert failures == {path: "fecnet: refused" for path in paths}
+
+
+@pytest.mark.parametrize("kind, device_id, expected", [
+    ("GPU", "2", {"provider": "cuda", "provider_options": {"device_id": 2}, "threads": None}),
+    ("CPU", "0", {"provider": "cpu", "threads": None}),
+])
+def test_the_ort_python_model_runs_on_the_gpu_triton_gives_its_instance(monkeypatch, kind, device_id, expected):
+    """model.py of the ort-python kind, with Triton's python-backend module faked and the runner recorded."""
+    from fec import runtimes
+    from fec.triton.backends import RUNNER_EMBEDDING
+
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", types.ModuleType("triton_python_backend_utils"))
+    made = []
+
+    class Runner:
+        def activate(self):
+            pass
+
+        def infer(self, batch):
+            return batch
+
+    def create_runner(name, model, **options):
+        made.append((name, options))
+        return Runner()
+
+    monkeypatch.setattr(runtimes, "create_runner", create_runner)
+    path = Path(__file__).resolve().parents[2] / "fec" / "triton" / "backends" / RUNNER_EMBEDDING
+    spec = importlib.util.spec_from_file_location("fec_runner_model_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = {"input": [{"name": "images", "dims": [3, 112, 112]}], "output": [{"name": "embeddings"}],
+              "parameters": {"runner": {"string_value": "onnxruntime"}, "onnx_file": {"string_value": "model.onnx"}}}
+    module.TritonPythonModel().initialize({"model_config": json.dumps(config), "model_repository": "/repo",
+                                           "model_version": "1", "model_instance_kind": kind,
+                                           "model_instance_device_id": device_id})
+    assert made == [("onnxruntime", expected)]

@@ -23,7 +23,10 @@ class TritonPythonModel:
         runner = parameters.get("runner", "onnxruntime")
         options = {"threads": threads or None}
         if runner == "onnxruntime":  # on a GPU instance the CUDA provider, with no quiet fallback to the CPU
-            options["provider"] = "cuda" if args.get("model_instance_kind") == "GPU" else "cpu"
+            on_gpu = args.get("model_instance_kind") == "GPU"
+            options["provider"] = "cuda" if on_gpu else "cpu"
+            if on_gpu:  # the GPU Triton gave this instance, not always GPU 0
+                options["provider_options"] = {"device_id": int(args.get("model_instance_device_id", 0))}
         if "precision" in parameters:  # OpenVINO: fp32, or bf16 where the CPU does it natively
             options["precision"] = parameters["precision"]
         self.runner = create_runner(runner, model=path, **options)
