@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fec.data.dataset import FaceCrops, FaceImages, TripletDataset, load_triplets, triplet_csv
+from fec.data.dataset import FaceCrops, FaceImages, LoadedTriplets, TripletDataset, load_triplets, triplet_csv
 from fec.data.triplets import TRIPLET_TYPES
 from fec.hardware import resolve_device
 from fec.io import atomic_path
@@ -94,11 +94,21 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, store: str 
 
     Returns the evaluation and the data's warnings (malformed rows skipped, triplets dropped).
     """
+    model, prep, loaded = checkpoint_faces(checkpoint, data, store=store, face_size=face_size, skip_bad_rows=skip_bad_rows,
+                                           data_root=data_root, allow_outside_paths=allow_outside_paths, quiet=quiet)
+    target = resolve_device(device)
+    return evaluate(torch_embedder(model.to(target), prep, target), loaded.dataset, batch_size, quiet), loaded.warnings()
+
+
+def checkpoint_faces(checkpoint: str | Path, data: str | Path, *, store: str | Path | None = None,
+                     face_size: int | None = None, skip_bad_rows: bool = False, data_root: str | Path | None = None,
+                     allow_outside_paths: bool = False,
+                     quiet: bool = True) -> tuple[torch.nn.Module, Preprocessing, LoadedTriplets]:
+    """A checkpoint's model (on the CPU) and preprocessing, and a triplet CSV's faces cropped as in its training."""
     from fec.models.checkpoint import model_from_checkpoint
 
     model, prep, payload = model_from_checkpoint(checkpoint)
     crops = FaceCrops.recorded(payload.get("config"), face_size, f"{checkpoint}: config")
     loaded = load_triplets(triplet_csv(data), prep.input_size, store, crops.size, crops.margin, skip_bad_rows,
                            quiet=quiet, allow_outside_paths=allow_outside_paths, data_root=data_root)
-    target = resolve_device(device)
-    return evaluate(torch_embedder(model.to(target), prep, target), loaded.dataset, batch_size, quiet), loaded.warnings()
+    return model, prep, loaded

@@ -18,7 +18,7 @@ import numpy as np
 from fec.artifacts import UINT8_NHWC
 from fec.data.dataset import FaceCrops, TripletDataset, load_triplets, triplet_csv
 from fec.data.triplets import TRIPLET_TYPES
-from fec.evaluate import Evaluation, embed_faces, score_embeddings
+from fec.evaluate import Evaluation, checkpoint_faces, embed_faces, score_embeddings
 from fec.export.errors import ExportError
 from fec.export.manifest import MANIFEST_NAME, artifact, record_verification, sha256_file
 from fec.export.onnx_export import trusted_export
@@ -137,9 +137,7 @@ def verify_exports(export_dirs: list[str | Path], data: str | Path, checkpoint: 
     warnings += reference_warnings(reference.embeddings)
     results = [verify_backend(export, name, prep, dataset, reference, overrides or {}, batch_size, quiet)
                for export in exports for name in (backends or default_backends(export.manifest))]
-    accuracy = {key: value.accuracy for key, value in reference.evaluation.report.items()}
-    result = VerificationResult(str(data), len(dataset), len(dataset.faces), str(reference_checkpoint),
-                                {"runner": reference.runner, "accuracy": accuracy}, results, warnings)
+    result = verification_result(data, dataset, reference_checkpoint, reference, results, warnings)
     if record:
         for export in exports:
             record_verification(export.folder, result.to_json(str(export.folder)))
@@ -150,19 +148,20 @@ def verify_checkpoint_backends(checkpoint: str | Path, data: str | Path, backend
                                quiet: bool = True) -> VerificationResult:
     """The checkpoint itself run by other PyTorch backends (CUDA, autocast, CUDA graphs) against PyTorch on the CPU,
     its faces cropped as in training; each backend judged in the precision it computes in, as an export would be."""
-    from fec.models.checkpoint import model_from_checkpoint
-
     checkpoint = Path(checkpoint)
-    _, prep, payload = model_from_checkpoint(checkpoint)
-    crops = FaceCrops.recorded(payload.get("config"), None, f"{checkpoint}: config")
-    loaded = load_triplets(triplet_csv(data), prep.input_size, None, crops.size, crops.margin, quiet=quiet)
+    _, prep, loaded = checkpoint_faces(checkpoint, data, quiet=quiet)
     reference = run_reference(checkpoint, prep, loaded.dataset, batch_size, quiet)
     results = [verify_checkpoint_backend(checkpoint, name, prep, loaded.dataset, reference, batch_size, quiet)
                for name in backends]
+    return verification_result(data, loaded.dataset, checkpoint, reference, results,
+                               loaded.warnings() + reference_warnings(reference.embeddings))
+
+
+def verification_result(data: str | Path, dataset: TripletDataset, checkpoint: Path, reference: Reference,
+                        results: list[BackendResult], warnings: list[str]) -> VerificationResult:
     accuracy = {key: value.accuracy for key, value in reference.evaluation.report.items()}
-    return VerificationResult(str(data), len(loaded.dataset), len(loaded.dataset.faces), str(checkpoint),
-                              {"runner": reference.runner, "accuracy": accuracy}, results,
-                              loaded.warnings() + reference_warnings(reference.embeddings))
+    return VerificationResult(str(data), len(dataset), len(dataset.faces), str(checkpoint),
+                              {"runner": reference.runner, "accuracy": accuracy}, results, warnings)
 
 
 def load_export(path: str | Path) -> LoadedExport:

@@ -1,10 +1,13 @@
 """Which checkpoint `fec-train --resume` continues from: the newest of the run that reads and holds a training
-state (last.pt, else the highest checkpoints/step-N.pt), and which newer ones it passed over, and why."""
+state (last.pt, else the highest checkpoints/step-N.pt), and which newer ones it passed over, and why; and the
+part of that state that may legitimately differ between machines (the gradient scaler's)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+import torch
 
 from fec.errors import CheckpointError
 from fec.models.checkpoint import read_checkpoint
@@ -40,3 +43,10 @@ def resume_point(run_dir: Path) -> tuple[Path, dict, list[str]]:
     found = f" (the newest: {problems[0]})" if problems else ""
     raise CheckpointError(f"{run_dir}: nothing to resume: no readable last.pt or checkpoints/step-N.pt{found}; "
                           "train without --resume to start this run afresh")
+
+
+def restore_scaler(scaler: torch.amp.GradScaler, state: dict) -> None:
+    """GradScaler state from a checkpoint. A run saved with the scaler off (bf16 or no autocast: state {}) and
+    resumed where `amp: auto` picks fp16 starts the scaler afresh; load_state_dict would refuse the empty state."""
+    if state:
+        scaler.load_state_dict(state)

@@ -36,10 +36,3 @@ def restore_rng_states(states: dict) -> None:
     if "cuda" in states and torch.cuda.is_available():
         # one state per GPU the saving process saw; a machine with fewer GPUs restores those it has
         torch.cuda.set_rng_state_all(list(states["cuda"])[:torch.cuda.device_count()])
-
-
-def restore_scaler(scaler: torch.amp.GradScaler, state: dict) -> None:
-    """GradScaler state from a checkpoint. A run saved with the scaler off (bf16 or no autocast: state {}) and
-    resumed where `amp: auto` picks fp16 starts the scaler afresh; load_state_dict would refuse the empty state."""
-    if state:
-        scaler.load_state_dict(state)

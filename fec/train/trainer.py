@@ -38,8 +38,8 @@ from fec.train.collapse import batch_norm_settling_steps, collapse_warning
 from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
 from fec.train.plots import plot_metrics, read_metrics
-from fec.train.resume import resume_point
-from fec.train.rng_state import restore_rng_states, restore_scaler, rng_states
+from fec.train.resume import restore_scaler, resume_point
+from fec.train.rng_state import restore_rng_states, rng_states
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
 
 

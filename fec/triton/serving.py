@@ -140,15 +140,17 @@ def check_model_batch(batch: np.ndarray, sample_shape: tuple[int, ...] | None = 
         wanted = ", ".join("any" if size < 0 else str(size) for size in sample_shape)
         raise DataError(f"input must have shape (N, {wanted}), got {batch.shape}")
     if batch.dtype.kind in "fc":
-        finite = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
+        samples = batch.reshape(len(batch), -1)
+        within = (np.abs(samples) <= MAX_INPUT_MAGNITUDE).all(axis=1)  # False for NaN and infinities too: one pass
+        if within.all():
+            return
+        finite = np.isfinite(samples).all(axis=1)
         if not finite.all():
             raise DataError(f"input holds NaN or infinite values in {int((~finite).sum())} of {len(batch)} samples "
                             f"(first: sample {int(np.argmin(finite))}); send finite numbers")
-        within = (np.abs(batch).reshape(len(batch), -1) <= MAX_INPUT_MAGNITUDE).all(axis=1)
-        if not within.all():
-            raise DataError(f"input values exceed {MAX_INPUT_MAGNITUDE:g} in magnitude in {int((~within).sum())} of "
-                            f"{len(batch)} samples (first: sample {int(np.argmin(within))}); a normalised face lies "
-                            "within a few units of zero: send faces normalised as the model's preprocessing says")
+        raise DataError(f"input values exceed {MAX_INPUT_MAGNITUDE:g} in magnitude in {int((~within).sum())} of "
+                        f"{len(batch)} samples (first: sample {int(np.argmin(within))}); a normalised face lies "
+                        "within a few units of zero: send faces normalised as the model's preprocessing says")
 
 
 def shape_fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:

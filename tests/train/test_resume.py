@@ -134,7 +134,7 @@ def test_a_run_saved_on_more_gpus_restores_the_rng_states_of_the_gpus_here(monke
 
 def test_a_scaler_saved_off_resumes_as_a_fresh_enabled_one():
     """bf16 (scaler off, state {}) saved on one GPU, resumed on one that only does fp16 (amp: auto enables it)."""
-    from fec.train.rng_state import restore_scaler
+    from fec.train.resume import restore_scaler
 
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, enabled=True)
     restore_scaler(scaler, {})
