@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,12 +76,26 @@ def tiny_synth(tmp_path_factory) -> Path:
     return out
 
 
+@contextmanager
+def shared_build(tmp_path_factory, name: str):
+    """The folder where a session build goes, held for one builder at a time. Under pytest-xdist (`make test`
+    runs two workers) it is the folder the workers' own base folders share, so the first worker to ask builds
+    and the other waits, then reuses (each builder returns at once when its result is on disk)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    with FileLock(root / f"{name}.lock"):
+        yield root
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """The session's briefly trained ResNet18 and its data (tests/export/export_fixtures.py), built once."""
     import export_fixtures
 
-    return export_fixtures.trained_model(tmp_path_factory.getbasetemp())
+    with shared_build(tmp_path_factory, "trained") as root:
+        return export_fixtures.trained_model(root)
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +103,8 @@ def onnx_exports(trained, tmp_path_factory) -> dict[str, Path]:
     """Its fp32, fp16 and int8 ONNX exports, built once."""
     import export_fixtures
 
-    return export_fixtures.onnx_exports(tmp_path_factory.getbasetemp(), trained)
+    with shared_build(tmp_path_factory, "onnx_exports") as root:
+        return export_fixtures.onnx_exports(root, trained)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """The test session's model: a FECNet trained briefly on synthetic faces, and its ONNX exports.
 
-Built once per test session under pytest's base temporary folder and reused by every test folder
-that asks (tests/export, tests/cli, tests/test_verify.py): each builder returns at once when its
-result is already on disk.
+Built once per test session under pytest's base temporary folder (under pytest-xdist, the one its
+workers share) and reused by every test folder that asks (tests/export, tests/cli, tests/test_verify.py):
+each builder returns at once when its result is already on disk.
 
 Why ResNet18: a model trained for a few CPU steps is near chance, its triplet decisions are near-ties
 and its embeddings sit close together, so INT8 rounding matters more than it would on a trained
