@@ -1,9 +1,10 @@
-"""What every command shares: one-line errors for user mistakes, --quiet."""
+"""What the commands share: one-line errors for user mistakes, --quiet, options for local pictures."""
 
 from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 import click
 
@@ -40,6 +41,14 @@ def comma_list(kind):
 
 def quiet_option(command):
     return click.option("--quiet", "-q", is_flag=True, help="No progress bars or chatter.")(command)
+
+
+def local_picture_options(command):
+    """--data-root and --allow-outside-paths: where a test CSV's local pictures may lie."""
+    command = click.option("--allow-outside-paths", is_flag=True,
+                           help="Let the CSV name local pictures outside its own folder (refused by default).")(command)
+    return click.option("--data-root", type=click.Path(path_type=Path),
+                        help="Folder the CSV's local pictures must lie in [default: the CSV's own folder].")(command)
 
 
 def show_progress(quiet: bool) -> bool:

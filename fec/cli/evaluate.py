@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.common import local_picture_options, quiet_option, show_progress, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
 
@@ -23,10 +23,7 @@ from fec.preprocessing import MIN_INPUT_SIZE
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 65536), default=256, show_default=True)
 @click.option("--skip-bad-rows", is_flag=True, help="Count malformed rows instead of stopping at the first.")
-@click.option("--data-root", type=click.Path(path_type=Path),
-              help="Folder the CSV's local pictures must lie in [default: the CSV's own folder].")
-@click.option("--allow-outside-paths", is_flag=True,
-              help="Let the CSV name local pictures outside its own folder (refused by default).")
+@local_picture_options
 @quiet_option
 @user_errors
 def main(checkpoint, data, store, face_size, json_path, embeddings_path, device, batch_size, skip_bad_rows,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.common import local_picture_options, quiet_option, show_progress, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
 from fec.runtimes.backends import export_backends
@@ -34,10 +34,7 @@ FAILED_EXIT = 1
               help="Stored face size (default: the checkpoint's training value).")
 @click.option("--batch-size", type=click.IntRange(1, 65536), default=64, show_default=True)
 @click.option("--no-record", is_flag=True, help="Do not store the result in each export's manifest.json.")
-@click.option("--data-root", type=click.Path(path_type=Path),
-              help="Folder the CSV's local pictures must lie in [default: the CSV's own folder].")
-@click.option("--allow-outside-paths", is_flag=True,
-              help="Let the CSV name local pictures outside its own folder (refused by default).")
+@local_picture_options
 @quiet_option
 @user_errors
 def main(export_dirs, data, checkpoint, backends, json_path, max_abs, min_cos, max_delta, store, face_size, batch_size,
