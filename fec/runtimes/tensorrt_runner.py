@@ -74,6 +74,10 @@ class TorchCudaMemory:
         self.device = torch.device("cuda", device)
         self.stream = torch.cuda.Stream(self.device)
 
+    def on_device(self):
+        """This GPU as the current one: TensorRT deserialises, allocates and runs on the current device."""
+        return self.torch.cuda.device(self.device)
+
     def upload(self, array: np.ndarray):
         with self.torch.cuda.stream(self.stream):
             return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device, non_blocking=False)
@@ -137,9 +141,10 @@ class TensorRTRunner(Runner):
         payload = self.plan.read_bytes()
         if hashlib.sha256(payload).hexdigest() != self.sidecar.plan_sha256:
             raise RunnerError(f"{self.plan}: engine differs from the one its sidecar describes; rebuild: {self.sidecar.rebuild}")
-        self.engine = self._deserialize(trt, payload)
-        self.context = self.engine.create_execution_context()
         self.memory = self._memory or TorchCudaMemory(self.device)
+        with self.memory.on_device():
+            self.engine = self._deserialize(trt, payload)
+            self.context = self.engine.create_execution_context()
         self.trt, self.gpu = trt, gpu
         self.input_size, self.max_batch = self.sidecar.input_size, self.sidecar.max_batch
         self.input_format = self.sidecar.input_format
@@ -176,11 +181,12 @@ class TensorRTRunner(Runner):
         return info
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        if self.cuda_graphs:
-            return self._replay(batch)
-        inputs, outputs = self._bind(batch, self.context)
-        self._execute(batch.shape[0], self.context)
-        return self.memory.download(outputs)
+        with self.memory.on_device():
+            if self.cuda_graphs:
+                return self._replay(batch)
+            inputs, outputs = self._bind(batch, self.context)
+            self._execute(batch.shape[0], self.context)
+            return self.memory.download(outputs)
 
     def _bind(self, batch: np.ndarray, context):
         """Upload `batch`, set the input shape, allocate the output, point `context` at both."""

@@ -10,6 +10,7 @@ Real builds run in tests marked `tensorrt` and in benchmarks/gpu_check.sh.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import types
@@ -31,10 +32,19 @@ def fake_embeddings(batch: np.ndarray) -> np.ndarray:
 class FakeCudaMemory:
     """Stands in for TorchCudaMemory: 'device' buffers are numpy arrays keyed by a fake address."""
 
-    def __init__(self, calls: list):
+    def __init__(self, calls: list, device: int = 0):
         self.buffers: dict[int, np.ndarray] = {}
         self.calls = calls
         self.next_address = 0x1000
+        self.device, self.current_device = device, 0  # the buffers' GPU; the current one (CUDA's default: 0)
+
+    @contextlib.contextmanager
+    def on_device(self):
+        before, self.current_device = self.current_device, self.device
+        try:
+            yield
+        finally:
+            self.current_device = before
 
     def _store(self, array: np.ndarray) -> int:
         address, self.next_address = self.next_address, self.next_address + 0x1000
@@ -258,6 +268,10 @@ def _add_builder(trt, major: int) -> None:
 
 def _add_runtime(trt) -> None:
     calls = trt.calls
+    trt.device_log = []  # (what, the CUDA device current then): the real runtime works on the current device
+
+    def on_current_device(what: str) -> None:
+        trt.device_log.append((what, trt.memory.current_device))
 
     class Context:
         def __init__(self, engine):
@@ -280,6 +294,7 @@ def _add_runtime(trt) -> None:
 
         def execute_async_v3(self, stream_handle):
             calls.append(("execute_async_v3", stream_handle))
+            on_current_device("execute_async_v3")
             description, buffers = self.engine.description, trt.memory.buffers
             batch = buffers[self.addresses[description["input"]]]
             buffers[self.addresses[description["output"]]][...] = fake_embeddings(batch.astype(np.float32))
@@ -304,6 +319,7 @@ def _add_runtime(trt) -> None:
             return trt.DataType.FLOAT if name == self.description["output"] else trt.DataType[self.description["dtype"]]
 
         def create_execution_context(self):
+            on_current_device("create_execution_context")
             return Context(self)
 
     class Runtime:
@@ -312,6 +328,7 @@ def _add_runtime(trt) -> None:
 
         def deserialize_cuda_engine(self, payload: bytes):
             calls.append(("deserialize_cuda_engine", self.engine_host_code_allowed))
+            on_current_device("deserialize_cuda_engine")
             if not payload.startswith(PLAN_MAGIC):
                 return None
             description = json.loads(payload[len(PLAN_MAGIC):])

@@ -85,6 +85,21 @@ def test_cuda_graphs_capture_once_per_shape_then_replay_on_the_same_buffers(tmp_
     assert [call[0] for call in trt.calls].count("capture") == 2 and not runner.graphs  # batch 3 and 1; released
 
 
+@pytest.mark.parametrize("cuda_graphs", [False, True])
+def test_an_engine_for_a_second_gpu_is_loaded_and_run_with_that_gpu_current(tmp_path, cuda_graphs):
+    trt = make_fake_tensorrt()
+    trt.memory.device = 1
+    runner = TensorRTRunner(engine(tmp_path), device=1, trt=trt, gpu=L4, memory=trt.memory, cuda_graphs=cuda_graphs)
+    batch = np.random.default_rng(3).random((2, 3, 8, 8), dtype=np.float32)
+
+    with runner:
+        np.testing.assert_allclose(runner.infer(batch), fake_embeddings(batch))
+
+    assert {device for _, device in trt.device_log} == {1}
+    assert trt.memory.current_device == 0  # the caller's current device is left as it was
+    assert [what for what, _ in trt.device_log][:2] == ["deserialize_cuda_engine", "create_execution_context"]
+
+
 @pytest.mark.parametrize(("version", "gpu", "differs"), [
     ("10.9.0.1", L4, "TensorRT 10.8.0.43 vs 10.9.0.1 here"),
     ("10.8.0.43", A10, "GPU NVIDIA L4 (sm_89) vs NVIDIA A10 (sm_86) here"),
