@@ -17,9 +17,20 @@ from fec.metrics import pair_distances
 DEFAULT_MARGINS = {TripletType.ONE_CLASS: 0.1, TripletType.TWO_CLASS: 0.2, TripletType.THREE_CLASS: 0.2}
 
 
+MAX_MARGIN = 4.0  # squared distances between unit vectors lie in [0, 4]: a larger margin can never be met
+
+
 def margin_vector(margins: dict) -> torch.Tensor:
-    """Margins indexed by triplet-type index (the order of TRIPLET_TYPES)."""
-    by_type = {TripletType.parse(str(getattr(k, "value", k))): float(v) for k, v in margins.items()}
+    """Margins indexed by triplet-type index (the order of TRIPLET_TYPES); ValueError names what is wrong."""
+    by_type = {}
+    for key, value in margins.items():
+        kind = TripletType.parse(str(getattr(key, "value", key)))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= MAX_MARGIN:
+            raise ValueError(f"{kind.name} is {str(value)[:40]!r}, not a number in [0, {MAX_MARGIN:g}]")
+        by_type[kind] = float(value)
+    missing = [kind.name for kind in TRIPLET_TYPES if kind not in by_type]
+    if missing:
+        raise ValueError(f"no margin for {', '.join(missing)}")
     return torch.tensor([by_type[kind] for kind in TRIPLET_TYPES])
 
 

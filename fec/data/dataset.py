@@ -54,10 +54,10 @@ class FaceImages:
 
 
 def should_cache(face_count: int, size: int, setting: str | bool) -> bool:
-    """`auto` caches when the decoded faces fit in CACHE_LIMIT_BYTES."""
+    """`auto` caches when the decoded faces fit in CACHE_LIMIT_BYTES; `on`/True always, `off`/False never."""
     if setting == "auto":
         return face_count * size * size * 3 <= CACHE_LIMIT_BYTES
-    return bool(setting)
+    return setting in (True, "on")
 
 
 class TripletDataset(Dataset):

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import yaml
 
+from fec.artifacts import MAX_BATCH
 from fec.data.face_store import MAX_FACE_MARGIN, MAX_FACE_SIZE
 from fec.errors import ConfigError
-from fec.losses import DEFAULT_MARGINS, LOSSES
+from fec.losses import DEFAULT_MARGINS, LOSSES, margin_vector
 from fec.preprocessing import MIN_INPUT_SIZE
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
+CACHE_SETTINGS = {"auto": "auto", "on": "on", "off": "off", "true": "on", "false": "off"}
 
 
 @dataclass
@@ -61,7 +63,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
-    cache_images: str = "auto"
+    cache_images: str = "auto"          # decoded faces in memory: auto (when they fit) | on | off
     log_every: int = 20
     eval_every: int = 200
     checkpoint_every: int = 200
@@ -74,7 +76,9 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.max_steps > 0, "max_steps must be positive"),
-            (self.batch_size > 0, "batch_size must be positive"),
+            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}]"),
+            (1 <= self.eval_batch_size <= MAX_BATCH, f"eval_batch_size must be in [1, {MAX_BATCH}]"),
+            (self.cache_images.lower() in CACHE_SETTINGS, f"cache_images must be one of {', '.join(CACHE_SETTINGS)}"),
             (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
             (self.lr > 0, "lr must be positive"),
             (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
@@ -93,6 +97,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        try:
+            margin_vector(self.margins)
+        except ValueError as exc:
+            raise ConfigError(f"margins: {exc}; give one for each of ONE_CLASS, TWO_CLASS, THREE_CLASS") from None
+        self.cache_images = CACHE_SETTINGS[self.cache_images.lower()]
         return self
 
     def to_dict(self) -> dict:
@@ -134,7 +143,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None, s
         values.update(saved)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     known = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted(str(key) for key in set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
     config = TrainConfig()

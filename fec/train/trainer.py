@@ -109,10 +109,7 @@ class Trainer:
         if self.box_convention:
             self.log(f"box convention (recorded with the model, used on detected faces): {self.box_convention.describe()}")
         self.train_items, self.val_set = self._split_validation(self.data)
-        try:
-            self.margins = margin_vector(config.margins).to(self.device)
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(f"margins: {exc}; give one for each of ONE_CLASS, TWO_CLASS, THREE_CLASS") from None
+        self.margins = margin_vector(config.margins).to(self.device)  # checked by TrainConfig.validate
         self.optimizer = self._build_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)

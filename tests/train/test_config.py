@@ -50,7 +50,15 @@ def test_bad_yaml_and_override_syntax(tmp_path):
         ({"lr": ".inf"}, "config key lr: expected float, got inf"),
         ({"lr": ".nan"}, "config key lr: expected float, got nan"),
         ({"log_every": "0"}, "log_every, eval_every, checkpoint_every and eval_batch_size must be at least 1"),
-        ({"eval_batch_size": "0"}, "log_every, eval_every, checkpoint_every and eval_batch_size must be at least 1"),
+        ({"eval_batch_size": "0"}, "eval_batch_size must be in [1, 4096]"),
+        ({"batch_size": "100000000"}, "batch_size must be in [1, 4096]"),
+        ({"cache_images": "maybe"}, "cache_images must be one of auto, on, off, true, false"),
+        ({"margins": "{ONE_CLASS: .nan, TWO_CLASS: .2, THREE_CLASS: .2}"},
+         "margins: ONE_CLASS is 'nan', not a number in [0, 4]; give one for each of ONE_CLASS, TWO_CLASS, THREE_CLASS"),
+        ({"margins": "{ONE_CLASS: -5, TWO_CLASS: .2, THREE_CLASS: .2}"}, "margins: ONE_CLASS is '-5', not a number in [0, 4]"),
+        ({"margins": "{ONE_CLASS: [1], TWO_CLASS: .2, THREE_CLASS: .2}"}, "margins: ONE_CLASS is '[1]', not a number in [0, 4]"),
+        ({"margins": "{a: 1}"}, "margins: unknown triplet type 'a'"),
+        ({"margins": "{}"}, "margins: no margin for ONE_CLASS, TWO_CLASS, THREE_CLASS;"),
         ({"num_workers": "-1"}, "weight_decay, grad_clip, warmup_steps and num_workers must not be negative"),
         ({"weight_decay": "-1"}, "weight_decay, grad_clip, warmup_steps and num_workers must not be negative"),
         ({"face_size": "0"}, "face_size must be in [16, 1024]"),
@@ -88,3 +96,27 @@ def test_a_binary_or_oversized_config_file_is_one_line(tmp_path):
     large.write_text("# " + "x" * (1 << 20) + "\n")
     with pytest.raises(ConfigError, match=r"large.yaml: \d+ bytes is too large for a config file"):
         load_config(large)
+
+
+@pytest.mark.parametrize(("setting", "stored"), [("false", "off"), ("off", "off"), ("no_such", None), ("ON", "on"),
+                                                  (False, "off"), (True, "on"), ("auto", "auto")])
+def test_cache_images_takes_auto_on_or_off_from_yaml_or_an_override(setting, stored):
+    if stored is None:
+        with pytest.raises(ConfigError, match="cache_images must be one of auto, on, off"):
+            load_config(None, {"cache_images": setting})
+    else:
+        assert load_config(None, {"cache_images": setting}).cache_images == stored
+
+
+def test_only_on_and_auto_within_the_limit_cache_faces():
+    from fec.data.dataset import should_cache
+
+    assert [should_cache(100, 64, setting) for setting in ("on", "off", "auto", True, False)] == [True, False, True, True, False]
+    assert should_cache(10**9, 224, "auto") is False
+
+
+def test_a_config_file_with_a_key_that_is_not_a_name_is_one_line(tmp_path):
+    path = tmp_path / "numbers.yaml"
+    path.write_text("max_steps: 2\n1: 2\n")
+    with pytest.raises(ConfigError, match="^unknown config key\\(s\\) 1; known keys: data, "):
+        load_config(path)
