@@ -42,6 +42,9 @@ from fec.train.resume import restore_scaler, resume_point
 from fec.train.rng_state import restore_rng_states, rng_states
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
 
+# What a run writes in its folder besides config.yaml and checkpoints/: a fresh run removes an earlier run's.
+EARLIER_RUN_FILES = ("metrics.jsonl", "machine.jsonl", "last.pt", "best.pt", "curves.png", "test_metrics.json")
+
 
 class TrainingInterrupted(Exception):
     """Raised after a checkpoint was saved because SIGINT/SIGTERM arrived."""
@@ -293,13 +296,23 @@ class Trainer:
             self.log(f"resumed from {path} at step {self.step}")
         else:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            if self.context.is_main:  # a fresh run: forget the logs of an earlier one in this folder
-                for name in ("metrics.jsonl", "machine.jsonl"):
-                    (self.run_dir / name).unlink(missing_ok=True)
+            if self.context.is_main:
+                self._forget_earlier_run()
         if self.context.is_main:
             with atomic_open(self.run_dir / "config.yaml") as handle:
                 yaml.safe_dump(self.config.to_dict(), handle, sort_keys=False)
             self._record_kernels()
+
+    def _forget_earlier_run(self) -> None:
+        """A fresh run replaces an earlier one in this folder: its logs, results and checkpoints go, so that
+        pruning, best.pt and a later --resume can only ever see this run's."""
+        files = [self.run_dir / name for name in EARLIER_RUN_FILES] + sorted((self.run_dir / "checkpoints").glob("step-*.pt"))
+        checkpoints = [path.name for path in files if path.suffix == ".pt" and path.is_file()]
+        if checkpoints:
+            self.warn(f"a fresh run in {self.run_dir} replaces the run there: its checkpoints ({len(checkpoints)}, "
+                      f"e.g. {checkpoints[0]}) are removed; --resume continues a run instead")
+        for path in files:
+            path.unlink(missing_ok=True)
 
     def _record_kernels(self) -> None:
         """One line per start (a resumed run may move to another machine) in machine.jsonl: the same seed

@@ -49,6 +49,22 @@ def test_run_folder_holds_checkpoints_metrics_plot_and_test_scores(tiny_synth, t
     assert {"optimizer", "scheduler", "scaler", "rng", "config", "fec_version"} <= set(checkpoint)
 
 
+def test_a_fresh_run_in_an_earlier_runs_folder_replaces_it_checkpoints_and_all(tiny_synth, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(tiny_synth, run, max_steps=4, checkpoint_every=1, keep_last=1)
+    capsys.readouterr()
+    train(tiny_synth, run, max_steps=2, checkpoint_every=1, keep_last=1)
+
+    # the earlier run's step 4 neither outlives this run's pruning nor can be resumed from
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["step-00000002.pt"]
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 2
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()][-1] == 2
+    warning = capsys.readouterr().err
+    assert f"warning: a fresh run in {run} replaces the run there: its checkpoints (3, e.g. last.pt) are removed" in warning
+    (run / "last.pt").write_bytes(b"torn")
+    assert train(tiny_synth, run, resume=True, max_steps=3, checkpoint_every=1, keep_last=1).step == 3  # from step 2
+
+
 def test_resume_falls_back_to_the_newest_readable_step_checkpoint(tiny_synth, tmp_path):
     run = tmp_path / "run"
     train(tiny_synth, run, stop_at=3)
