@@ -14,6 +14,8 @@ from pathlib import Path
 
 from fec.errors import ConfigError, HardwareError
 
+MAX_THREADS = 1024  # intra-op threads a runtime may be given (beyond any CPU's cores; one more hangs or crashes it)
+
 
 @dataclass(frozen=True)
 class GpuInfo:

@@ -18,6 +18,7 @@ The clock and the synchronisation are injected so that tests can drive them with
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,8 @@ class MeasureSettings:
             (self.warmup_s is None or self.warmup_s >= 0, f"warm-up seconds must be >= 0, got {self.warmup_s}"),
             (self.iters is not None or self.duration_s is not None, "give iterations or a duration per window"),
             (self.iters is None or self.iters >= 1, f"iterations must be >= 1, got {self.iters}"),
-            (self.duration_s is None or self.duration_s > 0, f"duration must be > 0 seconds, got {self.duration_s}"),
+            (self.duration_s is None or 0 < self.duration_s < math.inf,
+             f"duration must be a finite number of seconds > 0, got {self.duration_s}"),
             (self.tolerance > 0, f"stability tolerance must be > 0, got {self.tolerance}"),
             (self.max_windows >= 2, f"at least 2 windows are needed to judge stability, got {self.max_windows}"),
         ]

@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 
 from fec.cli.common import comma_list, quiet_option, show_progress, user_errors
+from fec.hardware import MAX_THREADS
 from fec.runtimes.backends import TARGET_KINDS
 
 
@@ -56,7 +57,7 @@ def main():
 @click.option("--duration", type=float, help="Seconds per window instead of --iters.")
 @click.option("--tolerance", type=float, default=0.10, show_default=True, help="Window medians must agree within this.")
 @click.option("--max-windows", type=int, default=10, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1),
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS),
               help="Intra-op threads (torch.set_num_threads / ORT intra_op_num_threads).")
 @click.option("--inputs", type=click.Choice(["faces", "random"]), default="faces", show_default=True,
               help="Real face crops from --data, or random normalised data.")

@@ -16,6 +16,7 @@ import click
 
 from fec.cli.common import comma_list, quiet_option, user_errors
 from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, PRECISIONS
+from fec.hardware import MAX_THREADS
 
 NO_CHOICE_EXIT = 1
 
@@ -42,7 +43,7 @@ NO_CHOICE_EXIT = 1
 @click.option("--backend", "backends", callback=comma_list(str), help="Comma list of backends to try (default: all).")
 @click.option("--float-below", callback=comma_list(int), default=",".join(map(str, DEFAULT_FLOAT_BELOW)), show_default=True,
               help="int8 candidates: convolutions narrower than this many channels stay float, one export per value.")
-@click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads of every runtime (default: all cores).")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Intra-op threads of every runtime (default: all cores).")
 @click.option("--warmup", type=int, default=10, show_default=True)
 @click.option("--iters", type=int, default=50, show_default=True, help="Timed iterations per window.")
 @click.option("--max-windows", type=int, default=10, show_default=True)

@@ -23,18 +23,25 @@ from fec.cli.common import quiet_option, show_progress, user_errors
 @click.option("--amp", type=click.Choice(["auto", "off", "fp16", "bf16"]))
 @click.option("--device", help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1))
+@click.option("--skip-bad-rows", is_flag=True, help="Count malformed CSV rows and go on instead of stopping at the first.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue from the run's newest readable checkpoint (RUN/last.pt, else the "
                                            "highest RUN/checkpoints/step-N.pt); a changed setting is an error.")
-@click.option("--nproc", type=int, default=1, show_default=True, help="Processes on this machine (wraps torchrun).")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="Processes on this machine (wraps torchrun).")
 @quiet_option
 @user_errors
-def main(data, model, run_dir, max_steps, batch_size, lr, amp, device, seed, config_path, overrides, resume, nproc, quiet):
+def main(data, model, run_dir, max_steps, batch_size, lr, amp, device, seed, skip_bad_rows, config_path, overrides, resume,
+         nproc, quiet):
+    from fec.errors import ConfigError
     from fec.train.config import load_config, parse_overrides
 
+    if resume and not run_dir.is_dir():
+        raise ConfigError(f"--resume: {run_dir} is not a run folder, so there is nothing to resume; give the run's --out, "
+                          "or train without --resume")
     flags = {"data": data, "model": model, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
-             "amp": amp, "device": device, "seed": seed}
+             "amp": amp, "device": device, "seed": seed, "skip_bad_rows": skip_bad_rows or None}
     saved_run = resume and config_path is None and (run_dir / "config.yaml").exists()
     if saved_run:
         config_path = run_dir / "config.yaml"  # resume the run as it was configured; flags still win

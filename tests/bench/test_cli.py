@@ -66,6 +66,7 @@ def test_compare_subcommand_prints_ratios(torch_report):
      "http://127.0.0.1:9/fecnet: --mode end-to-end does not apply to Triton server targets"),
     (["{checkpoint}", "--mode", "end-to-end", "--inputs", "random"],
      "--mode end-to-end starts from the JPEG bytes of real face crops: give --data"),
+    (["{checkpoint}", "--inputs", "random", "--duration", "inf"], "duration must be a finite number of seconds > 0, got inf"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
@@ -73,6 +74,11 @@ def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, tmp_path, monkeypatch
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_more_threads_than_any_cpu_has_are_refused_before_a_runtime_sees_them(tiny_checkpoint):
+    result = CliRunner().invoke(main, [str(tiny_checkpoint), "--inputs", "random", "--threads", "100000"])
+    assert result.exit_code == 2 and "'--threads': 100000 is not in the range 1<=x<=1024" in result.output
 
 
 @pytest.fixture

@@ -99,7 +99,7 @@ def test_truncated_and_non_image_files_name_the_file(dataset, tmp_path):
     result = invoke(train_cli.main, train_args(dataset, tmp_path / "run"))
     assert_one_line_error(result, str(picture), "over the 80 megapixel limit")
     loud = [arg for arg in train_args(dataset, tmp_path / "run") if arg != "--quiet"]  # warnings are quiet with --quiet
-    skipped = invoke(train_cli.main, [*loud, "--set", "skip_bad_rows=true"])
+    skipped = invoke(train_cli.main, [*loud, "--skip-bad-rows"])  # the flag the error line names
     assert skipped.exit_code == 0, skipped.output
     counted = [line for line in skipped.output.splitlines() if "unreadable image" in line]
     assert len(counted) == 1 and "triplet(s) with missing faces (" in counted[0] and str(picture) in counted[0]
@@ -147,6 +147,8 @@ def test_resume_with_nothing_to_resume_is_one_line_and_keeps_the_run_folder(data
     missing = tmp_path / "never-trained"
     assert_one_line_error(invoke(train_cli.main, [*train_args(dataset, missing), "--resume"]), "nothing to resume")
     assert not missing.exists()  # a refused start makes no folder
+    no_data = invoke(train_cli.main, ["--out", missing, "--resume", "--quiet"])
+    assert_one_line_error(no_data, f"--resume: {missing} is not a run folder, so there is nothing to resume")
 
 
 def test_resume_with_a_changed_setting_is_one_line(dataset, tmp_path):
@@ -173,3 +175,9 @@ def test_inspect_reports_counts_and_every_malformed_row(dataset):
     assert sum(summary["per_type"].values()) == 6
     assert summary["raters_per_triplet"] == {"6": 6}
     assert len(summary["malformed_rows"]) == 1 and summary["malformed_rows"][0].startswith(f"{test_csv}:7:")
+
+
+def test_fewer_than_one_process_is_refused(dataset, tmp_path):
+    result = invoke(train_cli.main, [*train_args(dataset, tmp_path / "run"), "--nproc", "0"])
+    assert result.exit_code == 2 and "'--nproc': 0 is not in the range 1<=x<=1024" in result.stderr
+    assert not (tmp_path / "run").exists()

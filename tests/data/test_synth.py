@@ -164,7 +164,8 @@ def test_no_temporary_files_are_left(dataset):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"triplets": 9}, "at least 10 triplets"),
+        ({"triplets": 9}, r"a whole number of triplets in \[10, 1000000\], got 9$"),
+        ({"triplets": 99999999999999}, r"a whole number of triplets in \[10, 1000000\], got 99999999999999$"),
         ({"triplets": 12.5}, "whole number"),
         ({"image_size": 31}, r"pixels in \[32, 1024\], got 31"),
         ({"image_size": 100_000}, r"pixels in \[32, 1024\], got 100000"),

@@ -117,7 +117,9 @@ def test_a_changed_export_is_made_again(first_run, small_checkpoint, small_synth
     (["CKPT", "--data", "DATA", "--precision", "fp8"], "--precision: choose from fp32, fp16, bf16, int8"),
     (["CKPT", "--data", "DATA", "--backend", "onnxruntime"], "the PyTorch reference (backend torch) must be among"),
     (["CKPT", "--data", "DATA", "--max-drop", "-1"], "--max-drop: give 0 or more accuracy points, got -1"),
-    (["CKPT", "--data", "DATA", "--latency-budget", "0"], "--latency-budget: give a positive number of ms"),
+    (["CKPT", "--data", "DATA", "--latency-budget", "0"], "--latency-budget: give a positive, finite number of ms"),
+    (["CKPT", "--data", "DATA", "--latency-budget", "nan"], "--latency-budget: give a positive, finite number of ms"),
+    (["CKPT", "--data", "DATA", "--latency-budget", "inf"], "--latency-budget: give a positive, finite number of ms"),
     (["CKPT", "--data", "DATA", "--float-below", "-4"], "--float-below: give channel counts >= 0"),
     (["CKPT", "--data", "DATA", "--out", "DATA"], "exists and is not a folder; choose another"),
 ])
@@ -126,3 +128,10 @@ def test_bad_input_is_one_line_and_exit_2(small_checkpoint, small_synth, tmp_pat
     out = [] if "--out" in args else ["--out", tmp_path / "out"]
     code, _, stderr = deploy(*args, *out)
     assert code == 2 and stderr.startswith("error: ") and message in stderr and len(stderr.splitlines()) == 1
+
+
+def test_more_threads_than_any_cpu_has_are_refused(small_checkpoint, small_synth, tmp_path):
+    code, _, stderr = deploy(small_checkpoint, "--data", small_synth / "test.csv", "--threads", "100000",
+                             "--out", tmp_path / "out")
+    assert code == 2 and "'--threads': 100000 is not in the range 1<=x<=1024" in stderr
+    assert not (tmp_path / "out").exists()

@@ -52,10 +52,13 @@ def write_synthetic_dataset(
     return summary
 
 
+MAX_SYNTH_TRIPLETS = 1_000_000  # twice the real FEC dataset's ~500K
+
+
 def validate_arguments(triplets: int, image_size: int, test_fraction: float, seed: int = 0) -> None:
     """Raise DataError with a one-line message for arguments that cannot make a dataset."""
-    if not isinstance(triplets, (int, np.integer)) or triplets < 10:
-        raise DataError(f"synthetic dataset needs a whole number of at least 10 triplets, got {triplets!r}")
+    if not isinstance(triplets, (int, np.integer)) or not 10 <= triplets <= MAX_SYNTH_TRIPLETS:
+        raise DataError(f"synthetic dataset needs a whole number of triplets in [10, {MAX_SYNTH_TRIPLETS}], got {triplets!r}")
     if not isinstance(image_size, (int, np.integer)) or not 32 <= image_size <= MAX_FACE_SIZE:
         raise DataError(f"synthetic face size must be a whole number of pixels in [32, {MAX_FACE_SIZE}], got {image_size!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
