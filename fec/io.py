@@ -72,3 +72,5 @@ def read_json(path: str | os.PathLike, error: type[Exception], what: str) -> Any
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: unreadable {what} ({exc})") from None
+    except RecursionError:
+        raise error(f"{path}: unreadable {what} (nested too deeply to be one)") from None

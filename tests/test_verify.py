@@ -135,6 +135,8 @@ def test_a_manifest_cannot_choose_the_reference_or_the_crops(onnx_exports, train
         edited("nosha", lambda m: m["source"].pop("checkpoint_sha256")):
             "error: the manifest names no source checkpoint with its sha256; pass --checkpoint",
         edited("nosource", lambda m: m.update(source="runs/x/best.pt")):
+            f"{tmp_path / 'nosource' / 'manifest.json'}: 'source' is str, not a mapping; re-run fec-export",
+        edited("dropped", lambda m: m.pop("source")):
             "no 'source' record of the checkpoint it was exported from; re-export the folder with fec-export",
         edited("margin", lambda m: m["source"].update(face_margin=-0.6)):
             f"{tmp_path / 'margin' / 'manifest.json'}: source: face_margin -0.6 is not a number in [0, 1]",

@@ -62,10 +62,23 @@ def read_manifest(folder: str | Path) -> dict:
     manifest = read_json(path, ExportError, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{path}: not an fec export manifest (no '{FORMAT}' tag)")
-    problem = file_entries_problem(manifest.get("files", []))
+    problem = sections_problem(manifest) or file_entries_problem(manifest.get("files", []))
     if problem:
         raise ExportError(f"{path}: {problem}; re-run fec-export")
     return manifest
+
+
+# The manifest's sections that fec-export writes as mappings (verification: null until fec-verify records one).
+MAPPING_SECTIONS = ("model", "preprocessing", "io", "batch", "source", "versions", "request", "details", "verification")
+
+
+def sections_problem(manifest: dict) -> str | None:
+    """The first section that is not a mapping, or None; a missing one is left to the reader that needs it."""
+    for key in MAPPING_SECTIONS:
+        value = manifest.get(key)
+        if value is not None and not isinstance(value, dict):
+            return f"'{key}' is {type(value).__name__}, not a mapping"
+    return None
 
 
 def file_entries_problem(entries) -> str | None:
@@ -75,6 +88,9 @@ def file_entries_problem(entries) -> str | None:
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in ("path", "role", "sha256")):
             return f"files[{index}] lacks a path, role or sha256"
+        size = entry.get("bytes", 0)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            return f"files[{index}] bytes {str(size)[:40]!r} is not a whole number >= 0"
         relative = PurePosixPath(entry["path"])
         if relative.is_absolute() or ".." in relative.parts or "\\" in entry["path"] or not relative.parts:
             return f"files[{index}] path {entry['path']!r} is not inside the export folder"

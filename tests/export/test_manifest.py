@@ -31,6 +31,7 @@ def test_a_well_formed_manifest_reads(tmp_path):
     ([GOOD_ENTRY, {**GOOD_ENTRY, "path": "../../etc/passwd"}], "files[1] path '../../etc/passwd' is not inside"),
     ([{**GOOD_ENTRY, "path": "/etc/passwd"}], "files[0] path '/etc/passwd' is not inside"),
     ([{**GOOD_ENTRY, "path": "..\\secret.onnx"}], "is not inside the export folder"),
+    ([{**GOOD_ENTRY, "bytes": "x"}], "files[0] bytes 'x' is not a whole number >= 0"),
 ])
 def test_a_bad_file_entry_is_one_line_naming_it(tmp_path, files, problem):
     folder = folder_with(tmp_path, files)
@@ -38,6 +39,15 @@ def test_a_bad_file_entry_is_one_line_naming_it(tmp_path, files, problem):
         read_manifest(folder)
     assert str(error.value).startswith(f"{folder / MANIFEST_NAME}: ")
     assert problem in str(error.value) and str(error.value).endswith("; re-run fec-export")
+
+
+@pytest.mark.parametrize("section", ["batch", "io", "preprocessing", "source", "verification"])
+def test_a_section_that_is_not_a_mapping_is_one_line_naming_it(tmp_path, section):
+    folder = folder_with(tmp_path, [GOOD_ENTRY])
+    (folder / MANIFEST_NAME).write_text(json.dumps({"format": FORMAT, "files": [GOOD_ENTRY], section: "x"}))
+    with pytest.raises(ExportError) as error:
+        read_manifest(folder)
+    assert str(error.value) == f"{folder / MANIFEST_NAME}: '{section}' is str, not a mapping; re-run fec-export"
 
 
 def listed_folder(tmp_path, name: str, payload: bytes = b"weights"):

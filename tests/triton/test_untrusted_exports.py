@@ -45,7 +45,8 @@ def test_a_tiny_export_packages(tmp_path):
     ("batch", "x", "manifest.json: 'batch' is str, not a mapping"),
     ("preprocessing", "x", "manifest.json: 'preprocessing' is str, not a mapping"),
     ("source", {"face_size": 64, "face_margin": -0.6}, "manifest.json: source: face_margin -0.6 is not a number in [0, 1]"),
-    ("source", "x", "manifest.json: source: the record of how faces were cropped is not a mapping"),
+    ("source", "x", "manifest.json: 'source' is str, not a mapping; re-run fec-export"),
+    ("io", "x", "manifest.json: 'io' is str, not a mapping; re-run fec-export"),
 ])
 def test_a_manifest_field_of_the_wrong_type_or_range_is_one_line_naming_it(tmp_path, field, value, fragment):
     folder = tiny_export(tmp_path / "export")
