@@ -228,6 +228,11 @@ def read_report_file(path: str | Path) -> dict:
     rows = report.get("rows", [])
     if not isinstance(rows, list):
         raise BenchError(f"{path}: 'rows' is not a list; write the report again with fec-bench --json")
+    failures, settings = report.get("failures", []), report.get("settings", {})
+    if not isinstance(settings, dict) or not isinstance(failures, list) or not all(
+            isinstance(entry, dict) and {"backend", "target", "error"} <= set(entry) for entry in failures):
+        raise BenchError(f"{path}: 'settings' is not a mapping or 'failures' not a list of backend, target and error; "
+                         "write the report again with fec-bench --json")
     report["rows"] = [checked_row({**row, "mode": row.get("mode", DEFAULT_MODE)} if isinstance(row, dict) else row,
                                   f"{path}: row {number}") for number, row in enumerate(rows, 1)]
     return report

@@ -169,6 +169,20 @@ def test_floor_of_a_file_that_is_no_report_is_one_line(tmp_path):
     assert result.exit_code == 2 and "not an fec-bench report" in result.output
 
 
+@pytest.mark.parametrize("field", ["failures", "settings"])
+@pytest.mark.parametrize("command", ["merge", "floor"])
+def test_a_report_edited_into_the_wrong_shape_is_one_line(torch_report, tmp_path, field, command):
+    _, out = torch_report
+    edited = json.loads((out / "bench.json").read_text())
+    edited[field] = "x"
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    args = [out / "bench.json", tmp_path / "edited.json", "--json", tmp_path / "m.json"] if command == "merge" else [
+        tmp_path / "edited.json"]
+    result = invoke([command, *args])
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith(f"error: {tmp_path / 'edited.json'}: 'settings' is not a mapping or 'failures' not")
+
+
 @pytest.fixture(scope="module")
 def both_modes(tiny_checkpoint, tiny_synth, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench_modes")
