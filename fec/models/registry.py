@@ -74,6 +74,9 @@ def create_model(name: str, embedding_dim: int = 16, pretrained: str | Path | No
         raise ModelError(f"model {name!r}: standardize_input {standardize_input!r} is not true or false")
     if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or not 1 <= embedding_dim <= MAX_EMBEDDING_DIM:
         raise ModelError(f"model {name!r}: embedding_dim {embedding_dim!r} is not a whole number in [1, {MAX_EMBEDDING_DIM}]")
+    dropout = options.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:  # NaN too
+        raise ModelError(f"model {name!r}: dropout {dropout!r} is not a number in [0, 1)")
     try:
         model = spec.builder(embedding_dim=embedding_dim, **options)
     except (TypeError, ValueError, RuntimeError) as exc:  # torch's layers refuse impossible sizes with RuntimeError

@@ -39,6 +39,7 @@ CASES = [
     ("model.embedding_dim", 1 << 45, "embedding_dim 35184372088832 is not a whole number in [1, 4096]"),
     ("model.embedding_dim", 0, "embedding_dim 0 is not a whole number in [1, 4096]"),
     ("model.standardize_input", "no", "standardize_input 'no' is not true or false"),
+    ("model.dropout", float("nan"), "dropout nan is not a number in [0, 1)"),
     ("model.pretrained", "/etc/passwd", "the model entry names a pretrained weights file"),
     ("model.input_size", 4096, "the model entry's input size (4096 px) is not its preprocessing's"),
     ("config", "face_size=64", "config: the record of how faces were cropped is not a mapping"),
