@@ -46,6 +46,7 @@ OPENVINO_BACKEND_F32 = ("Triton's OpenVINO backend cannot pin f32 (its HINT_BF16
                         "native bf16 (AVX-512 BF16, AMX) OpenVINO runs the model in bf16, which fec-verify did not "
                         "check; the ov-python kind pins f32")
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
+MAX_MODEL_NAME = 64  # Triton model folders are named after it, with suffixes such as _preprocess and _photo
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ class RepositoryOptions:
 
     def validate(self) -> RepositoryOptions:
         rules = [
-            (self.name.replace("_", "").replace("-", "").isalnum(), f"model name {self.name!r} must be letters, digits, _ or -"),
+            (self.name.replace("_", "").replace("-", "").isalnum() and len(self.name) <= MAX_MODEL_NAME,
+             f"model name {self.name[:80]!r} must be at most {MAX_MODEL_NAME} letters, digits, _ or -"),
             (self.kind in INSTANCE_KINDS, f"kind must be one of {', '.join(INSTANCE_KINDS)}"),
             (self.instances >= 1, "instances must be at least 1"),
             (1 <= self.max_batch <= MAX_BATCH, f"max batch must be in [1, {MAX_BATCH}], got {self.max_batch}"),

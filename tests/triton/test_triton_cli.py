@@ -61,6 +61,8 @@ def test_fec_triton_writes_the_repository_and_says_how_to_serve_it(onnx_export, 
     (["--trt-accelerator"], "needs --kind gpu"),
     (["--embedding", "trt"], "needs an export folder with a TensorRT engine"),
     (["--face-margin", "2"], "face margin must be in [0, 1]"),
+    (["--name", "x" * 300], f"model name '{'x' * 80}' must be at most 64 letters, digits, _ or -"),
+    (["--name", "../up"], "model name '../up' must be at most 64 letters, digits, _ or -"),
 ])
 def test_fec_triton_option_mistakes_are_one_line(onnx_export, tmp_path, args, fragment):
     assert_one_line_error(invoke(triton_cli.main, [onnx_export, "--repo", tmp_path / "repo", *args]), fragment)
