@@ -1,8 +1,10 @@
-"""What the commands share: one-line errors for user mistakes, --quiet, options for local pictures."""
+"""What the commands share: one-line errors for user mistakes, --quiet, options for local pictures, finite
+number ranges."""
 
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from pathlib import Path
 
@@ -11,6 +13,18 @@ import click
 from fec.errors import FecError
 
 USER_ERROR_EXIT = 2
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange without NaN and infinity, which it lets through (every comparison with NaN is false)."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return number
 
 
 def user_errors(command):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.common import FiniteRange, quiet_option, show_progress, user_errors
 from fec.data.download import DownloadOptions, RetryPolicy, format_report
 from fec.data.face_store import DEFAULT_FACE_SIZE, MAX_FACE_MARGIN, MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
@@ -26,15 +26,15 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 @click.argument("csv_paths", metavar="CSV...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The face store folder.")
 @click.option("--workers", type=click.IntRange(1, 512), default=16, show_default=True, help="Concurrent downloads.")
-@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
+@click.option("--timeout", type=FiniteRange(0, min_open=True), default=20.0, show_default=True,
               help="Wall-clock seconds for one whole attempt at a URL: connecting, redirects, headers and body "
                    "(a server sending bytes slowly cannot stretch it; each retry gets its own).")
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True, help="Retries of transient failures.")
-@click.option("--backoff", type=click.FloatRange(0), default=1.0, show_default=True,
+@click.option("--backoff", type=FiniteRange(0), default=1.0, show_default=True,
               help="First retry delay in seconds (doubles, with jitter).")
 @click.option("--image-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE), default=DEFAULT_FACE_SIZE, show_default=True,
               help="Stored face size in pixels.")
-@click.option("--margin", type=click.FloatRange(0, MAX_FACE_MARGIN), default=0.0, show_default=True,
+@click.option("--margin", type=FiniteRange(0, MAX_FACE_MARGIN), default=0.0, show_default=True,
               help="Box growth on each side, as a share of its size.")
 @click.option("--keep-raw/--discard-raw", default=False, show_default=True, help="Keep the downloaded pictures under STORE/raw.")
 @click.option("--from-dir", type=click.Path(path_type=Path),

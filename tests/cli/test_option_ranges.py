@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from fec.cli import bench, deploy, evaluate, export, serve
+from fec.cli import bench, deploy, evaluate, export, serve, train
 from fec.cli.data import main as fec_data
 from fec.models import create_model
 from fec.models.checkpoint import save_checkpoint
@@ -30,8 +30,15 @@ CASES = [
      "batch sizes must be in [1, 4096], got [100000000]"),
     (deploy.main, ["CKPT", "--data", "DATA", "--max-drop", "nan"], "--max-drop: give 0 or more accuracy points, got nan"),
     (deploy.main, ["CKPT", "--data", "DATA", "--threads", "-3"], "Invalid value for '--threads'"),
+    (bench.main, ["CKPT", "--inputs", "random", "--threads", "100000"], "'--threads': 100000 is not in the range 1<=x<=1024"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--out", "TMP/s", "--threads", "100000"],
+     "'--threads': 100000 is not in the range 1<=x<=1024"),
+    (train.main, ["--data", "DATA", "--out", "TMP/s", "--nproc", "0"], "'--nproc': 0 is not in the range 1<=x<=1024"),
     (serve.main, ["--http-port", "70000"], "Invalid value for '--http-port'"),
     (serve.main, ["--timeout", "-1"], "Invalid value for '--timeout'"),
+    (serve.main, ["--timeout", "nan"], "Invalid value for '--timeout': nan is not a finite number"),
+    (fec_data, ["download", "DATA", "--out", "TMP/s", "--timeout", "inf"],
+     "Invalid value for '--timeout': inf is not a finite number"),
     (fec_data, ["synth", "--out", "TMP/s", "--seed", "-1"], "Invalid value for '--seed'"),
     (fec_data, ["synth", "--out", "TMP/s", "--image-size", "100000"],
      "synthetic face size must be a whole number of pixels in [32, 1024], got 100000"),

@@ -128,10 +128,3 @@ def test_bad_input_is_one_line_and_exit_2(small_checkpoint, small_synth, tmp_pat
     out = [] if "--out" in args else ["--out", tmp_path / "out"]
     code, _, stderr = deploy(*args, *out)
     assert code == 2 and stderr.startswith("error: ") and message in stderr and len(stderr.splitlines()) == 1
-
-
-def test_more_threads_than_any_cpu_has_are_refused(small_checkpoint, small_synth, tmp_path):
-    code, _, stderr = deploy(small_checkpoint, "--data", small_synth / "test.csv", "--threads", "100000",
-                             "--out", tmp_path / "out")
-    assert code == 2 and "'--threads': 100000 is not in the range 1<=x<=1024" in stderr
-    assert not (tmp_path / "out").exists()
