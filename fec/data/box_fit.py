@@ -78,7 +78,10 @@ def fit_dataset_boxes(csv_path: str | Path, detector: FaceDetector, faces: int =
     pairs, no_picture = [], 0
     sample = distinct_faces(csv_path, faces, seed)
     for face in tqdm(sample, desc="fit boxes", unit="face", disable=quiet, leave=False):
-        path = picture_file(face, base_dir, store, root, allow_outside)
+        try:
+            path = picture_file(face, base_dir, store, root, allow_outside)
+        except DataError as exc:  # a path outside the data folder, a malformed URL: faces are sampled without rows
+            raise type(exc)(f"{csv_path}: {exc}") from None
         if path is None:
             no_picture += 1
             continue

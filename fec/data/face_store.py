@@ -196,8 +196,12 @@ def _reason(exc: Exception) -> str:
 
 
 def local_source(url: str, base_dir: Path) -> Path | None:
-    """The local file a URL names (file:// or a plain path, relative to `base_dir`), None for http(s)."""
-    parsed = urlparse(url)
+    """The local file a URL names (file:// or a plain path, relative to `base_dir`), None for http(s). A URL urllib
+    cannot parse (an unclosed IPv6 bracket) raises UnusablePicturePath."""
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:
+        raise UnusablePicturePath(f"image URL {url!r} is malformed ({exc}); fix or remove this CSV row") from None
     if parsed.scheme in ("http", "https"):
         return None
     if parsed.scheme == "file":

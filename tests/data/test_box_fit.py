@@ -107,8 +107,17 @@ def test_pictures_outside_the_data_folder_are_refused(tmp_path):
     (tmp_path / "data").mkdir()
     csv_path = tmp_path / "data" / "train.csv"
     csv_path.write_text(fec_row(urls=("../elsewhere.png",) * 3) + "\n")
-    with pytest.raises(OutsideDataRoot, match=r"'../elsewhere.png' is outside the data folder"):
+    with pytest.raises(OutsideDataRoot, match=rf"^{csv_path}: image path '../elsewhere.png' is outside the data folder"):
         fit_dataset_boxes(csv_path, BrightSquareDetector())
+
+
+def test_a_malformed_url_names_the_csv(tmp_path):
+    csv_path = tmp_path / "train.csv"
+    csv_path.write_text(fec_row(urls=("http://[::1/x.jpg",) * 3) + "\n")
+    with pytest.raises(DataError) as caught:
+        fit_dataset_boxes(csv_path, BrightSquareDetector())
+    assert str(caught.value) == (f"{csv_path}: image URL 'http://[::1/x.jpg' is malformed (Invalid IPv6 URL); "
+                                 "fix or remove this CSV row")
 
 
 def test_training_records_the_file_beside_its_csv_or_the_one_named(tmp_path):

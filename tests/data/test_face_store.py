@@ -192,3 +192,21 @@ def test_a_box_empty_on_its_picture_names_the_row(tmp_path):
         FaceStore(data / "faces", face_size=32).resolve_triplets([sliver], data)
     assert str(caught.value).startswith("t.csv:1: face box FaceBox(left=0.5, right=0.5000001, ")
     assert "is empty after rounding on a" in str(caught.value)
+
+
+def test_a_malformed_url_is_one_line_naming_the_row_or_dropped_with_skip_unreadable(tmp_path):
+    import pytest
+
+    from fec.data.face_store import UnusablePicturePath
+
+    data = tmp_path / "data"
+    data.mkdir()
+    picture(data / "a.png")
+    store = FaceStore(data / "faces", face_size=32)
+    row = triplet("a.png", "http://[::1/x.jpg", "a.png")
+    with pytest.raises(UnusablePicturePath) as caught:
+        store.resolve_triplets([row], data)
+    assert str(caught.value) == ("t.csv:1: image URL 'http://[::1/x.jpg' is malformed (Invalid IPv6 URL); "
+                                 "fix or remove this CSV row")
+    resolved = store.resolve_triplets([row], data, skip_unreadable=True)
+    assert resolved.triplets == [] and dict(resolved.dropped) == {"unreadable image": 1}
