@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 15's targets on this CPU, in one go: fec-deploy three times on the demo model and on a ResNet18,
+# fec-deploy's targets on this CPU, in one go: fec-deploy three times on the demo model and on a ResNet18,
 # and each run's choice per batch with its speed-up over ONNX Runtime fp32 (the line decision.md writes).
 #
 #   bash benchmarks/deploy_targets.sh [OUT_DIR]           # in the repository's .venv (make install)
@@ -7,8 +7,8 @@
 # Models (trained first when their checkpoint is absent):
 #   demo       DEMO_CKPT (runs/demo/best.pt; `make demo`'s recipe), one thread per runtime, as `make demo`
 #   resnet18   R18_CKPT (runs/resnet18-128/best.pt; benchmarks/resnet18_128.yaml, 600 steps: about an hour
-#              on 2 Zen 3 cores), R18_THREADS threads (2), the shorter windows of benchmarks/README.md
-# Targets (issue 15, for a Zen 4 with AVX-512 VNNI and bf16): the resnet18 choice at least 3x ONNX Runtime
+#              on 2 Zen 3 cores), R18_THREADS threads (2), the shorter windows of benchmarks/FIGURES.md
+# Targets (set 2026-11-29 for a Zen 4 with AVX-512 VNNI and bf16): the resnet18 choice at least 3x ONNX Runtime
 # fp32 at batch 32; the demo choice at least 2x at batch 32 and the fastest at batch 1; the same choice in
 # all three runs, or the report says the top two lie within the measured noise.
 #

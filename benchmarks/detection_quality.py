@@ -1,4 +1,4 @@
-"""How well a face detector finds real faces on this CPU, and how alike its aligned crops embed (issue 16).
+"""How well a face detector finds real faces on this CPU, and how alike its aligned crops embed.
 
     python benchmarks/detection_quality.py [--detector mtcnn|opencv-haar] [--composites 10] [--checkpoint RUN/best.pt]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo recipe's seed table on a CUDA GPU (issue 12: does every seed leave the early plateau with CUDA's
+# The demo recipe's seed table on a CUDA GPU (does every seed leave the early plateau with CUDA's
 # kernels too?): fec/configs/demo_cpu.yaml, seeds 0-9, in fp32 (amp=off; cuDNN convolutions in TF32, PyTorch's
 # default) and with bf16 autocast (what amp=auto picks on a GPU). Each run is its own fec-train process, run
 # by benchmarks/learning_curves.py, PARALLEL at once; the same table as the CPU seed tables.

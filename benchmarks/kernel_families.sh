@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12's checks on two kernel families of this CPU, in one go: does training leave the early plateau
+# The early-plateau checks on two kernel families of this CPU, in one go: does training leave the early plateau
 # whatever kernels PyTorch and oneDNN pick?
 #
 #   bash benchmarks/kernel_families.sh [OUT_DIR]          # in the repository's .venv (make install)

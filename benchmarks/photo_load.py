@@ -1,4 +1,4 @@
-"""Photos in, expressions out (issue 16): detection + embedding cost per photo here, and the served photo
+"""Photos in, expressions out: detection + embedding cost per photo here, and the served photo
 model's photos/s by concurrency.
 
     python benchmarks/photo_load.py --checkpoint runs/demo/best.pt --export export/demo-deploy/exports/onnx-fp32 --threads 1 \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The photo demo (issue 16): photos in, expressions out. Writes the real sample photos (astronaut, grace_hopper,
+# The photo demo: photos in, expressions out. Writes the real sample photos (astronaut, grace_hopper,
 # four lfw faces pasted on coffee, and coffee, which holds no face), serves a repository that has the photo model
 # (fec-deploy ... --photos, or fec-triton ... --photos) on 127.0.0.1, and runs fec-embed --detect through it:
 # every face's box, landmarks, score and embedding in OUT_DIR/faces.jsonl, the faces closest in expression to

@@ -1,7 +1,7 @@
 """MTCNN (facenet-pytorch): the default face detector.
 
-Chosen over OpenCV's Haar cascades after a comparison on real faces (benchmarks/README.md, "Face detection
-(issue 16)"): it found every face with a better-fitting box and gives the five landmarks alignment needs.
+Chosen over OpenCV's Haar cascades after a comparison on real faces (benchmarks/FIGURES.md, "Face
+detection"): it found every face with a better-fitting box and gives the five landmarks alignment needs.
 Its weights ship inside the facenet-pytorch wheel, so nothing is downloaded at run time. That wheel pins
 torch<2.3, so it is installed with --no-deps (its MTCNN runs on our torch).
 """
