@@ -56,6 +56,11 @@ def resolve_device(setting: str):
 
 # The CPU features that change which kernels run (and so speed and even numerics): what a profile records.
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+# Where every reading of this CPU comes from; tests point it at a file describing another CPU kind.
+CPUINFO_PATH = Path("/proc/cpuinfo")
+# ONEDNN_MAX_CPU_ISA values that keep oneDNN's bf16 kernels (names of oneDNN's cpu_isa_t, any case).
+ONEDNN_BF16_ISAS = {"native", "all", "avx512_core_bf16", "avx512_core_fp16", "avx10_1_512", "avx512_core_amx",
+                    "avx10_1_512_amx", "avx512_core_amx_fp16", "avx10_1_512_amx_fp16"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,26 @@ class CpuInfo:
     isa: tuple[str, ...]          # the ISA_FLAGS this CPU has
     aten_capability: str | None   # the kernels PyTorch picked (ATEN_CPU_CAPABILITY can narrow them), when loaded
     onednn_max_isa: str = "native"  # ONEDNN_MAX_CPU_ISA: a limit on oneDNN's kernels (PyTorch's and OpenVINO's)
+    ghz: float = 0.0              # the clock /proc/cpuinfo reports (0 where it reports none)
+
+    @property
+    def native_bf16(self) -> bool:
+        """bf16 arithmetic in hardware (AVX-512 BF16 or AMX) that oneDNN may use: where it is not, bf16 is
+        emulated through fp32 and several times slower than fp32 itself."""
+        has_bf16 = bool({"avx512_bf16", "amx_bf16"} & set(self.isa))
+        return has_bf16 and self.onednn_max_isa.lower() in ONEDNN_BF16_ISAS
+
+    @property
+    def vnni(self) -> bool:
+        """int8 dot products in one instruction (AVX-512 VNNI or AVX-VNNI): int8 at 4x fp32's rate, not 2x."""
+        return bool({"avx512_vnni", "avx_vnni"} & set(self.isa))
+
+    @property
+    def vector_unit(self) -> str:
+        """The widest fp32 FMA unit: avx512f, avx2 or sse."""
+        if "avx512f" in self.isa:
+            return "avx512f"
+        return "avx2" if {"avx2", "fma"} <= set(self.isa) else "sse"
 
 
 def cpu_flags(cpuinfo: str) -> set[str]:
@@ -73,17 +98,25 @@ def cpu_flags(cpuinfo: str) -> set[str]:
     return set(match.group(1).split()) if match else set()
 
 
-def cpu_info(cpuinfo_path: str | Path = "/proc/cpuinfo") -> CpuInfo:
-    """This CPU as /proc/cpuinfo describes it (empty fields where there is none, e.g. not Linux)."""
-    path = Path(cpuinfo_path)
+def cpu_info(cpuinfo_path: str | Path | None = None) -> CpuInfo:
+    """This CPU as /proc/cpuinfo (or CPUINFO_PATH) describes it; empty fields where there is none (not Linux).
+    Every decision that depends on the CPU kind (bf16 training, the openvino-bf16 backend, FLOP floors) reads
+    this one answer."""
+    path = Path(cpuinfo_path or CPUINFO_PATH)
     text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
     model = re.search(r"^model name\s*:\s*(.*)$", text, re.MULTILINE)
+    mhz = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", text, re.MULTILINE)
     flags = cpu_flags(text)
     torch = sys.modules.get("torch")  # never imported just for this
     capability = torch.backends.cpu.get_cpu_capability() if torch is not None else None
     return CpuInfo(model.group(1).strip() if model else "", os.cpu_count() or 1,
                    tuple(flag for flag in ISA_FLAGS if flag in flags), capability,
-                   os.environ.get("ONEDNN_MAX_CPU_ISA", "native"))
+                   os.environ.get("ONEDNN_MAX_CPU_ISA", "native"), round(float(mhz.group(1)) / 1000, 3) if mhz else 0.0)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (fec.hardware's answer, read by every bf16 decision)."""
+    return cpu_info().native_bf16
 
 
 def gpus() -> list[GpuInfo]:

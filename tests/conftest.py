@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent / "export"))  # export_fixtures
 def pytest_addoption(parser):
     parser.addoption("--learning-seeds", default="0", metavar="SEEDS",
                      help="seeds of tests/train/test_learning.py: 0-4, or 0,3 (default: 0, what the suite runs)")
+    parser.addoption("--learning-amp", default="auto", choices=("auto", "off", "bf16"),
+                     help="amp of tests/train/test_learning.py (default: auto, what fec-train picks on this CPU)")
 
 
 def pytest_configure(config):
@@ -54,6 +56,30 @@ def seed_list(text: str) -> list[int]:
     except ValueError:
         raise pytest.UsageError(f"--learning-seeds {text!r}: give seeds as 0-4 or 0,3") from None
     return seeds
+
+
+# The CPU kinds this project's machines come as, in /proc/cpuinfo's words. A test whose expectation depends on
+# the CPU takes `cpu_kind` and so checks the code's branch for both kinds, whichever machine runs it.
+CPU_KINDS = {
+    "zen4": ("model name\t: AMD EPYC 9R14 96-Core Processor\ncpu MHz\t\t: 2600.000\n"
+             "flags\t\t: fpu sse2 avx fma avx2 avx512f avx512bw avx512vl avx512_vnni avx512_bf16 bmi2\n"),
+    "avx2": ("model name\t: AMD EPYC 7B13 64-Core Processor\ncpu MHz\t\t: 2445.406\n"
+             "flags\t\t: fpu sse2 avx fma avx2 bmi2\n"),
+}
+
+
+@pytest.fixture(params=sorted(CPU_KINDS))
+def cpu_kind(request, tmp_path_factory, monkeypatch):
+    """fec.hardware's answer made to describe one CPU kind: "zen4" (AVX-512 with VNNI and native bf16) or
+    "avx2" (AVX2 only). Code that reads fec.hardware then takes that kind's branch; what needs the real
+    instruction set to run (OpenVINO's bf16 inference) still runs on this machine's CPU."""
+    from fec.hardware import cpu_info
+
+    path = tmp_path_factory.mktemp("cpu") / f"cpuinfo-{request.param}"
+    path.write_text(CPU_KINDS[request.param])
+    monkeypatch.setattr("fec.hardware.CPUINFO_PATH", path)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    return cpu_info()
 
 
 @pytest.fixture

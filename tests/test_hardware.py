@@ -7,7 +7,16 @@ import os
 import pytest
 import torch  # loaded, so the profile names the kernels PyTorch picked
 
-from fec.hardware import ISA_FLAGS, cpu_info, describe_cpu, describe_kernels, gemm_rates, hardware_profile, kernel_record
+from fec.hardware import (
+    ISA_FLAGS,
+    cpu_info,
+    describe_cpu,
+    describe_kernels,
+    gemm_rates,
+    hardware_profile,
+    kernel_record,
+    native_bf16,
+)
 
 ZEN4 = """processor\t: 0
 model name\t: AMD EPYC 9R14 96-Core Processor
@@ -40,7 +49,7 @@ def test_no_cpuinfo_gives_empty_fields_not_an_error(tmp_path):
 def test_this_machines_profile_is_plain_json_data():
     profile = hardware_profile()
     assert set(profile) == {"cpu", "gemm_gflops", "gpus"}
-    assert set(profile["cpu"]) == {"model", "cores", "isa", "aten_capability", "onednn_max_isa"}
+    assert set(profile["cpu"]) == {"model", "cores", "isa", "aten_capability", "onednn_max_isa", "ghz"}
     assert set(profile["cpu"]["isa"]) <= set(ISA_FLAGS)
     assert profile["gpus"] == [] or {"name", "compute_capability"} <= set(profile["gpus"][0])
 
@@ -81,3 +90,32 @@ def test_a_device_fec_cannot_run_on_is_one_line(setting, message):
     with pytest.raises(ConfigError) as error:
         resolve_device(setting)
     assert str(error.value) == message
+
+
+def test_each_cpu_kind_has_its_own_answer(cpu_kind):
+    """What every CPU-dependent decision reads: native bf16 and VNNI on a Zen 4, neither on an AVX2-only CPU."""
+    zen4 = cpu_kind.model.startswith("AMD EPYC 9")
+    assert (cpu_kind.native_bf16, cpu_kind.vnni) == (zen4, zen4)
+    assert cpu_kind.vector_unit == ("avx512f" if zen4 else "avx2") and cpu_kind.ghz == (2.6 if zen4 else 2.445)
+    assert native_bf16() == cpu_kind.native_bf16
+
+
+@pytest.mark.parametrize("limit, native", [("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
+                                           ("AVX512_CORE_AMX", True), ("native", True)])
+def test_a_onednn_limit_below_bf16_makes_bf16_emulated(tmp_path, monkeypatch, limit, native):
+    """ONEDNN_MAX_CPU_ISA=AVX2 on a Zen 4 (how the project runs AVX2 kernels there) leaves bf16 emulated."""
+    path = tmp_path / "cpuinfo"
+    path.write_text(ZEN4)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+    assert cpu_info(path).native_bf16 is native
+
+
+def test_ci_names_the_flags_the_profile_records():
+    """.ci/run prints the CPU line before the tests from the same flags fec.hardware records."""
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    listed = re.search(r"grep -x -E '([a-z0-9_|]+)'", script).group(1).split("|")
+    assert sorted(listed) == sorted(ISA_FLAGS)
+    assert script.index('echo "CPU: ') < script.index("make test")

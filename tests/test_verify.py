@@ -194,7 +194,7 @@ def test_onnx_runtimes_tensorrt_provider_gets_the_exports_batch_profile():
 
 def test_openvino_passes_fp32_exports_and_runs_bf16_only_where_the_cpu_has_it(onnx_exports, small_test_csv, tmp_path):
     pytest.importorskip("openvino", reason="OpenVINO is an optional extra (pip install openvino)")
-    from fec.runtimes.openvino_runner import native_bf16
+    from fec.hardware import native_bf16
 
     folder = copy_export(onnx_exports["fp32"], tmp_path / "fp32")
     json_path = tmp_path / "verify.json"

@@ -15,8 +15,6 @@ is flagged, since the floor is then no floor.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from fec.bench.errors import BenchError
-from fec.hardware import cpu_flags, gemm_rates
+from fec.hardware import CpuInfo, cpu_info, gemm_rates
 
 FP32_FLOPS_PER_CYCLE = {"avx512f": 64, "avx2": 32, "sse": 8}
 
@@ -59,25 +57,14 @@ def model_flops(model: torch.nn.Module, input_size: int) -> int:
     return int(counter.get_total_flops())
 
 
-def cpu_ghz(cpuinfo: str) -> float:
-    match = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", cpuinfo, re.MULTILINE)
-    return float(match.group(1)) / 1000 if match else 0.0
-
-
-def vector_unit(flags: set[str]) -> str:
-    if "avx512f" in flags:
-        return "avx512f"
-    return "avx2" if {"avx2", "fma"} <= flags else "sse"
-
-
-def machine_peak(threads: int | None = None, cpuinfo_path: str | Path = "/proc/cpuinfo") -> MachinePeak:
-    cores = threads or os.cpu_count() or 1
-    cpuinfo = Path(cpuinfo_path).read_text() if Path(cpuinfo_path).is_file() else ""
-    flags = cpu_flags(cpuinfo)
-    unit = vector_unit(flags)
-    ghz = cpu_ghz(cpuinfo)
-    int8_factor = 4.0 if flags & {"avx512_vnni", "avx_vnni"} else 2.0
-    return MachinePeak(cores, ghz, unit, cores * ghz * FP32_FLOPS_PER_CYCLE[unit], int8_factor, gemm_rates(cores))
+def machine_peak(threads: int | None = None, cpu: CpuInfo | None = None) -> MachinePeak:
+    """The nominal and measured peaks with `threads` threads (default: every core) of `cpu` (default: this one,
+    as fec.hardware reads it)."""
+    cpu = cpu or cpu_info()
+    cores = threads or cpu.cores
+    unit = cpu.vector_unit
+    int8_factor = 4.0 if cpu.vnni else 2.0
+    return MachinePeak(cores, cpu.ghz, unit, cores * cpu.ghz * FP32_FLOPS_PER_CYCLE[unit], int8_factor, gemm_rates(cores))
 
 
 def floor_ms(flops_per_image: int, batch: int, gflops: float) -> float:

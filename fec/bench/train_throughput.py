@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fec.bench.errors import BenchError
 from fec.bench.measure import no_sync
 
-FORMAT = "fec-bench-train/1"
+FORMAT = "fec-bench-train/2"  # 2: amp is {setting, dtype, why}
 KEEPS_UP = 0.9   # a ratio at or above this: the input pipeline keeps up
 
 
@@ -129,6 +129,6 @@ def training_report(result: TrainThroughput, trainer) -> dict:
     settings = {key: getattr(config, key) for key in ("data", "model", "batch_size", "input_size", "amp", "num_workers",
                                                       "cache_images", "flip")}
     return {"format": FORMAT, "created": utc_now(),
-            "device": str(trainer.device), "gpus": gpu_names(), "amp": str(trainer.amp_dtype).replace("torch.", "")
-            if trainer.amp_dtype is not None else "off", "settings": settings, "versions": versions(),
+            "device": str(trainer.device), "gpus": gpu_names(), "amp": trainer.amp.to_dict(),
+            "settings": settings, "versions": versions(),
             "rows": result.rows(), "ratio": round(result.ratio, 3), "verdict": result.verdict(config.num_workers)}

@@ -91,7 +91,7 @@ def importable(name: str) -> bool:
 
 
 def _no_native_bf16() -> str | None:
-    from fec.runtimes.openvino_runner import native_bf16
+    from fec.hardware import native_bf16
 
     return None if native_bf16() else "this CPU has no native bf16 (AVX-512 BF16 or AMX)"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, input_pixels
+from fec.hardware import native_bf16
 from fec.runtimes.base import Runner, RunnerError, register_runner
 
 INSTALL_HINT = "pip install openvino (or pip install 'fec[openvino]')"
@@ -32,19 +33,6 @@ def import_openvino():
     except ImportError:
         raise RunnerError(f"OpenVINO is not installed; {INSTALL_HINT}") from None
     return openvino
-
-
-def cpu_capabilities(core) -> list[str]:
-    """What OpenVINO says this CPU computes natively: FP32, INT8, BF16, FP16 ..."""
-    return [str(capability) for capability in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
-
-
-def native_bf16() -> bool:
-    """Whether this CPU does bf16 natively (AVX-512 BF16 or AMX), as OpenVINO sees it; False without OpenVINO."""
-    try:
-        return "BF16" in cpu_capabilities(import_openvino().Core())
-    except RunnerError:
-        return False
 
 
 @register_runner("openvino")
@@ -63,9 +51,9 @@ class OpenVinoRunner(Runner):
         if not self.model_path.is_file():
             raise RunnerError(f"openvino: {self.model_path}: ONNX file not found")
         core = openvino.Core()
-        if self.precision == "bf16" and "BF16" not in cpu_capabilities(core):
-            raise RunnerError(f"openvino: this CPU has no native bf16 (OpenVINO sees {', '.join(cpu_capabilities(core))}); "
-                              "use precision fp32 here, or a CPU with AVX-512 BF16 or AMX")
+        if self.precision == "bf16" and not native_bf16():
+            raise RunnerError("openvino: this CPU has no native bf16 (AVX-512 BF16 or AMX, with oneDNN allowed to use it); "
+                              "use precision fp32 here")
         try:
             self.compiled = core.compile_model(str(self.model_path), self.device, self._config())
         except RuntimeError as exc:  # OpenVINO's own exception for files it cannot read

@@ -34,6 +34,7 @@ from fec.metrics import OVERALL, embedding_spread
 from fec.models import create_model
 from fec.models.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from fec.preprocessing import normalize_tensor
+from fec.train.amp import choose_amp
 from fec.train.collapse import batch_norm_settling_steps, collapse_warning
 from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
@@ -52,17 +53,6 @@ class TrainingInterrupted(Exception):
     def __init__(self, signum: int, step: int, checkpoint: Path):
         super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint {checkpoint}")
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """auto: bf16 on GPUs that support it, else fp16; off on CPU (bf16 is slower than fp32 on AVX2)."""
-    if amp == "off" or (amp == "auto" and device.type == "cpu"):
-        return None
-    if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if amp == "fp16" and device.type == "cpu":
-        raise ConfigError("amp=fp16 needs a CUDA GPU; use amp=bf16 or amp=off on CPU")
-    return torch.float16 if amp == "fp16" else torch.bfloat16
 
 
 def data_paths(config: TrainConfig) -> tuple[Path, Path | None]:
@@ -88,7 +78,8 @@ class Trainer:
         self.device = resolve_device(config.device)
         if self.device.type == "cuda" and self.context.enabled:
             self.device = torch.device("cuda", self.context.local_rank)
-        self.amp_dtype = autocast_dtype(config.amp, self.device)
+        self.amp = choose_amp(config.amp, self.device)
+        self.amp_dtype = self.amp.dtype
         self.step, self.best_accuracy, self.stop_signal = 0, -1.0, None
         self._build()
 
@@ -317,10 +308,10 @@ class Trainer:
     def _record_kernels(self) -> None:
         """One line per start (a resumed run may move to another machine) in machine.jsonl: the same seed
         follows another trajectory on other kernels, so a run's figures name the kernels they came from."""
-        kernels = kernel_record()
+        kernels = {**kernel_record(), "amp": self.amp.to_dict()}
         with open(self.run_dir / "machine.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": self.step, **kernels}) + "\n")
-        self.log(f"kernels: {describe_kernels(kernels)}")
+        self.log(f"kernels: {describe_kernels(kernels)}; {self.amp.describe()}")
 
     def _resume_point(self) -> tuple[Path, dict]:
         path, payload, passed_over = resume_point(self.run_dir)

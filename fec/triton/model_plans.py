@@ -5,12 +5,12 @@ to check it against. `fec.triton.repository` chooses which of these to write, ch
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fec.artifacts import MAX_BATCH, UINT8_NHWC
 from fec.detect import missing_package
+from fec.hardware import cpu_info
 from fec.runtimes.triton_client import (
     BOX_INPUT,
     DEFAULT_ENSEMBLE,
@@ -137,7 +137,7 @@ def instance_group(options: RepositoryOptions, kind: str | None = None, count: i
 def preprocess_instance_count(options: RepositoryOptions) -> int:
     """Decoding, cropping and resizing are CPU work: one instance per core unless asked otherwise, so one
     request of many large pictures does not hold up every other client."""
-    return options.preprocess_instances or os.cpu_count() or 1
+    return options.preprocess_instances or cpu_info().cores
 
 
 def batching(options: RepositoryOptions) -> DynamicBatching:

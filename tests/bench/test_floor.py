@@ -3,14 +3,7 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from fec.bench.floor import MachinePeak, cpu_ghz, floor_ms, floor_rows, machine_peak, model_flops, runs_on_cpu, vector_unit
-from fec.hardware import cpu_flags
-
-CPUINFO = """processor\t: 0
-model name\t: AMD EPYC
-cpu MHz\t\t: 2445.406
-flags\t\t: fpu sse sse2 avx fma avx2 bmi2
-"""
+from fec.bench.floor import MachinePeak, floor_ms, floor_rows, machine_peak, model_flops, runs_on_cpu
 
 
 def test_model_flops_counts_two_per_multiply_add():
@@ -18,27 +11,17 @@ def test_model_flops_counts_two_per_multiply_add():
     assert model_flops(conv, 8) == 2 * 8 * 8 * 8 * 27
 
 
-def test_cpuinfo_parsing_and_vector_units():
-    flags = cpu_flags(CPUINFO)
-    assert {"avx2", "fma"} <= flags and cpu_ghz(CPUINFO) == pytest.approx(2.445406)
-    assert vector_unit(flags) == "avx2"
-    assert vector_unit(flags | {"avx512f"}) == "avx512f"
-    assert vector_unit({"sse2"}) == "sse"
-
-
 def test_floor_is_flops_over_rate():
     assert floor_ms(10**9, batch=32, gflops=100.0) == pytest.approx(320.0)
 
 
-def test_machine_peak_from_cpuinfo(tmp_path):
-    info = tmp_path / "cpuinfo"
-    info.write_text(CPUINFO)
-    peak = machine_peak(threads=2, cpuinfo_path=info)
-    assert peak.nominal_gflops == pytest.approx(2 * 2.445406 * 32)
-    assert peak.int8_factor == 2.0 and peak.vector_unit == "avx2" and peak.measured_gflops == peak.measured["fp32"] > 0
-    assert set(peak.measured) == {"fp32", "bf16", "fp16", "int8"}
-    info.write_text(CPUINFO.replace("bmi2", "bmi2 avx512f avx512_vnni"))
-    assert machine_peak(threads=1, cpuinfo_path=info).int8_factor == 4.0
+def test_machine_peak_follows_the_cpu_kind(cpu_kind):
+    """AVX-512 FMA doubles AVX2's fp32 FLOPs per cycle; VNNI doubles int8's rate over fp32 again."""
+    peak = machine_peak(threads=2)
+    assert (peak.vector_unit, peak.ghz) == (cpu_kind.vector_unit, cpu_kind.ghz)
+    assert peak.nominal_gflops == pytest.approx(2 * cpu_kind.ghz * {"avx512f": 64, "avx2": 32}[cpu_kind.vector_unit])
+    assert peak.int8_factor == (4.0 if cpu_kind.vnni else 2.0)
+    assert peak.measured_gflops == peak.measured["fp32"] > 0 and set(peak.measured) == {"fp32", "bf16", "fp16", "int8"}
 
 
 def test_only_rows_computed_on_this_cpu_get_a_floor():

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from fec.bench import BenchError
 from fec.bench.train_throughput import measure_training
 from fec.cli.bench import main
+from fec.hardware import native_bf16
 
 
 class FakeTrainer:
@@ -67,7 +68,8 @@ def test_real_training_steps_on_tiny_data_json_equals_table(tiny_synth, tmp_path
     report = json.loads((tmp_path / "train.json").read_text())
     table = parse_table(result.output)
 
-    assert report["format"] == "fec-bench-train/1" and report["device"] == "cpu" and report["amp"] == "off"
+    assert report["format"] == "fec-bench-train/2" and report["device"] == "cpu"
+    assert report["amp"]["setting"] == "auto" and report["amp"]["dtype"] == ("bf16" if native_bf16() else "fp32")
     assert [row["mode"] for row in report["rows"]] == ["data-loader", "cached-batch"]
     for row, line in zip(report["rows"], table):
         assert row["steps"] == 3 and row["images"] == 3 * 4 * 3 and row["images_per_s"] > 0

@@ -27,6 +27,16 @@ def test_every_known_pair_is_either_tried_or_skipped_with_its_reason():
     assert len(runnable) + len(skipped) == 6 + 2 * 4 + 1 + 4 + 2
 
 
+def test_openvino_bf16_is_tried_exactly_where_the_cpu_computes_bf16_natively(cpu_kind):
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
+    runnable, skipped = plan_candidates(precisions=("bf16",), backends=("openvino-bf16",))
+    if cpu_kind.native_bf16:
+        assert (names(runnable), skipped) == (["openvino-bf16/onnx-fp32"], [])
+    else:
+        assert names(runnable) == [] and [(item.candidate.name, item.reason) for item in skipped] == [
+            ("openvino-bf16/onnx-fp32", "this CPU has no native bf16 (AVX-512 BF16 or AMX)")]
+
+
 def test_precision_of_a_candidate_is_what_it_computes_in():
     assert Candidate("openvino-bf16", ExportSpec("onnx", "fp32")).precision == "bf16"
     assert Candidate("openvino", ExportSpec("onnx", "int8", 16)).precision == "int8"

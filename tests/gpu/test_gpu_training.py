@@ -57,6 +57,6 @@ def test_training_throughput_mode_on_cuda(tiny_synth, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "train.json").read_text())
 
-    assert report["device"] == "cuda" and report["amp"] == "bfloat16" and report["gpus"]
+    assert report["device"] == "cuda" and report["amp"]["dtype"] == "bf16" and report["gpus"]
     assert [row["images"] for row in report["rows"]] == [4 * 8 * 3] * 2
     assert all(row["images_per_s"] > 0 for row in report["rows"]) and report["ratio"] > 0

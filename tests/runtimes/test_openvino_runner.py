@@ -39,17 +39,31 @@ def test_bf16_backend_is_timed_and_reported_as_bf16_on_fp32_exports():
     assert get_backend("openvino").row_precision("fp32") == "fp32"
 
 
+def test_bf16_is_refused_where_fec_hardware_says_the_cpu_emulates_it(cpu_kind, tmp_path):
+    """The runner reads the same answer as the backend registry: no bf16 under its name on an AVX2 CPU."""
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
+    if cpu_kind.native_bf16:
+        pytest.skip("the refusal is the AVX2 branch; the Zen 4 branch compiles bf16 (next test, and tests/test_verify.py)")
+    from test_onnxruntime_runner import tiny_model
+
+    tiny_model(tmp_path / "model.onnx")
+    with pytest.raises(RunnerError, match=r"^openvino: this CPU has no native bf16 \(AVX-512 BF16 or AMX, with oneDNN "
+                                          r"allowed to use it\); use precision fp32 here$"):
+        create_runner("openvino", model=tmp_path / "model.onnx", precision="bf16").activate()
+
+
 def test_a_precision_openvino_does_not_compile_is_refused_not_run_under_its_name(monkeypatch, tmp_path):
-    """A CPU that claimed bf16 while OpenVINO compiled f32 (as it silently does where bf16 is not native)."""
+    """fec.hardware claiming bf16 on a CPU where OpenVINO compiles f32 (as it silently does where bf16 is not native)."""
     pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
     from test_onnxruntime_runner import tiny_model
 
+    from fec.hardware import native_bf16
     from fec.runtimes import openvino_runner
 
-    if openvino_runner.native_bf16():
+    if native_bf16():
         pytest.skip("this CPU does bf16 natively: OpenVINO compiles what is asked for")
     tiny_model(tmp_path / "model.onnx")
-    monkeypatch.setattr(openvino_runner, "cpu_capabilities", lambda core: ["FP32", "INT8", "BF16"])
+    monkeypatch.setattr(openvino_runner, "native_bf16", lambda: True)
     with pytest.raises(RunnerError, match=r"^openvino: asked for bf16, but OpenVINO compiled .*model.onnx in f32; "
                                           r"use precision fp32 here$"):
         create_runner("openvino", model=tmp_path / "model.onnx", precision="bf16").activate()

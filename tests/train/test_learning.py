@@ -34,15 +34,18 @@ from fec.train.trainer import Trainer
 pytestmark = pytest.mark.slow  # about a minute on an idle 2-core machine
 
 
-def test_short_run_beats_chance_clearly(tmp_path, learning_seed):
+def test_short_run_beats_chance_clearly(tmp_path, learning_seed, request):
     data = tmp_path / "synth"
     write_synthetic_dataset(data, triplets=3000, seed=0, image_size=128)
     config = load_config(None, {"data": str(data), "model": "compact_cnn", "face_size": 128,
                                 "max_steps": 300, "batch_size": 32, "lr": 0.001, "warmup_steps": 100,
                                 "schedule": "constant", "flip": True, "eval_every": 1000,
-                                "checkpoint_every": 1000, "val_fraction": 0.0, "seed": learning_seed})
-    results = Trainer(config, tmp_path / "run", quiet=True).fit()
+                                "checkpoint_every": 1000, "val_fraction": 0.0, "seed": learning_seed,
+                                "amp": request.config.getoption("--learning-amp")})
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    results = trainer.fit()
     overall = results["test"]["overall"]
-    print(f"seed {learning_seed}: held-out {100 * overall['accuracy']:.1f}%")  # shown by pytest -rA: the loop's table
+    # shown by pytest -rA: the loop's table
+    print(f"seed {learning_seed}, {trainer.amp.name}: held-out {100 * overall['accuracy']:.1f}%")
     assert overall["count"] == 600
     assert overall["accuracy"] >= 0.40, results["test"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from triton_helpers import cosines
 
 from fec.artifacts import UINT8_NHWC
 from fec.export.manifest import ArtifactFile, read_manifest, write_manifest
+from fec.hardware import cpu_info
 from fec.preprocessing import Preprocessing
 from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 from fec.triton import checks
@@ -68,7 +68,7 @@ def test_onnxruntime_config_matches_the_exported_graph(cpu_repo, onnx_export):
 def test_preprocessing_gets_one_instance_per_core_unless_set(cpu_repo, onnx_export):
     """Decoding is CPU work: with one instance, one request of 32 large pictures would hold up every client."""
     preprocess = read_config(cpu_repo / "fecnet_preprocess/config.pbtxt")
-    assert [(group.kind, group.count) for group in preprocess.instance_group] == [(KIND_CPU, os.cpu_count())]
+    assert [(group.kind, group.count) for group in preprocess.instance_group] == [(KIND_CPU, cpu_info().cores)]
     planned, _ = plan_repository(read_exports([onnx_export]), RepositoryOptions(instances=2, preprocess_instances=3))
     counts = {model.name: model.config.instance_groups[0].count for model in planned if model.config.instance_groups}
     assert (counts["fecnet_preprocess"], counts["fecnet_onnx"], counts["fecnet_ort_python"]) == (3, 2, 2)

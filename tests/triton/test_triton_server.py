@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from triton_helpers import child_pids, cosines, process_stat, still_running
 
 from fec.data.triplets import FaceBox
+from fec.hardware import cpu_info
 from fec.runtimes.triton_client import TritonClient, bytes_tensor
 from fec.triton.errors import ClientError
 from tests.helpers import png_header
@@ -132,7 +133,7 @@ def test_pixel_bomb_header_is_refused_before_decoding(server, protocol):
 def test_preprocessing_runs_one_instance_per_core(server):
     with TritonClient(server.http_url) as client:
         groups = client.model_config("fecnet_preprocess")["instance_group"]
-    assert [(group["kind"], group["count"]) for group in groups] == [("KIND_CPU", os.cpu_count())]
+    assert [(group["kind"], group["count"]) for group in groups] == [("KIND_CPU", cpu_info().cores)]
 
 
 def settled_executions(client, model: str, before: dict[int, int], expected_requests: int, wait_s: float = 10.0):
@@ -246,7 +247,7 @@ def test_fec_serve_killed_by_sigkill_takes_its_tritonserver_and_stubs_down(pytho
         servers = [pid for pid in child_pids(serve.pid) if Path(f"/proc/{pid}/comm").read_text().strip() == "tritonserver"]
         assert len(servers) == 1, child_pids(serve.pid)
         stubs = child_pids(servers[0])
-        assert len(stubs) == os.cpu_count() + 1, stubs  # the preprocessing instances and the embedding model's
+        assert len(stubs) == cpu_info().cores + 1, stubs  # the preprocessing instances and the embedding model's
         started = {pid: process_stat(pid)[2] for pid in [*servers, *stubs]}
         os.kill(serve.pid, signal.SIGKILL)
         assert serve.wait(timeout=10) == -signal.SIGKILL
