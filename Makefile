@@ -22,7 +22,7 @@ DEPLOY_ARGS ?= --threads 1 --warmup 3 --iters 10 --max-windows 3 --float-below 4
 # 6.9 min instead of 9.7 in one process (AMD EPYC Zen 3). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-fast clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The inner loop: make test without the tests marked slow (setup.cfg's markers); make test stays what CI runs.
+test-fast: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 clean:
 	rm -rf $(VENV) data runs
