@@ -99,7 +99,8 @@ def kernel_cell(run: dict) -> str:
     if not kernels:
         return "?"
     cpu = kernels["cpu"]
-    return f"ATen {cpu['aten_capability']}, oneDNN {cpu['onednn_max_isa']}, {kernels['threads']} thr"
+    amp = kernels.get("amp", {}).get("dtype", "fp32")  # runs from before amp was recorded trained in fp32 on CPUs
+    return f"ATen {cpu['aten_capability']}, oneDNN {cpu['onednn_max_isa']}, {kernels['threads']} thr, {amp}"
 
 
 def table(results: list[dict]) -> str:

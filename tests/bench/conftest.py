@@ -50,6 +50,6 @@ def tiny_checkpoint(tiny_synth, tmp_path_factory) -> Path:
 
     run_dir = tmp_path_factory.mktemp("bench_run")
     config = load_config(None, {"data": str(tiny_synth), "model": "mobilenet_v3_small", "input_size": 64,
-                                "max_steps": 1, "batch_size": 8, "face_size": 64, "val_fraction": 0.0})
+                                "max_steps": 1, "batch_size": 8, "face_size": 64, "val_fraction": 0.0, "amp": "off"})
     Trainer(config, run_dir, quiet=True).fit()
     return run_dir / "last.pt"

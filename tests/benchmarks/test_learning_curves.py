@@ -33,4 +33,4 @@ def test_two_recipes_on_avx2_kernels_are_tabulated_with_the_kernels_they_ran_on(
     assert first["collapse_warnings"] == 0 and min(row.get("embedding_spread", 2) for row in rows) < 0.1
     assert "error" in second and "lr" in second["error"]
     table = capsys.readouterr().out
-    assert "| kernels | ATen AVX2, oneDNN AVX2, 1 thr |" in table and "b: FAILED" in table
+    assert "| kernels | ATen AVX2, oneDNN AVX2, 1 thr, fp32 |" in table and "b: FAILED" in table

@@ -24,6 +24,6 @@ def small_checkpoint(small_synth, tmp_path_factory) -> Path:
 
     run = tmp_path_factory.mktemp("deploy_run")
     config = load_config(None, {"data": str(small_synth), "model": "compact_cnn", "max_steps": 3, "batch_size": 8,
-                                "face_size": 64, "val_fraction": 0.0, "seed": 0})
+                                "face_size": 64, "val_fraction": 0.0, "seed": 0, "amp": "off"})
     Trainer(config, run, quiet=True).fit()
     return run / "last.pt"

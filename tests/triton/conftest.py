@@ -52,7 +52,7 @@ def checkpoint(synth_data, pictures, tmp_path_factory) -> Path:
 
     run = tmp_path_factory.mktemp("run")
     config = load_config(None, {"data": str(synth_data), "model": "mobilenet_v3_small", "max_steps": 2,
-                                "batch_size": 8, "face_size": 64, "val_fraction": 0.0})
+                                "batch_size": 8, "face_size": 64, "val_fraction": 0.0, "amp": "off"})
     Trainer(config, run, quiet=True).fit()
     payload = read_checkpoint(run / "last.pt")
     payload["state_dict"] = recalibrated_state(run / "last.pt", pictures)
