@@ -1,4 +1,4 @@
-"""What the early plateau is made of: two measurements behind benchmarks/README.md, "The early plateau".
+"""What the early plateau is made of: two measurements behind benchmarks/FIGURES.md, "The early plateau".
 
     python benchmarks/plateau_probe.py init  --data data/synth --model compact_cnn [--standardize-input]
     python benchmarks/plateau_probe.py trace --data data/synth --config fec/configs/demo_cpu.yaml \\
