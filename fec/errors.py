@@ -26,6 +26,10 @@ class ConfigError(FecError):
     """A bad configuration file or override."""
 
 
+class OutputPathError(FecError):
+    """An output path that cannot be written: a file where one of its folders must be, no permission."""
+
+
 class HardwareError(FecError):
     """The hardware a step needs (a CUDA GPU, a CPU feature) is not here."""
 

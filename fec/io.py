@@ -1,4 +1,5 @@
-"""Atomic file writing: nothing is ever half-written under its final name."""
+"""Atomic file writing: nothing is ever half-written under its final name; output paths that cannot be written
+(a file where one of their folders must be) are one line before any work."""
 
 from __future__ import annotations
 
@@ -11,7 +12,33 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from fec.errors import FecError
+from fec.errors import FecError, OutputPathError
+
+
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The nearest existing ancestor of `path` when it is not a folder (`afile` of `afile/x`), else None."""
+    for ancestor in Path(path).parents:
+        if ancestor.exists():
+            return None if ancestor.is_dir() else ancestor
+    return None
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Refuse an output path with a file where one of its folders must be, in one line naming both; returns it."""
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise OutputPathError(f"{path}: {blocker} is a file, not a folder; choose another path")
+    return Path(path)
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """`mkdir -p` whose failures (a file in the way, no permission) are one line naming the folder."""
+    folder = check_output_path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"{folder}: cannot make this folder ({exc.strerror or exc})") from None
+    return folder
 
 
 @contextlib.contextmanager
@@ -20,7 +47,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     if final.is_dir():
         raise FecError(f"{final}: is a folder; give a file name")
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(final.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -36,7 +63,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty scratch folder beside `path` that replaces `path` only if the block succeeds."""
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(final.parent)
     scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
     try:
         yield scratch

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import comma_list, quiet_option, show_progress, user_errors
+from fec.cli.common import OutputPath, comma_list, quiet_option, show_progress, user_errors
 from fec.hardware import MAX_THREADS
 from fec.runtimes.backends import TARGET_KINDS
 
@@ -66,9 +66,9 @@ def main():
               help="What one timed iteration covers: compute = infer a prepared batch (host-device copies included "
                    "on CUDA); end-to-end = decode the faces' JPEG bytes, resize, normalise, infer (not for server "
                    "targets); both = a row of each.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the report as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the rows as CSV.")
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write latency/throughput vs batch as PNG.")
+@click.option("--json", "json_path", type=OutputPath(), help="Write the report as JSON.")
+@click.option("--csv", "csv_path", type=OutputPath(), help="Write the rows as CSV.")
+@click.option("--plot", "plot_path", type=OutputPath(), help="Write latency/throughput vs batch as PNG.")
 @click.option("--concurrency", type=int, default=1, show_default=True,
               help="Server targets: this many clients (threads) send requests at once.")
 @click.option("--keep-going", is_flag=True, help="Record a backend that cannot run or fails, measure the others, exit 1.")
@@ -120,7 +120,7 @@ def backends_command(only_available, kind):
 @click.option("--device", help="auto, cpu, cuda, cuda:1 ... (default: the config's).")
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed steps of each kind.")
 @click.option("--warmup-steps", type=int, default=2, show_default=True, help="Untimed steps first.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the result as JSON.")
+@click.option("--json", "json_path", type=OutputPath(), help="Write the result as JSON.")
 @user_errors
 def train_command(data, config_path, overrides, device, steps, warmup_steps, json_path):
     from fec.bench.train_throughput import bench_training, format_training, training_report
@@ -137,9 +137,9 @@ def train_command(data, config_path, overrides, device, steps, warmup_steps, jso
 @main.command("merge", help="Combine fec-bench JSON reports (runs made with different settings) into one: "
                             "the table, and --json/--csv/--plot of all their rows and failures.")
 @click.argument("reports", metavar="REPORT.json...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the combined report as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the combined rows as CSV.")
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write latency/throughput vs batch as PNG.")
+@click.option("--json", "json_path", type=OutputPath(), help="Write the combined report as JSON.")
+@click.option("--csv", "csv_path", type=OutputPath(), help="Write the combined rows as CSV.")
+@click.option("--plot", "plot_path", type=OutputPath(), help="Write latency/throughput vs batch as PNG.")
 @user_errors
 def merge_command(reports, json_path, csv_path, plot_path):
     from fec.bench.report import ReportFiles, format_table, merge_reports
@@ -166,7 +166,7 @@ def compare_command(report_a, report_b):
                             "through PyTorch and ONNX Runtime). A row faster than its measured floor is flagged.")
 @click.argument("report", metavar="REPORT.json", type=click.Path(path_type=Path))
 @click.option("--threads", type=int, help="Cores the benchmark used (default: the report's --threads, else all).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the peaks and rows as JSON.")
+@click.option("--json", "json_path", type=OutputPath(), help="Write the peaks and rows as JSON.")
 @user_errors
 def floor_command(report, threads, json_path):
     from fec.bench.floor import floor_rows, machine_peak

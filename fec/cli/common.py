@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from fec.errors import FecError
+from fec.io import check_output_path
 
 USER_ERROR_EXIT = 2
 
@@ -25,6 +26,21 @@ class FiniteRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{number} is not a finite number", param, ctx)
         return number
+
+
+class OutputPath(click.Path):
+    """A path a command writes to, refused before any work when a file stands where one of its folders must be
+    (`--out afile/x`): fec.io.check_output_path, named by the option."""
+
+    def __init__(self):
+        super().__init__(path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        try:
+            return check_output_path(path)
+        except FecError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def user_errors(command):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.common import OutputPath, quiet_option, show_progress, user_errors
 from fec.cli.download import download
 from fec.detect.registry import DEFAULT_DETECTOR
 
@@ -18,7 +18,7 @@ def main() -> None:
 
 
 @main.command(help="Write a synthetic FEC-format dataset (train.csv, test.csv, images/).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--out", type=OutputPath(), required=True, help="Output folder.")
 @click.option("--triplets", type=int, default=3000, show_default=True, help="Triplets in train + test.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--image-size", type=int, default=128, show_default=True, help="Face size in pixels.")
@@ -57,7 +57,7 @@ def inspect(csv_path: Path, as_json: bool) -> None:
 @click.option("--data-root", type=click.Path(path_type=Path), help="Folder local pictures must lie in (default: the "
                                                                     "CSV's folder).")
 @click.option("--allow-outside-paths", is_flag=True, help="Local pictures may lie anywhere.")
-@click.option("--out", type=click.Path(path_type=Path), help="Convention file; default: box_convention.json beside the "
+@click.option("--out", type=OutputPath(), help="Convention file; default: box_convention.json beside the "
                                                               "CSV, where fec-train finds it.")
 @quiet_option
 @user_errors

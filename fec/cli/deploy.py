@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import comma_list, quiet_option, user_errors
+from fec.cli.common import OutputPath, comma_list, quiet_option, user_errors
 from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, PRECISIONS
 from fec.hardware import MAX_THREADS
 
@@ -29,7 +29,7 @@ NO_CHOICE_EXIT = 1
                     "whose inputs did not change (sha256); timings are always measured again.")
 @click.argument("checkpoint", metavar="CKPT", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Held-out triplet CSV, or a folder with test.csv.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("export/deploy"), show_default=True,
+@click.option("--out", type=OutputPath(), default=Path("export/deploy"), show_default=True,
               help="Deployment folder: exports/, decision.{json,md,png}, triton_repo/.")
 @click.option("--max-drop", type=float, default=0.5, show_default=True,
               help="Held-out accuracy points a candidate may lose against PyTorch.")
@@ -56,7 +56,7 @@ NO_CHOICE_EXIT = 1
               help="Triton embedding model: the runtime's own Triton backend, or the python backend running fec's "
                    "runner (servers with only the python backend). OpenVINO in fp32 is always on the python backend, "
                    "which pins fp32 (Triton's OpenVINO backend cannot).")
-@click.option("--triton-repo", type=click.Path(path_type=Path), help="Where the repository goes [default: OUT/triton_repo].")
+@click.option("--triton-repo", type=OutputPath(), help="Where the repository goes [default: OUT/triton_repo].")
 @click.option("--no-triton", is_flag=True, help="Choose and report only.")
 @click.option("--photos", is_flag=True, help="Add the photo model to the repository (fec-triton --photos): photos in, "
                                              "every face's box, landmarks and embedding out.")

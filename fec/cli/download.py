@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import FiniteRange, quiet_option, show_progress, user_errors
+from fec.cli.common import FiniteRange, OutputPath, quiet_option, show_progress, user_errors
 from fec.data.download import DownloadOptions, RetryPolicy, format_report
 from fec.data.face_store import DEFAULT_FACE_SIZE, MAX_FACE_MARGIN, MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
@@ -24,7 +24,7 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 
 @click.command(help="Download the pictures of FEC CSVs into a face store (resumable; writes manifest, summary and kept CSVs).")
 @click.argument("csv_paths", metavar="CSV...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="The face store folder.")
+@click.option("--out", type=OutputPath(), required=True, help="The face store folder.")
 @click.option("--workers", type=click.IntRange(1, 512), default=16, show_default=True, help="Concurrent downloads.")
 @click.option("--timeout", type=FiniteRange(0, min_open=True), default=20.0, show_default=True,
               help="Wall-clock seconds for one whole attempt at a URL: connecting, redirects, headers and body "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, report_failures, show_progress, user_errors
+from fec.cli.common import OutputPath, quiet_option, report_failures, show_progress, user_errors
 from fec.runtimes.triton_client import DEFAULT_ENSEMBLE
 
 
@@ -20,7 +20,7 @@ from fec.runtimes.triton_client import DEFAULT_ENSEMBLE
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
 @click.option("--model", default=DEFAULT_ENSEMBLE, show_default=True, help="Ensemble name on the server.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Embed locally with this checkpoint instead.")
-@click.option("--out", type=click.Path(path_type=Path),
+@click.option("--out", type=OutputPath(),
               help="Write embeddings: FILE.npy (+ FILE.paths.txt) or FILE.jsonl; with --detect FILE.jsonl or FILE.npz.")
 @click.option("--detect", is_flag=True, help="Find every face in each photo (MTCNN) and embed each face "
                                              "(through the server's <model>_photo model with --url).")
@@ -32,7 +32,7 @@ from fec.runtimes.triton_client import DEFAULT_ENSEMBLE
 @click.option("--similar", "query", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Query picture for retrieval.")
 @click.option("--top", type=click.IntRange(min=1), default=8, show_default=True, help="Neighbours to list with --similar.")
-@click.option("--sheet", type=click.Path(path_type=Path), default=Path("similar.png"), show_default=True,
+@click.option("--sheet", type=OutputPath(), default=Path("similar.png"), show_default=True,
               help="Contact sheet written with --similar.")
 @click.option("--skip-bad", is_flag=True, help="Warn about unreadable pictures instead of failing.")
 @quiet_option

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import local_picture_options, quiet_option, show_progress, user_errors
+from fec.cli.common import OutputPath, local_picture_options, quiet_option, show_progress, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
 
@@ -14,11 +14,11 @@ from fec.preprocessing import MIN_INPUT_SIZE
 @click.command(help="Score a checkpoint on triplets: accuracy per type, overall and high-agreement.")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Test CSV, or a folder with test.csv.")
-@click.option("--store", type=click.Path(path_type=Path), help="Face store (default: faces/ beside the CSV).")
+@click.option("--store", type=OutputPath(), help="Face store (default: faces/ beside the CSV).")
 @click.option("--face-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE), default=None,
               help="Stored face size (default: the checkpoint's training value).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the accuracy table as JSON.")
-@click.option("--embeddings", "embeddings_path", type=click.Path(path_type=Path),
+@click.option("--json", "json_path", type=OutputPath(), help="Write the accuracy table as JSON.")
+@click.option("--embeddings", "embeddings_path", type=OutputPath(),
               help="Save a, b, c, odd, type, agreement, row arrays (.npz).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 65536), default=256, show_default=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, user_errors
+from fec.cli.common import OutputPath, quiet_option, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.export.onnx_export import EXPORTERS
 from fec.export.precision import INT8_TARGETS, PRECISIONS, QUANTIZERS
@@ -26,7 +26,7 @@ REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, sh
               help="Default: fp32, or the precision of an ONNX SOURCE.")
 @click.option("--max-batch", type=int, default=REQUEST.max_batch, show_default=True, help="Largest batch (TensorRT profile max).")
 @click.option("--opt-batch", type=int, default=REQUEST.opt_batch, show_default=True, help="Batch TensorRT tunes for.")
-@click.option("--out", type=click.Path(path_type=Path), help="Export folder (default: export/<model>-<format>-<precision>).")
+@click.option("--out", type=OutputPath(), help="Export folder (default: export/<model>-<format>-<precision>).")
 @click.option("--calib-data", type=click.Path(path_type=Path), help="INT8: FEC-format triplet CSV whose faces calibrate ranges.")
 @click.option("--calib-size", type=int, default=REQUEST.calib_size, show_default=True,
               help="INT8: number of distinct faces to calibrate on.")
@@ -43,7 +43,7 @@ REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, sh
 @click.option("--opset", type=int, default=REQUEST.opset, show_default=True)
 @click.option("--exporter", type=click.Choice(EXPORTERS), default=REQUEST.exporter, show_default=True,
               help="torch.onnx exporter (legacy: TorchScript-based, deprecated; for models dynamo cannot trace).")
-@click.option("--store", type=click.Path(path_type=Path), help="Face store for --calib-data (default: faces/ beside the CSV).")
+@click.option("--store", type=OutputPath(), help="Face store for --calib-data (default: faces/ beside the CSV).")
 @click.option("--face-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE),
               help="Stored face size for --calib-data (default: the checkpoint's training value).")
 @click.option("--workspace-mb", type=int, default=ENGINE.workspace_mb, show_default=True, help="TensorRT workspace limit.")
@@ -53,7 +53,7 @@ REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, sh
               default=ENGINE.hardware_compatibility, show_default=True,
               help="TensorRT hardware compatibility (engines for other GPUs, slower).")
 @click.option("--version-compat", is_flag=True, help="TensorRT version-compatible engine (later TensorRT of the same major).")
-@click.option("--timing-cache", type=click.Path(path_type=Path),
+@click.option("--timing-cache", type=OutputPath(),
               help="TensorRT timing cache file (default: per GPU under ~/.cache/fec).")
 @click.option("--tf32", is_flag=True, help="Allow TF32 in fp32 TensorRT engines (faster, beyond fp32 tolerances).")
 @quiet_option

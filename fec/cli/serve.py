@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import FiniteRange, quiet_option, user_errors
+from fec.cli.common import FiniteRange, OutputPath, quiet_option, user_errors
 
 
 @click.command(help="Start the real tritonserver (a full install, else the nvidia-pytriton wheel's) on a model "
@@ -23,7 +23,7 @@ from fec.cli.common import FiniteRange, quiet_option, user_errors
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.option("--model", "models", multiple=True, help="Load only these models (default: all this server can run).")
-@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Server log file (default: in the temp folder).")
+@click.option("--log", "log_path", type=OutputPath(), help="Server log file (default: in the temp folder).")
 @click.option("--timeout", type=FiniteRange(0, min_open=True), default=180.0, show_default=True,
               help="Seconds to wait for readiness.")
 @quiet_option

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, show_progress, user_errors
+from fec.cli.common import OutputPath, quiet_option, show_progress, user_errors
 
 
 @click.command(help="Train an expression embedding. Flags override --config, which overrides the defaults.")
 @click.option("--data", help="Folder with train.csv/test.csv (as `fec-data synth` writes) or a train CSV.")
 @click.option("--model", help="A model of the registry (fec/models); an unknown name is refused with the list.")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True,
+@click.option("--out", "run_dir", type=OutputPath(), default=Path("runs/latest"), show_default=True,
               help="Run folder: checkpoints, metrics.jsonl, curves.png, config.yaml.")
 @click.option("--max-steps", type=int)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Triplets per step over all processes.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import quiet_option, user_errors
+from fec.cli.common import OutputPath, quiet_option, user_errors
 from fec.runtimes.triton_client import DEFAULT_ENSEMBLE, EMBEDDING_KINDS
 
 # What --embedding-backend took before 0.3 (Triton's backend names), still accepted.
@@ -16,7 +16,7 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
 @click.command(help="Package exports (fec-export folders) as a Triton model repository: preprocess + embedding "
                     "model + ensemble, every config checked against Triton's schema and the exported files.")
 @click.argument("exports", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--repo", type=click.Path(path_type=Path), default=Path("triton_repo"), show_default=True,
+@click.option("--repo", type=OutputPath(), default=Path("triton_repo"), show_default=True,
               help="Repository folder to (re)write.")
 @click.option("--name", default=DEFAULT_ENSEMBLE, show_default=True, help="Ensemble name; other models get suffixes.")
 @click.option("--kind", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,

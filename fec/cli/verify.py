@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import local_picture_options, quiet_option, show_progress, user_errors
+from fec.cli.common import OutputPath, local_picture_options, quiet_option, show_progress, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
 from fec.runtimes.backends import export_backends
@@ -25,11 +25,11 @@ FAILED_EXIT = 1
               help="Repeatable: a backend (the names fec-bench uses) that runs the export's file; one with a "
                    "precision of its own (openvino-bf16, onnxruntime-tensorrt-fp16) is judged in that precision. "
                    "Default: onnxruntime for ONNX exports, tensorrt for engines.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the full result as JSON.")
+@click.option("--json", "json_path", type=OutputPath(), help="Write the full result as JSON.")
 @click.option("--max-abs", type=float, help="Override the max |error| tolerance.")
 @click.option("--min-cos", type=float, help="Override the minimum cosine similarity.")
 @click.option("--max-delta", type=float, help="Override the largest |accuracy delta| in points.")
-@click.option("--store", type=click.Path(path_type=Path), help="Face store (default: faces/ beside the CSV).")
+@click.option("--store", type=OutputPath(), help="Face store (default: faces/ beside the CSV).")
 @click.option("--face-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE),
               help="Stored face size (default: the checkpoint's training value).")
 @click.option("--batch-size", type=click.IntRange(1, 65536), default=64, show_default=True)

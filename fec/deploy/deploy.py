@@ -21,6 +21,7 @@ from fec.deploy.run import DeployOptions, run_candidates
 from fec.deploy.select import BatchDecision, BudgetDecision, Measured, choose_per_batch, choose_under_budget
 from fec.errors import DeployError
 from fec.hardware import hardware_profile
+from fec.io import make_folder
 
 # Backend -> (Triton embedding kind with its native backend, with the python backend, RepositoryOptions extras).
 # OpenVINO in f32 (an fp32 or int8 Q/DQ export) has no native kind that computes what was verified: Triton's
@@ -54,7 +55,7 @@ def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native",
     options.validate()
     if not checkpoint.is_file():
         raise DeployError(f"{checkpoint}: checkpoint not found (give the .pt file fec-train wrote)")
-    options.out.mkdir(parents=True, exist_ok=True)
+    make_folder(options.out)
     measured, reference, warnings = run_candidates(checkpoint, options)
     per_batch = [choose_per_batch(measured, batch, options.max_drop, options.rank_by) for batch in options.batches]
     budget = (choose_under_budget(measured, list(options.batches), options.max_drop, options.latency_budget_ms,

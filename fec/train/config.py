@@ -16,6 +16,7 @@ import yaml
 from fec.artifacts import MAX_BATCH
 from fec.data.face_store import MAX_FACE_MARGIN, MAX_FACE_SIZE
 from fec.errors import ConfigError
+from fec.io import file_in_the_way
 from fec.losses import DEFAULT_MARGINS, LOSSES, margin_vector
 from fec.preprocessing import MIN_INPUT_SIZE
 
@@ -93,6 +94,8 @@ class TrainConfig:
             (min(self.log_every, self.eval_every, self.checkpoint_every, self.eval_batch_size) >= 1,
              "log_every, eval_every, checkpoint_every and eval_batch_size must be at least 1"),
             (0 <= self.seed < 2**32, "seed must be in [0, 2**32)"),
+            (not self.store or file_in_the_way(self.store) is None,
+             f"store {self.store}: {file_in_the_way(self.store or '.')} is a file, not a folder; choose another store"),
         ]
         for ok, message in checks:
             if not ok:

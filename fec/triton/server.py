@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from fec.io import make_folder
 from fec.triton.errors import ServerError
 
 HOST = "127.0.0.1"
@@ -300,7 +301,7 @@ class TritonServer:
     def start(self, timeout: float = 180.0) -> TritonServer:
         """Start the server and return once every loaded model is ready (ServerError with the log tail if not)."""
         self.check_ports()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.log_path.parent)
         with open(self.log_path, "wb") as log:
             try:
                 self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from fec.cli import bench, deploy, evaluate, export, serve, train
+from fec.cli import bench, deploy, embed, evaluate, export, serve, train, triton, verify
 from fec.cli.data import main as fec_data
 from fec.models import create_model
 from fec.models.checkpoint import save_checkpoint
@@ -44,6 +44,28 @@ CASES = [
      "synthetic face size must be a whole number of pixels in [32, 1024], got 100000"),
     (fec_data, ["synth", "--out", "CKPT", "--triplets", "10"], "CKPT: exists and is not a folder; choose another --out"),
     (export.main, ["CKPT", "--format", "onnx", "--opset", "999", "--out", "TMP/s"], "--opset 999: choose an opset in [13, "),
+]
+
+# An output under a regular file (`--out afile/x`) is refused by its option before any work (it crashed in mkdir or
+# open, some commands only after their work was done).
+FILE_IN_THE_WAY = "CKPT/x: CKPT is a file, not a folder; choose another path"
+CASES += [
+    (command, [*args, option, "CKPT/x"], f"Invalid value for '{option}': {FILE_IN_THE_WAY}")
+    for command, args, options in [
+        (fec_data, ["synth"], ["--out"]),
+        (fec_data, ["download", "DATA"], ["--out"]),
+        (fec_data, ["fit-boxes", "DATA"], ["--out"]),
+        (train.main, ["--data", "DATA"], ["--out"]),
+        (evaluate.main, ["CKPT", "--data", "DATA"], ["--json", "--embeddings", "--store"]),
+        (export.main, ["CKPT", "--format", "onnx"], ["--out", "--store", "--timing-cache"]),
+        (verify.main, ["TMP", "--data", "DATA"], ["--json", "--store"]),
+        (triton.main, ["TMP"], ["--repo"]),
+        (embed.main, ["DATA", "--checkpoint", "CKPT"], ["--out", "--sheet"]),
+        (bench.main, ["CKPT", "--inputs", "random"], ["--json", "--csv", "--plot"]),
+        (deploy.main, ["CKPT", "--data", "DATA"], ["--out", "--triton-repo"]),
+        (serve.main, [], ["--log"]),
+    ]
+    for option in options
 ]
 
 

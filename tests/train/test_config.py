@@ -120,3 +120,11 @@ def test_a_config_file_with_a_key_that_is_not_a_name_is_one_line(tmp_path):
     path.write_text("max_steps: 2\n1: 2\n")
     with pytest.raises(ConfigError, match="^unknown config key\\(s\\) 1; known keys: data, "):
         load_config(path)
+
+
+def test_a_store_under_a_file_is_one_line_naming_the_key(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    with pytest.raises(ConfigError) as error:
+        load_config(None, {"store": str(afile / "x")})
+    assert str(error.value) == f"store {afile / 'x'}: {afile} is a file, not a folder; choose another store"

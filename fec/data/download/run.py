@@ -26,7 +26,7 @@ from fec.data.face_store import FaceStore
 from fec.data.fec_csv import TripletFile, read_triplets, write_fec_csv
 from fec.detect.convention import CONVENTION_FILE, MIN_FIT_FACES, fit_box_convention, write_box_convention
 from fec.errors import DataError
-from fec.io import write_json
+from fec.io import make_folder, write_json
 
 
 @dataclass
@@ -95,7 +95,7 @@ def open_store(options: DownloadOptions) -> FaceStore:
     root = Path(options.out)
     if root.exists() and not root.is_dir():
         raise DataError(f"{root}: --out must be a folder (the face store), not a file")
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root)
     return FaceStore(root, options.face_size, options.margin)
 
 
