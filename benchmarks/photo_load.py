@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from sample_photos import write_sample_photos
 
+from fec.embedding.photos import LocalPhotoEmbedder
 from fec.runtimes.triton_client import PHOTO_KIND, TritonClient, model_name
 from fec.triton.exports import read_exports
-from fec.triton.photo_embedding import LocalPhotoEmbedder
 from fec.triton.photos import embed_in_chunks, photo_faces
 from fec.triton.repository import RepositoryOptions, write_repository
 from fec.triton.server import TritonServer

@@ -45,7 +45,7 @@ def lfw_pictures() -> list[bytes]:
 
 
 def folder_pictures(folder: Path) -> list[bytes]:
-    from fec.triton.embedding import list_images
+    from fec.embedding.pictures import list_images
 
     return [path.read_bytes() for path in list_images([folder])]
 

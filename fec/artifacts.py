@@ -14,7 +14,7 @@ from __future__ import annotations
 import platform
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -136,12 +136,14 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 # --------------------------------------------------------------------------- stamps every report and manifest carries
 
-EXPORT_PACKAGES = ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "nvidia-modelopt")
+# What an export, a verification, a benchmark or a deployment depends on: every manifest and report names these.
+VERSIONED_PACKAGES = ("torch", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "nncf", "tensorrt",
+                      "nvidia-modelopt")
 
 
-def package_versions(names: tuple[str, ...] = EXPORT_PACKAGES) -> dict[str, str | None]:
-    """Installed versions of fec, Python and `names` (by default what an export depends on; None when absent),
-    read from package metadata: importing the packages would be slow."""
+def package_versions(names: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, str | None]:
+    """Installed versions of fec, Python and `names` (by default every package a result depends on; None when
+    absent), read from package metadata: importing the packages would be slow."""
     versions: dict[str, str | None] = {"fec": fec.__version__, "python": platform.python_version()}
     for name in names:
         try:
@@ -159,4 +161,4 @@ def package_versions(names: tuple[str, ...] = EXPORT_PACKAGES) -> dict[str, str 
 
 def utc_now() -> str:
     """The time a report or manifest is written, in UTC to the second (ISO 8601)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

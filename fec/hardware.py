@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fec.errors import ConfigError, HardwareError
+from fec.vocabulary import Precision
 
 MAX_THREADS = 1024  # intra-op threads a runtime may be given (beyond any CPU's cores; one more hangs or crashes it)
 
@@ -176,7 +177,7 @@ def gemm_rates(threads: int) -> dict[str, float]:
     torch.set_num_threads(threads)
     try:
         rates = {name: _best_rate(_torch_product(dtype)) for name, dtype in
-                 (("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp16", torch.float16))}
+                 ((Precision.FP32, torch.float32), (Precision.BF16, torch.bfloat16), (Precision.FP16, torch.float16))}
     finally:
         torch.set_num_threads(previous)
     for name, rate in _onnxruntime_rates(threads).items():
@@ -216,8 +217,8 @@ def _onnxruntime_rates(threads: int) -> dict[str, float]:
         import onnxruntime  # noqa: F401
     except ImportError:
         return {}
-    return {"fp32": _best_rate(_onnxruntime_product("MatMul", threads)),
-            "int8": _best_rate(_onnxruntime_product("MatMulInteger", threads))}
+    return {Precision.FP32: _best_rate(_onnxruntime_product("MatMul", threads)),
+            Precision.INT8: _best_rate(_onnxruntime_product("MatMulInteger", threads))}
 
 
 def _onnxruntime_product(op: str, threads: int):

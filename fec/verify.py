@@ -29,6 +29,7 @@ from fec.runtimes import Runner, create_runner
 from fec.runtimes.backends import EXPORT_KINDS, backend_names, export_backends, get_backend
 from fec.runtimes.base import RunnerError
 from fec.runtimes.onnxruntime_runner import export_tensorrt_profile
+from fec.vocabulary import Precision
 
 TYPE_KEYS = [kind.value for kind in TRIPLET_TYPES]
 COLLAPSE_SPREAD = 1e-6  # mean squared distance between reference embeddings below which all faces look alike
@@ -47,10 +48,10 @@ class Tolerances:
 
 
 DEFAULT_TOLERANCES = {
-    "fp32": Tolerances(max_abs=1e-4, min_cos=0.9999, max_delta_pt=0.1),
-    "fp16": Tolerances(max_abs=None, min_cos=0.999, max_delta_pt=0.3),
-    "bf16": Tolerances(max_abs=None, min_cos=0.998, max_delta_pt=0.5),  # 8 mantissa bits to fp16's 11
-    "int8": Tolerances(max_abs=None, min_cos=0.98, max_delta_pt=1.0),
+    Precision.FP32: Tolerances(max_abs=1e-4, min_cos=0.9999, max_delta_pt=0.1),
+    Precision.FP16: Tolerances(max_abs=None, min_cos=0.999, max_delta_pt=0.3),
+    Precision.BF16: Tolerances(max_abs=None, min_cos=0.998, max_delta_pt=0.5),  # 8 mantissa bits to fp16's 11
+    Precision.INT8: Tolerances(max_abs=None, min_cos=0.98, max_delta_pt=1.0),
 }
 
 
@@ -280,7 +281,7 @@ def verify_backend(export: LoadedExport, name: str, prep: Preprocessing, dataset
 def verify_checkpoint_backend(checkpoint: Path, name: str, prep: Preprocessing, dataset: TripletDataset,
                               reference: Reference, batch_size: int, quiet: bool) -> BackendResult:
     backend = get_backend(name)
-    precision = backend.row_precision("fp32")
+    precision = backend.row_precision(Precision.FP32)
     row = BackendResult(str(checkpoint), "pytorch", precision, name, "ERROR", DEFAULT_TOLERANCES[precision])
     if backend.kind != "checkpoint":
         row.failures = [f"backend {name} runs {backend.kind} targets, not checkpoints"]
@@ -339,7 +340,7 @@ HEADERS = ["Format", "Precision", "Backend", "Status", "Size MB", "max|err|", "m
 
 def format_table(result: VerificationResult) -> str:
     reference = result.reference["accuracy"]
-    rows = [["pytorch", "fp32", reference_backend(result.reference["runner"]), "REF", "-", "-", "-", "-",
+    rows = [["pytorch", Precision.FP32, reference_backend(result.reference["runner"]), "REF", "-", "-", "-", "-",
              *(_pct(reference[key]) for key in TYPE_KEYS), _pct(reference[OVERALL]), "-", "-"]]
     rows += [_row(row) for row in result.results]
     widths = [max(len(str(line[col])) for line in [HEADERS] + rows) for col in range(len(HEADERS))]

@@ -134,6 +134,15 @@ def onnx_exports(trained, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def small_test_csv(trained) -> Path:
+    """The first 40 test triplets: enough to see a broken export, cheaper than all 600."""
+    path = trained.test_csv.with_name("test-small.csv")
+    if not path.is_file():
+        path.write_text("".join(trained.test_csv.read_text().splitlines(keepends=True)[:40]))
+    return path
+
+
+@pytest.fixture(scope="session")
 def mtcnn():
     """The real MTCNN face detector, built once; skipped (with the reason) only where facenet-pytorch is not
     installed (`make install` installs it)."""

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fec"
 
 # Bottom to top. A unit is a subpackage (fec.data) or a top-level module (fec.verify).
 LAYERS = [
-    ("foundations", {"fec", "fec.errors", "fec.io", "fec.hardware", "fec.preprocessing", "fec.artifacts"}),
+    ("foundations", {"fec", "fec.errors", "fec.io", "fec.vocabulary", "fec.hardware", "fec.preprocessing",
+                     "fec.artifacts"}),
     ("face detection", {"fec.detect"}),
     ("data and models", {"fec.data", "fec.models"}),
     ("the metric", {"fec.metrics"}),
@@ -25,6 +26,7 @@ LAYERS = [
     ("training and export", {"fec.train", "fec.export"}),
     ("runtimes", {"fec.runtimes"}),
     ("verification, benchmarks, serving", {"fec.verify", "fec.bench", "fec.triton"}),
+    ("embedding pictures and photos", {"fec.embedding"}),
     ("deployment", {"fec.deploy"}),
     ("command line", {"fec.cli"}),
 ]

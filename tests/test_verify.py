@@ -19,15 +19,6 @@ from fec.export.onnx_export import read_onnx_info, save_onnx
 from fec.verify import DEFAULT_TOLERANCES, BackendResult, Tolerances, failures, reference_warnings
 
 
-@pytest.fixture(scope="session")
-def small_test_csv(trained) -> Path:
-    """The first 40 test triplets: enough to see a broken export, cheaper than all 600."""
-    path = trained.test_csv.with_name("test-small.csv")
-    if not path.is_file():
-        path.write_text("".join(trained.test_csv.read_text().splitlines(keepends=True)[:40]))
-    return path
-
-
 def copy_export(folder: Path, target: Path) -> Path:
     shutil.copytree(folder, target)
     return target

@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fec.bench.errors import BenchError
 from fec.hardware import CpuInfo, cpu_info, gemm_rates
+from fec.vocabulary import Precision
 
 FP32_FLOPS_PER_CYCLE = {"avx512f": 64, "avx2": 32, "sse": 8}
 
@@ -38,11 +39,11 @@ class MachinePeak:
 
     @property
     def measured_gflops(self) -> float:
-        return self.measured["fp32"]
+        return self.measured[Precision.FP32]
 
     def floor_gflops(self, precision: str) -> float:
         """The measured rate a row of this precision is held to: its own precision's or fp32's, the higher."""
-        return max(self.measured.get(precision, 0.0), self.measured["fp32"])
+        return max(self.measured.get(precision, 0.0), self.measured[Precision.FP32])
 
     def to_dict(self) -> dict:
         return {**asdict(self), "measured_gflops": self.measured_gflops}
@@ -112,7 +113,7 @@ def floor_rows(report: dict, peak: MachinePeak) -> list[dict]:
         if row["target"] not in flops_by_target:
             flops_by_target[row["target"]] = config_flops(model_config_of(row["target"]))
         flops = flops_by_target[row["target"]]
-        factor = peak.int8_factor if row["precision"] == "int8" else 1.0
+        factor = peak.int8_factor if row["precision"] == Precision.INT8 else 1.0
         nominal = floor_ms(flops, row["batch"], peak.nominal_gflops * factor)
         measured = floor_ms(flops, row["batch"], peak.floor_gflops(row["precision"]))
         rows.append({"target": row["target"], "backend": row["backend"], "precision": row["precision"],

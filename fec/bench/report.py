@@ -28,14 +28,13 @@ if TYPE_CHECKING:
     from fec.bench.floor import MachinePeak  # imports torch: only for the annotations
     from fec.runtimes.backends import Backend
 
-FORMAT = "fec-bench/1"
+BENCH_REPORT_SCHEMA = "fec-bench/1"
 COLUMNS = ("backend", "mode", "precision", "batch", "iterations", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
            "max_ms", "cv", "throughput", "stable", "peak_rss_mb", "cuda_peak_mb")
 DECIMALS = {"mean_ms": 3, "p50_ms": 3, "p90_ms": 3, "p95_ms": 3, "p99_ms": 3, "min_ms": 3, "max_ms": 3, "cv": 4,
             "throughput": 1, "peak_rss_mb": 1, "cuda_peak_mb": 1}
 EXTRA = ("target", "device", "inputs", "windows", "concurrency", "warning")
 DEFAULT_MODE = "compute"               # the mode of rows from reports that predate the field
-VERSIONED_PACKAGES = ("torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorrt")
 
 
 @dataclass(frozen=True)
@@ -100,18 +99,13 @@ def report_json(records: list[dict], settings: dict | None = None, failures: lis
     created = utc_now()
     host = {"machine": platform.machine(), "node": platform.node(), "processor": platform.processor(),
             "cpus": os.cpu_count(), "gpus": gpu_names(), "hardware": hardware_profile((settings or {}).get("threads"))}
-    return {"format": FORMAT, "created": created, "host": host, "versions": versions(), "settings": settings or {},
-            "rows": records, "failures": list(failures), "notes": list(notes)}
+    return {"format": BENCH_REPORT_SCHEMA, "created": created, "host": host, "versions": package_versions(),
+            "settings": settings or {}, "rows": records, "failures": list(failures), "notes": list(notes)}
 
 
 def gpu_names() -> list[str]:
     """CUDA GPUs visible to PyTorch, when PyTorch is already loaded (never imported just for this)."""
     return [gpu.name for gpu in gpus()]
-
-
-def versions() -> dict[str, str | None]:
-    """Versions of what was measured."""
-    return package_versions(VERSIONED_PACKAGES)
 
 
 def write_report_json(path: str | Path, records: list[dict], settings: dict | None = None,
@@ -223,8 +217,8 @@ def read_report_file(path: str | Path) -> dict:
     if not path.is_file():
         raise BenchError(f"{path}: benchmark report not found")
     report = read_json(path, BenchError, "benchmark report")
-    if not isinstance(report, dict) or report.get("format") != FORMAT:
-        raise BenchError(f"{path}: not an fec-bench report (no '{FORMAT}' tag); write one with fec-bench --json")
+    if not isinstance(report, dict) or report.get("format") != BENCH_REPORT_SCHEMA:
+        raise BenchError(f"{path}: not an fec-bench report (no '{BENCH_REPORT_SCHEMA}' tag); write one with fec-bench --json")
     rows = report.get("rows", [])
     if not isinstance(rows, list):
         raise BenchError(f"{path}: 'rows' is not a list; write the report again with fec-bench --json")

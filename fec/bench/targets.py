@@ -17,6 +17,7 @@ from fec.preprocessing import Preprocessing
 from fec.runtimes.backends import EXPORT_KINDS
 from fec.runtimes.base import last_line
 from fec.runtimes.onnxruntime_runner import export_tensorrt_profile
+from fec.vocabulary import Precision
 
 SERVER_SCHEMES = {"http://": "server-http", "grpc://": "server-grpc"}
 
@@ -66,7 +67,7 @@ def checkpoint_target(path: Path) -> Target:
 
     payload = read_checkpoint(path)
     return Target(path=str(path), files={"checkpoint": str(path)}, prep=Preprocessing.from_dict(payload["preprocessing"], path),
-                  precision="fp32", crops=FaceCrops.recorded(payload.get("config"), source=f"{path}: config"))
+                  precision=Precision.FP32, crops=FaceCrops.recorded(payload.get("config"), source=f"{path}: config"))
 
 
 def export_target(folder: Path) -> Target:
@@ -83,7 +84,7 @@ def export_target(folder: Path) -> Target:
     recorded_in = folder / MANIFEST_NAME
     prep = Preprocessing.from_dict(manifest.get("preprocessing"), recorded_in)
     crops = FaceCrops.recorded(manifest.get("source"), source=recorded_in)
-    return Target(path=str(folder), files=files, prep=prep, precision=manifest.get("precision", "fp32"), crops=crops,
+    return Target(path=str(folder), files=files, prep=prep, precision=manifest.get("precision", Precision.FP32), crops=crops,
                   tensorrt_profile=export_tensorrt_profile(manifest))
 
 
@@ -97,7 +98,7 @@ def server_target(url: str) -> Target:
     address, _, model = url.split("://", 1)[1].partition("/")
     with TritonRunner(address, kind.split("-")[1], model.strip("/") or None) as runner:
         prep = server_preprocessing(runner.client, ensemble_name(runner.model)) or Preprocessing(runner.input_size or 224)
-        return Target(path=url, files={kind: address}, prep=prep, precision="fp32", model=runner.model)
+        return Target(path=url, files={kind: address}, prep=prep, precision=Precision.FP32, model=runner.model)
 
 
 def server_preprocessing(client, base: str | None) -> Preprocessing | None:

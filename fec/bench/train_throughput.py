@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fec.bench.errors import BenchError
 from fec.bench.measure import no_sync
 
-FORMAT = "fec-bench-train/2"  # 2: amp is {setting, dtype, why}
+TRAIN_REPORT_SCHEMA = "fec-bench-train/2"  # 2: amp is {setting, dtype, why}
 KEEPS_UP = 0.9   # a ratio at or above this: the input pipeline keeps up
 
 
@@ -122,13 +122,13 @@ def format_training(result: TrainThroughput, num_workers: int) -> str:
 
 
 def training_report(result: TrainThroughput, trainer) -> dict:
-    from fec.artifacts import utc_now
-    from fec.bench.report import gpu_names, versions
+    from fec.artifacts import package_versions, utc_now
+    from fec.bench.report import gpu_names
 
     config = trainer.config
     settings = {key: getattr(config, key) for key in ("data", "model", "batch_size", "input_size", "amp", "num_workers",
                                                       "cache_images", "flip")}
-    return {"format": FORMAT, "created": utc_now(),
+    return {"format": TRAIN_REPORT_SCHEMA, "created": utc_now(),
             "device": str(trainer.device), "gpus": gpu_names(), "amp": trainer.amp.to_dict(),
-            "settings": settings, "versions": versions(),
+            "settings": settings, "versions": package_versions(),
             "rows": result.rows(), "ratio": round(result.ratio, 3), "verdict": result.verdict(config.num_workers)}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import OutputPath, comma_list, quiet_option, show_progress, user_errors
+from fec.cli.common import OutputPath, choice, comma_list, quiet_option, show_progress, user_errors
 from fec.hardware import MAX_THREADS
 from fec.runtimes.backends import TARGET_KINDS
 
@@ -102,7 +102,7 @@ def run(targets, backends, batches, warmup, warmup_seconds, iters, duration, tol
 @main.command("backends", help="List fec-bench's backends: the targets each runs, and whether it can run here.")
 @click.option("--available", "only_available", is_flag=True,
               help="Print only the names of those that can run here, comma-separated (for scripts).")
-@click.option("--kind", type=click.Choice(list(TARGET_KINDS)), help="Only the backends of this kind of target.")
+@click.option("--kind", type=choice(TARGET_KINDS), help="Only the backends of this kind of target.")
 def backends_command(only_available, kind):
     from fec.bench.report import format_available, format_backends
     from fec.runtimes.backends import backend_names, get_backend

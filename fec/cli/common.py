@@ -57,6 +57,11 @@ def user_errors(command):
     return wrapper
 
 
+def choice(words) -> click.Choice:
+    """A click choice of typed words (fec.vocabulary's StrEnums, a registry's names) offered as their plain words."""
+    return click.Choice([str(word) for word in words])
+
+
 def comma_list(kind):
     def parse(ctx, param, value):
         if value is None:

@@ -15,8 +15,9 @@ from pathlib import Path
 import click
 
 from fec.cli.common import OutputPath, comma_list, quiet_option, user_errors
-from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, PRECISIONS
+from fec.deploy.candidates import DEFAULT_FLOAT_BELOW
 from fec.hardware import MAX_THREADS
+from fec.vocabulary import Precision
 
 NO_CHOICE_EXIT = 1
 
@@ -39,7 +40,7 @@ NO_CHOICE_EXIT = 1
 @click.option("--calib-data", type=click.Path(path_type=Path),
               help="int8 calibration faces [default: train.csv beside the test CSV; none: no int8 candidates].")
 @click.option("--calib-size", type=int, default=256, show_default=True, help="int8 calibration faces.")
-@click.option("--precision", "precisions", callback=comma_list(str), default=",".join(PRECISIONS), show_default=True)
+@click.option("--precision", "precisions", callback=comma_list(str), default=",".join(Precision), show_default=True)
 @click.option("--backend", "backends", callback=comma_list(str), help="Comma list of backends to try (default: all).")
 @click.option("--float-below", callback=comma_list(int), default=",".join(map(str, DEFAULT_FLOAT_BELOW)), show_default=True,
               help="int8 candidates: convolutions narrower than this many channels stay float, one export per value.")

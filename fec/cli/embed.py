@@ -39,8 +39,8 @@ from fec.runtimes.triton_client import DEFAULT_ENSEMBLE
 @user_errors
 def main(images, url, protocol, model, checkpoint, out, detect, box_convention, batch_size, concurrency, query, top, sheet,
          skip_bad, quiet):
+    from fec.embedding.pictures import embed_files, list_images, picture_embedder, save_embeddings, split_query
     from fec.errors import DataError
-    from fec.triton.embedding import embed_files, list_images, picture_embedder, save_embeddings, split_query
 
     if (url is None) == (checkpoint is None):
         raise click.UsageError("give exactly one of --url (a server) or --checkpoint (local)")
@@ -67,7 +67,7 @@ def main(images, url, protocol, model, checkpoint, out, detect, box_convention, 
 
 
 def show_similar(query: Path, query_vector, result, top: int, sheet: Path, quiet: bool) -> None:
-    from fec.triton.retrieval import contact_sheet, nearest
+    from fec.embedding.retrieval import contact_sheet, nearest
 
     neighbours = nearest(query_vector, result.embeddings, result.paths, top, exclude=query)
     contact_sheet(query, neighbours, sheet)

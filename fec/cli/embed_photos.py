@@ -13,9 +13,9 @@ def embed_photos_command(images: list[Path], url: str | None, protocol: str, mod
                          out: Path | None, concurrency: int, query: Path | None, top: int, sheet: Path, skip_bad: bool,
                          quiet: bool, box_convention: str | None = None) -> None:
     """Detect and embed, say which photos hold no face, then write the records and search."""
+    from fec.embedding.photos import LocalPhotoEmbedder, ServerPhotoEmbedder, embed_photos, query_face, save_faces
+    from fec.embedding.pictures import list_images
     from fec.errors import DataError
-    from fec.triton.embedding import list_images
-    from fec.triton.photo_embedding import LocalPhotoEmbedder, ServerPhotoEmbedder, embed_photos, query_face, save_faces
 
     if out is not None and out.suffix not in (".jsonl", ".npz"):
         raise DataError(f"{out}: with --detect, --out must end in .jsonl or .npz")
@@ -55,7 +55,7 @@ def say_no_face(no_face: list[Path], photos: int) -> None:
 
 
 def show_similar_faces(result, query_record, top: int, sheet: Path, quiet: bool) -> None:
-    from fec.triton.photo_embedding import face_sheet, label, similar_faces
+    from fec.embedding.photos import face_sheet, label, similar_faces
 
     neighbours = similar_faces(result, query_record, top)
     face_sheet(query_record, neighbours, sheet)

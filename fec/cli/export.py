@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import OutputPath, quiet_option, user_errors
+from fec.cli.common import OutputPath, choice, quiet_option, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.export.onnx_export import EXPORTERS
-from fec.export.precision import INT8_TARGETS, PRECISIONS, QUANTIZERS
+from fec.export.precision import EXPORT_PRECISIONS, INT8_TARGETS, QUANTIZERS
 from fec.export.registry import HARDWARE_COMPATIBILITY, EngineOptions, ExportRequest, list_formats
 from fec.preprocessing import MIN_INPUT_SIZE
 
@@ -22,7 +22,7 @@ REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, sh
 @click.argument("source", metavar="CHECKPOINT", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(list_formats()), required=True,
               help="onnx, or trt (ONNX plus a TensorRT engine built from it).")
-@click.option("--precision", type=click.Choice(PRECISIONS),
+@click.option("--precision", type=choice(EXPORT_PRECISIONS),
               help="Default: fp32, or the precision of an ONNX SOURCE.")
 @click.option("--max-batch", type=int, default=REQUEST.max_batch, show_default=True, help="Largest batch (TensorRT profile max).")
 @click.option("--opt-batch", type=int, default=REQUEST.opt_batch, show_default=True, help="Batch TensorRT tunes for.")

@@ -17,7 +17,7 @@ from fec.preprocessing import FaceBox  # the box type lives with crop_box; re-ex
 HIGH_AGREEMENT = 2 / 3
 
 
-class TripletType(str, enum.Enum):
+class TripletType(enum.StrEnum):
     ONE_CLASS = "ONE_CLASS_TRIPLET"
     TWO_CLASS = "TWO_CLASS_TRIPLET"
     THREE_CLASS = "THREE_CLASS_TRIPLET"

@@ -20,7 +20,7 @@ from fec.errors import FecError
 from fec.io import write_json
 
 INDEX = "cache.json"
-FORMAT = "fec-deploy-cache/1"
+DEPLOY_CACHE_SCHEMA = "fec-deploy-cache/1"
 
 
 def key_of(**parts) -> str:
@@ -39,7 +39,9 @@ class DeployCache:
             payload = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("entries"), dict):
+        if not isinstance(payload, dict) or payload.get("format") != DEPLOY_CACHE_SCHEMA:
+            return {}
+        if not isinstance(payload.get("entries"), dict):
             return {}
         return {name: entry for name, entry in payload["entries"].items()
                 if isinstance(entry, dict) and isinstance(entry.get("key"), str)}
@@ -75,7 +77,7 @@ class DeployCache:
         self.save()
 
     def save(self) -> None:
-        write_json(self.path, {"format": FORMAT, "entries": self.entries})
+        write_json(self.path, {"format": DEPLOY_CACHE_SCHEMA, "entries": self.entries})
 
 
 def fits(value, kind: type) -> bool:

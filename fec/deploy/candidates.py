@@ -15,9 +15,9 @@ from pathlib import Path
 from fec.errors import DeployError, FecError
 from fec.export.precision import NARROW_CHANNELS
 from fec.export.registry import ExportRequest, get_format
-from fec.runtimes.backends import Backend, get_backend
+from fec.runtimes.backends import CHECKPOINT_FORM, Backend, backend_names, get_backend
+from fec.vocabulary import Precision
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 DEFAULT_FLOAT_BELOW = (NARROW_CHANNELS, 16, 0)   # int8: convolutions narrower than this many channels stay float
 
 
@@ -26,21 +26,21 @@ class ExportSpec:
     """One export of the checkpoint: its format, precision and (int8) which convolutions stay float."""
 
     format: str                       # onnx | trt
-    precision: str                    # fp32 | fp16 | int8
+    precision: Precision              # fp32 | fp16 | int8
     float_below: int | None = None    # int8 only
 
     @property
     def name(self) -> str:
         """The export's folder name under the deployment's exports/: onnx-fp32, onnx-int8-cpu-fb16, trt-fp16."""
-        if self.precision == "int8":
+        if self.precision == Precision.INT8:
             return f"{self.format}-int8-cpu-fb{self.float_below}"
         return f"{self.format}-{self.precision}"
 
     def request(self, calib_data: Path | None, calib_size: int, max_batch: int) -> ExportRequest:
         """What fec-export is asked for (int8: for the CPU, calibrated on `calib_size` faces of `calib_data`)."""
-        if self.precision != "int8":
+        if self.precision != Precision.INT8:
             return ExportRequest(precision=self.precision, max_batch=max_batch, opt_batch=min(16, max_batch))
-        return ExportRequest(precision="int8", target="cpu", calib_data=calib_data, calib_size=calib_size,
+        return ExportRequest(precision=Precision.INT8, target="cpu", calib_data=calib_data, calib_size=calib_size,
                              float_below=self.float_below, max_batch=max_batch, opt_batch=min(16, max_batch))
 
 
@@ -54,9 +54,9 @@ class Candidate:
         return f"{self.backend}/{self.export.name if self.export else 'checkpoint'}"
 
     @property
-    def precision(self) -> str:
+    def precision(self) -> Precision:
         """What it computes in: the backend's own precision on an fp32 form, else the export's."""
-        return get_backend(self.backend).row_precision(self.export.precision if self.export else "fp32")
+        return get_backend(self.backend).row_precision(self.export.precision if self.export else Precision.FP32)
 
 
 @dataclass(frozen=True)
@@ -65,42 +65,37 @@ class Skipped:
     reason: str
 
 
-# Backend -> the export forms it runs. Checkpoint backends run the checkpoint; a backend that computes in
-# a precision of its own runs the fp32 form only.
-ONNX_FORMS = ("fp32", "fp16", "int8")
-BACKEND_FORMS = {
-    "torch": ("checkpoint",), "torch-cuda": ("checkpoint",), "torch-cuda-fp16": ("checkpoint",),
-    "torch-cuda-bf16": ("checkpoint",), "torch-cuda-graphs": ("checkpoint",), "torch-cuda-graphs-fp16": ("checkpoint",),
-    "onnxruntime": ONNX_FORMS, "openvino": ONNX_FORMS, "openvino-bf16": ("fp32",),
-    "onnxruntime-cuda": ("fp32", "fp16"), "onnxruntime-tensorrt": ("fp32",), "onnxruntime-tensorrt-fp16": ("fp32",),
-    "tensorrt": ("trt-fp32", "trt-fp16"),
-}
-
-
 def export_specs(form: str, float_below: tuple[int, ...]) -> list[ExportSpec | None]:
-    if form == "checkpoint":
+    """The exports one of a backend's forms stands for: none (the checkpoint), one, or one per --float-below."""
+    if form == CHECKPOINT_FORM:
         return [None]
     if form.startswith("trt-"):
-        return [ExportSpec("trt", form.removeprefix("trt-"))]
-    if form == "int8":
-        return [ExportSpec("onnx", "int8", choice) for choice in float_below]
-    return [ExportSpec("onnx", form)]
+        return [ExportSpec("trt", Precision(form.removeprefix("trt-")))]
+    if form == Precision.INT8:
+        return [ExportSpec("onnx", Precision.INT8, choice) for choice in float_below]
+    return [ExportSpec("onnx", Precision(form))]
 
 
-def plan_candidates(precisions: tuple[str, ...] = PRECISIONS, backends: tuple[str, ...] | None = None,
+def deploy_backends() -> list[str]:
+    """The backends fec-deploy makes candidates of: every registered one with export forms, in registration order."""
+    return [name for name in backend_names() if get_backend(name).forms]
+
+
+def plan_candidates(precisions: tuple[str, ...] = tuple(Precision), backends: tuple[str, ...] | None = None,
                     float_below: tuple[int, ...] = DEFAULT_FLOAT_BELOW,
                     int8: bool = True) -> tuple[list[Candidate], list[Skipped]]:
     """The candidates to try here, and those that cannot run here (with the reason), in a stable order.
     `int8=False` (no calibration data) leaves the int8 exports out, with that reason."""
-    unknown = [name for name in backends or () if name not in BACKEND_FORMS]
+    known = deploy_backends()
+    unknown = [name for name in backends or () if name not in known]
     if unknown:
-        raise DeployError(f"--backend: unknown {', '.join(unknown)}; choose from {', '.join(BACKEND_FORMS)}")
+        raise DeployError(f"--backend: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     runnable, skipped = [], []
-    for name, forms in BACKEND_FORMS.items():
+    for name in known:
         if backends and name not in backends:
             continue
         backend = get_backend(name)
-        for form in forms:
+        for form in backend.forms:
             for spec in export_specs(form, float_below):
                 candidate = Candidate(name, spec)
                 if candidate.precision not in precisions:
@@ -118,7 +113,7 @@ def why_not_here(backend: Backend, spec: ExportSpec | None, int8: bool) -> str |
     reason = backend.unavailable()
     if reason:
         return reason
-    if spec is not None and spec.precision == "int8" and not int8:
+    if spec is not None and spec.precision == Precision.INT8 and not int8:
         return "int8 needs calibration faces: give --calib-data (or keep train.csv beside the test CSV)"
     if spec is not None:
         try:

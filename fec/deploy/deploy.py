@@ -22,20 +22,7 @@ from fec.deploy.select import BatchDecision, BudgetDecision, Measured, choose_pe
 from fec.errors import DeployError
 from fec.hardware import hardware_profile
 from fec.io import make_folder
-
-# Backend -> (Triton embedding kind with its native backend, with the python backend, RepositoryOptions extras).
-# OpenVINO in f32 (an fp32 or int8 Q/DQ export) has no native kind that computes what was verified: Triton's
-# OpenVINO backend cannot pin f32 (OPENVINO_BACKEND_F32), so it is served by ov-python, which does.
-SERVING = {
-    "onnxruntime": ("onnx", "ort-python", {}),
-    "openvino": ("ov-python", "ov-python", {}),
-    "openvino-bf16": ("openvino", "ov-python", {"openvino_precision": "bf16"}),
-    "onnxruntime-cuda": ("onnx", None, {"kind": "gpu"}),
-    "onnxruntime-tensorrt": ("onnx", None, {"kind": "gpu", "trt_accelerator": True, "trt_precision": "FP32"}),
-    "onnxruntime-tensorrt-fp16": ("onnx", None, {"kind": "gpu", "trt_accelerator": True, "trt_precision": "FP16"}),
-    "tensorrt": ("trt", None, {"kind": "gpu"}),
-}
-SERVE_WITH = ("native", "python")
+from fec.runtimes.backends import SERVE_WITH, get_backend
 
 
 @dataclass(frozen=True)
@@ -105,8 +92,8 @@ def served_candidate(measured: list[Measured], per_batch: list[BatchDecision], b
 
 
 def servable_kind(backend: str, serve_with: str) -> str | None:
-    native, python, _ = SERVING.get(backend, (None, None, {}))
-    return native if serve_with == "native" else python
+    """The Triton embedding kind that serves `backend`'s verified model, or None where Triton cannot serve it."""
+    return get_backend(backend).served_kind(serve_with)
 
 
 def package_choice(measured: list[Measured], per_batch: list[BatchDecision], budget: BudgetDecision | None,
@@ -114,7 +101,6 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
     """Write the Triton repository of the served candidate (its export folder), or None when nothing is servable;
     `photos` adds the photo model (fec-triton --photos)."""
     from fec.triton.exports import read_exports
-    from fec.triton.model_plans import OPENVINO_BACKEND_F32
     from fec.triton.repository import MARKER, RepositoryOptions, write_repository
 
     candidate, why = served_candidate(measured, per_batch, budget, serve_with, options.rank_by)
@@ -122,13 +108,13 @@ def package_choice(measured: list[Measured], per_batch: list[BatchDecision], bud
         if repo.exists() and (repo / MARKER).is_file():
             shutil.rmtree(repo)  # an older choice must not pass for this one
         return None
-    kind = servable_kind(candidate.backend, serve_with)
-    native, python, extras = SERVING[candidate.backend]
-    if serve_with == "native" and native == python:  # no own-backend kind computes what was verified (OpenVINO f32)
-        why += f"; on the python backend: {OPENVINO_BACKEND_F32}"
+    serving = get_backend(candidate.backend).serving
+    kind = serving.kind(serve_with)
+    if serve_with == "native" and serving.why:  # e.g. no own-backend kind computes what was verified (OpenVINO f32)
+        why += f"; {serving.why}"
     max_batch = max(RepositoryOptions().max_batch, *options.batches)  # what one client may send at once
     options.say(f"[triton] {candidate.name} as {kind} -> {repo}")
     summary = write_repository(read_exports([options.out / "exports" / candidate.export]),
-                               RepositoryOptions(embedding=kind, max_batch=max_batch, photos=photos, **extras), repo)
+                               RepositoryOptions(embedding=kind, max_batch=max_batch, photos=photos, **serving.options), repo)
     return {"candidate": candidate.name, "embedding": kind, "repo": str(repo), "ensemble": summary.ensemble,
             "embedding_model": summary.embedding_model, "why": why}

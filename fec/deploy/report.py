@@ -12,15 +12,16 @@ from fec.artifacts import utc_now
 from fec.deploy.select import BatchDecision, BudgetDecision, Measured
 from fec.hardware import describe_cpu
 from fec.io import atomic_open, atomic_path, write_json
+from fec.vocabulary import Precision
 
-FORMAT = "fec-deploy/1"
+DECISION_SCHEMA = "fec-deploy/1"
 BASELINE = "onnxruntime/onnx-fp32"   # what speed-ups are quoted against (ONNX Runtime fp32), when it ran
 
 
 def decision_payload(checkpoint: Path, settings: dict, hardware: dict, reference: dict, measured: list[Measured],
                      per_batch: list[BatchDecision], budget: BudgetDecision | None, served: dict | None,
                      warnings: list[str]) -> dict:
-    return {"format": FORMAT, "created": utc_now(),
+    return {"format": DECISION_SCHEMA, "created": utc_now(),
             "checkpoint": str(checkpoint), "settings": settings, "hardware": hardware,
             "reference_accuracy": reference, "candidates": [candidate.to_dict() for candidate in measured],
             "per_batch": [decision.to_dict() for decision in per_batch],
@@ -97,7 +98,7 @@ def _percent(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
-PRECISION_MARKERS = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
+PRECISION_MARKERS = {Precision.FP32: "o", Precision.FP16: "s", Precision.BF16: "D", Precision.INT8: "^"}
 
 
 def write_plot(path: Path, measured: list[Measured], per_batch: list[BatchDecision], mode: str, max_drop: float) -> None:

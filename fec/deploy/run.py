@@ -22,7 +22,7 @@ from fec.bench.run import target_inputs
 from fec.bench.targets import resolve_target
 from fec.data.dataset import triplet_csv
 from fec.deploy.cache import DeployCache, key_of
-from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, PRECISIONS, Candidate, ExportSpec, plan_candidates
+from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, Candidate, ExportSpec, plan_candidates
 from fec.deploy.select import FAILED, OK, SAME_MODEL, UNAVAILABLE, Measured, Timing
 from fec.errors import DeployError, FecError
 from fec.export.manifest import read_manifest, sha256_file
@@ -30,6 +30,7 @@ from fec.export.pipeline import export_model
 from fec.export.registry import ExportRequest
 from fec.runtimes.backends import get_backend
 from fec.verify import verify_checkpoint_backends, verify_exports
+from fec.vocabulary import Precision
 
 REFERENCE = "torch/checkpoint"
 # What a candidate's verification records (and the cache must hold to be reused).
@@ -47,7 +48,7 @@ class DeployOptions:
     latency_budget_ms: float | None = None
     calib_data: Path | None = None               # int8 calibration faces (default: train.csv beside the test CSV)
     calib_size: int = 256
-    precisions: tuple[str, ...] = PRECISIONS
+    precisions: tuple[str, ...] = tuple(Precision)
     backends: tuple[str, ...] | None = None
     float_below: tuple[int, ...] = DEFAULT_FLOAT_BELOW
     settings: MeasureSettings = field(default_factory=MeasureSettings)
@@ -63,10 +64,10 @@ class DeployOptions:
 
     def validate(self) -> None:
         """DeployError naming the first impossible option (by its fec-deploy flag), for library callers too."""
-        unknown = sorted(set(self.precisions) - set(PRECISIONS))
+        unknown = sorted(set(self.precisions) - set(Precision))
         problems = [
             (self.rank_by not in self.modes, f"--rank-by {self.rank_by} needs it measured: use --mode {self.rank_by} or both"),
-            (unknown, f"--precision: choose from {', '.join(PRECISIONS)}"),
+            (unknown, f"--precision: choose from {', '.join(Precision)}"),
             (not self.batches or min(self.batches) < 1 or max(self.batches) > MAX_BATCH,
              f"--batch: give sizes in [1, {MAX_BATCH}]"),
             (not self.max_drop >= 0 or math.isinf(self.max_drop),
@@ -128,10 +129,10 @@ def make_exports(trials: list[Trial], checkpoint: Path, calib: Path | None, cach
     checkpoint_sha = sha256_file(checkpoint)
     calib_sha = sha256_file(calib) if calib is not None else None
     specs = sorted({trial.candidate.export for trial in trials if trial.candidate.export},
-                   key=lambda spec: (spec.format != "onnx" or spec.precision != "fp32", spec.name))
+                   key=lambda spec: (spec.format != "onnx" or spec.precision != Precision.FP32, spec.name))
     made: dict[str, tuple[Path | None, str]] = {}
     for index, spec in enumerate(specs, 1):
-        int8 = spec.precision == "int8"
+        int8 = spec.precision == Precision.INT8
         key = key_of(checkpoint=checkpoint_sha, spec=spec.name, calib=(calib_sha, options.calib_size) if int8 else None,
                      max_batch=export_max_batch(options))
         made[spec.name] = make_export(spec, key, checkpoint, calib, made, cache, options)
@@ -154,9 +155,9 @@ def mark_same_models(trials: list[Trial]) -> None:
     first: dict[tuple, str] = {}
     for trial in trials:
         spec = trial.candidate.export
-        if trial.folder is None or spec is None or spec.precision != "int8" or trial.measured.status != OK:
+        if trial.folder is None or spec is None or spec.precision != Precision.INT8 or trial.measured.status != OK:
             continue
-        kept = read_manifest(trial.folder).get("details", {}).get("int8", {}).get("kept_in_float")
+        kept = read_manifest(trial.folder).get("details", {}).get(Precision.INT8, {}).get("kept_in_float")
         if kept is None:
             continue
         key = (trial.candidate.backend, spec.format, tuple(sorted(kept)))
@@ -174,7 +175,7 @@ def make_export(spec: ExportSpec, key: str, checkpoint: Path, calib: Path | None
     if cache.export_folder(spec.name, key, folder) is not None:
         return folder, "reused"
     fp32_onnx = made.get("onnx-fp32", (None,))[0]
-    source = fp32_onnx / "model.onnx" if spec.format == "onnx" and spec.precision != "fp32" and fp32_onnx else checkpoint
+    source = fp32_onnx / "model.onnx" if spec.format == "onnx" and spec.precision != Precision.FP32 and fp32_onnx else checkpoint
     try:
         export_model(source, spec.format, spec.request(calib, options.calib_size, export_max_batch(options)), folder)
     except FecError as exc:

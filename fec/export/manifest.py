@@ -16,7 +16,7 @@ from fec.export.errors import ExportError
 from fec.io import read_json, write_json
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = "fec-export/1"
+EXPORT_MANIFEST_SCHEMA = "fec-export/1"
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def read_manifest(folder: str | Path) -> dict:
     if not path.is_file():
         raise ExportError(f"{folder}: not an export folder (no {MANIFEST_NAME}); make one with fec-export")
     manifest = read_json(path, ExportError, "manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ExportError(f"{path}: not an fec export manifest (no '{FORMAT}' tag)")
+    if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_MANIFEST_SCHEMA:
+        raise ExportError(f"{path}: not an fec export manifest (no '{EXPORT_MANIFEST_SCHEMA}' tag)")
     problem = sections_problem(manifest) or file_entries_problem(manifest.get("files", []))
     if problem:
         raise ExportError(f"{path}: {problem}; re-run fec-export")

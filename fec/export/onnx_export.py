@@ -27,6 +27,7 @@ from fec.errors import ArtifactError
 from fec.export.errors import ExportError
 from fec.io import atomic_path
 from fec.preprocessing import Preprocessing
+from fec.vocabulary import Precision
 
 OPSET = 20
 MIN_OPSET = 13  # the oldest opset whose operators every fec model exports to
@@ -44,7 +45,7 @@ class OnnxInfo:
 
     model: dict
     preprocessing: Preprocessing
-    precision: str = "fp32"
+    precision: str = Precision.FP32
     input_format: str = FLOAT32_NCHW
     opset: int = OPSET
     exporter: str = "dynamo"
@@ -237,7 +238,7 @@ def check_matches_manifest(onnx_path: Path, manifest: dict, manifest_path: Path)
     if not isinstance(preprocessing, dict):
         raise ExportError(f"{manifest_path}: 'preprocessing' is {type(preprocessing).__name__}, not a mapping; "
                           "re-export the folder with fec-export")
-    claimed = (manifest.get("precision", "fp32"), preprocessing.get("input_size"))
+    claimed = (manifest.get("precision", Precision.FP32), preprocessing.get("input_size"))
     recorded = (info.precision, info.preprocessing.input_size)
     if claimed != recorded:
         raise ExportError(f"{onnx_path}: the file is {recorded[0]} at {recorded[1]} px, but its manifest says "

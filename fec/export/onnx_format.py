@@ -19,6 +19,7 @@ from fec.export.onnx_export import INPUT_NAME, OnnxInfo, export_onnx, io_shapes,
 from fec.export.precision import convert_fp16, quantize_int8
 from fec.export.registry import ExportFormat, ExportRequest, FormatOutcome, register_format
 from fec.export.source import ExportSource
+from fec.vocabulary import Precision
 
 ONNX_FILE = "model.onnx"
 
@@ -28,7 +29,7 @@ class OnnxFormat(ExportFormat):
     default_target = "cpu"
 
     def resolve(self, request: ExportRequest) -> ExportRequest:
-        target = (request.target or self.default_target) if request.precision == "int8" else None
+        target = (request.target or self.default_target) if request.precision == Precision.INT8 else None
         return replace(request, target=target)
 
     def export(self, source: ExportSource, request: ExportRequest, folder: Path,
@@ -44,13 +45,13 @@ def write_onnx(source: ExportSource, request: ExportRequest, path: Path) -> dict
     """Write the requested ONNX variant of `source` to `path`; return facts for the manifest."""
     if source.onnx is not None:
         check_derivable(source, request)
-    already_int8 = source.onnx is not None and source.onnx.precision == "int8"
-    calibration = calibration_inputs(source, request) if request.precision == "int8" and not already_int8 else None
+    already_int8 = source.onnx is not None and source.onnx.precision == Precision.INT8
+    calibration = calibration_inputs(source, request) if request.precision == Precision.INT8 and not already_int8 else None
     if source.onnx is not None:
         return _from_onnx(source, request, path, calibration)
     info = OnnxInfo(source.model_config, source.preprocessing, input_format=input_format(request),
                     opset=request.opset, exporter=request.exporter, provenance=source.provenance)
-    if request.precision == "fp32":
+    if request.precision == Precision.FP32:
         return describe(export_onnx(source.model, info, path))
     with tempfile.TemporaryDirectory(prefix=".fec-fp32-", dir=path.parent) as scratch:
         fp32_path = Path(scratch) / "fp32.onnx"
@@ -64,7 +65,7 @@ def check_derivable(source: ExportSource, request: ExportRequest) -> None:
     if request.bake_preprocessing and info.input_format != UINT8_NHWC:
         raise ExportError(f"{source.path}: preprocessing can only be baked in when exporting from the checkpoint")
     same = info.precision == request.precision and info.int8_target == request.target
-    if not same and info.precision != "fp32":
+    if not same and info.precision != Precision.FP32:
         raise ExportError(f"{source.path}: is an {info.precision} export; derive {request.precision} from an fp32 "
                           f"ONNX export or from the checkpoint")
 
@@ -79,17 +80,17 @@ def _from_onnx(source: ExportSource, request: ExportRequest, path: Path, calibra
 
 def derive(fp32_path: Path, info: OnnxInfo, request: ExportRequest, path: Path, calibration: np.ndarray | None) -> dict:
     """FP16 or INT8 from an fp32 fec ONNX file."""
-    if request.precision == "fp16":
-        info = replace(info, precision="fp16", int8_target=None)
+    if request.precision == Precision.FP16:
+        info = replace(info, precision=Precision.FP16, int8_target=None)
         save_onnx(convert_fp16(onnx.load(str(fp32_path))), info, path)
-        return describe(info) | {"fp16": {"kept_in_fp32": "graph input/output casts and the L2 normalisation"}}
+        return describe(info) | {Precision.FP16: {"kept_in_fp32": "graph input/output casts and the L2 normalisation"}}
     with tempfile.TemporaryDirectory(prefix=".fec-int8-", dir=path.parent) as scratch:
         quantized = Path(scratch) / "int8.onnx"
         facts = quantize_int8(fp32_path, quantized, calibration, INPUT_NAME, request.target, request.quantizer,
                               request.float_below)
-        info = replace(info, precision="int8", int8_target=request.target)
+        info = replace(info, precision=Precision.INT8, int8_target=request.target)
         save_onnx(onnx.load(str(quantized)), info, path)
-    return describe(info) | {"int8": facts}
+    return describe(info) | {Precision.INT8: facts}
 
 
 def calibration_inputs(source: ExportSource, request: ExportRequest) -> np.ndarray:

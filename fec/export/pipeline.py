@@ -16,10 +16,11 @@ from pathlib import Path, PurePosixPath
 
 from fec.artifacts import package_versions, utc_now
 from fec.export.errors import ExportError
-from fec.export.manifest import FORMAT, MANIFEST_NAME, read_manifest, write_manifest
+from fec.export.manifest import EXPORT_MANIFEST_SCHEMA, MANIFEST_NAME, read_manifest, write_manifest
 from fec.export.registry import ExportRequest, FormatOutcome, get_format
 from fec.export.source import ExportSource, load_source
 from fec.io import atomic_folder
+from fec.vocabulary import Precision
 
 DEFAULT_ROOT = Path("export")
 
@@ -56,14 +57,14 @@ def with_source_defaults(request: ExportRequest, source: ExportSource) -> Export
     if request.precision is not None:
         return request
     if source.onnx is None:
-        return dataclasses.replace(request, precision="fp32")
+        return dataclasses.replace(request, precision=Precision.FP32)
     return dataclasses.replace(request, precision=source.onnx.precision, target=request.target or source.onnx.int8_target)
 
 
 def default_folder(source: ExportSource, fmt: str, request: ExportRequest) -> Path:
     """export/<model>-<format>-<precision>[-<int8 target>][-uint8in]"""
     parts = [source.model_name, fmt, request.precision]
-    if request.precision == "int8" and fmt == "onnx":
+    if request.precision == Precision.INT8 and fmt == "onnx":
         parts.append(request.target)
     if request.bake_preprocessing:
         parts.append("uint8in")
@@ -93,7 +94,7 @@ def replace_refusal(folder: Path) -> str | None:
     try:
         manifest = read_manifest(folder)
     except ExportError:
-        return f"exists and is not an export folder (no valid {MANIFEST_NAME} with the '{FORMAT}' tag)"
+        return f"exists and is not an export folder (no valid {MANIFEST_NAME} with the '{EXPORT_MANIFEST_SCHEMA}' tag)"
     unlisted = sorted(names - {MANIFEST_NAME} - {PurePosixPath(entry["path"]).parts[0] for entry in manifest.get("files", [])})
     if unlisted:
         return f"exists and is not an export folder: it also holds {', '.join(unlisted[:3])}, which its manifest does not list"
@@ -103,11 +104,11 @@ def replace_refusal(folder: Path) -> str | None:
 def build_manifest(source: ExportSource, fmt: str, request: ExportRequest, outcome: FormatOutcome) -> dict:
     details = dict(outcome.details)
     return {
-        "format": FORMAT,
+        "format": EXPORT_MANIFEST_SCHEMA,
         "created": utc_now(),
         "export_format": fmt,
         "precision": request.precision,
-        "int8_target": request.target if request.precision == "int8" else None,
+        "int8_target": request.target if request.precision == Precision.INT8 else None,
         "model": source.model_config,
         "preprocessing": source.preprocessing.to_dict(),
         "input_format": details.pop("input_format"),

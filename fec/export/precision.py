@@ -31,8 +31,9 @@ import onnx
 
 from fec.export.calibration import batches
 from fec.export.errors import ExportError, MissingToolError
+from fec.vocabulary import Precision
 
-PRECISIONS = ("fp32", "fp16", "int8")
+EXPORT_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)  # bf16 is a backend's, on an fp32 export
 INT8_TARGETS = ("cpu", "tensorrt")
 QUANTIZERS = ("onnxruntime", "modelopt")
 LINEAR_OPS = ("Conv", "Gemm", "MatMul")
@@ -313,5 +314,5 @@ def _modelopt_quantize(source: Path, out_path: Path, inputs: np.ndarray, input_n
         raise MissingToolError(f"INT8 for TensorRT uses NVIDIA ModelOpt, which is not installed: {MODELOPT_HINT}") from None
     working = source.with_name("modelopt-input.onnx")
     shutil.copyfile(source, working)  # ModelOpt rewrites the file it is given
-    quantize(onnx_path=str(working), quantize_mode="int8", calibration_data={input_name: inputs},
+    quantize(onnx_path=str(working), quantize_mode=Precision.INT8.value, calibration_data={input_name: inputs},
              calibration_method="max", nodes_to_exclude=excluded, output_path=str(out_path))

@@ -18,7 +18,7 @@ from fec.artifacts import MAX_BATCH
 from fec.export.errors import ExportError
 from fec.export.manifest import ArtifactFile
 from fec.export.onnx_export import EXPORTERS, OPSET
-from fec.export.precision import INT8_TARGETS, NARROW_CHANNELS, PRECISIONS, QUANTIZERS
+from fec.export.precision import EXPORT_PRECISIONS, INT8_TARGETS, NARROW_CHANNELS, QUANTIZERS
 
 BUILTIN_FORMATS = {
     "onnx": "fec.export.onnx_format",
@@ -69,7 +69,8 @@ class ExportRequest:
 
     def validate(self) -> None:
         checks = [
-            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (self.precision in EXPORT_PRECISIONS,
+             f"--precision must be one of {', '.join(EXPORT_PRECISIONS)}, got {self.precision!r}"),
             (1 <= self.max_batch <= MAX_BATCH, f"--max-batch must be in [1, {MAX_BATCH}], got {self.max_batch}"),
             (1 <= self.opt_batch <= self.max_batch,
              f"--opt-batch must be between 1 and --max-batch ({self.max_batch}), got {self.opt_batch}"),

@@ -17,6 +17,7 @@ from fec.export.onnx_format import ONNX_FILE, OnnxFormat
 from fec.export.registry import EngineOptions, ExportFormat, ExportRequest, FormatOutcome, register_format
 from fec.export.source import ExportSource
 from fec.export.tensorrt_build import BatchProfile, build_engine, build_gpu, import_builder
+from fec.vocabulary import Precision
 
 PLAN_FILE = "model.plan"
 
@@ -34,9 +35,9 @@ class TensorRTFormat(ExportFormat):
             build_gpu()
 
     def resolve(self, request: ExportRequest) -> ExportRequest:
-        if request.precision == "int8" and request.target == "cpu":
+        if request.precision == Precision.INT8 and request.target == "cpu":
             raise ExportError("TensorRT needs symmetric int8 Q/DQ: use --target tensorrt (the default for --format trt)")
-        return replace(request, target=self.default_target if request.precision == "int8" else None)
+        return replace(request, target=self.default_target if request.precision == Precision.INT8 else None)
 
     def export(self, source: ExportSource, request: ExportRequest, folder: Path,
                destination: Path | None = None) -> FormatOutcome:

@@ -29,13 +29,13 @@ from fec.io import atomic_path
 from fec.models.registry import create_model
 from fec.preprocessing import Preprocessing
 
-FORMAT = "fec-checkpoint/1"
+CHECKPOINT_SCHEMA = "fec-checkpoint/1"
 REQUIRED_KEYS = ("format", "model", "state_dict", "preprocessing")
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write `payload` (plus format and version tags) atomically to `path`."""
-    payload = {"format": FORMAT, "fec_version": fec.__version__, **payload}
+    payload = {"format": CHECKPOINT_SCHEMA, "fec_version": fec.__version__, **payload}
     try:
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
@@ -68,8 +68,8 @@ def read_checkpoint(path: str | Path) -> dict:
     except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, AttributeError, ImportError, IndexError, KeyError,
             TypeError) as exc:  # what torch raises for truncated or foreign bytes
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an fec checkpoint (no '{FORMAT}' tag); train one with fec-train")
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_SCHEMA:
+        raise CheckpointError(f"{path}: not an fec checkpoint (no '{CHECKPOINT_SCHEMA}' tag); train one with fec-train")
     missing = [key for key in REQUIRED_KEYS if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")

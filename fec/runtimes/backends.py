@@ -1,10 +1,13 @@
-"""The ways to run a model: one registry of named backends, each a runner with fixed options.
+"""The ways to run a model: one registry of named backends, one record each holding every fact about it.
 
-A backend runs one kind of target (a checkpoint, the ONNX file or the TensorRT engine of an export
-folder, or a model on a Triton server) with one runner of fec.runtimes. Names are the runner's, with
-the device and variant appended: `torch`, `torch-cuda-fp16`, `onnxruntime-tensorrt`, `tensorrt-graphs`.
-fec-bench times them and fec-verify checks exports with them, so both speak of the same backends.
-A new backend is one `register_backend` line.
+A backend runs one kind of artifact (a checkpoint, the ONNX file or the TensorRT engine of an export
+folder, or a model on a Triton server) with one runner of fec.runtimes, and its record says everything the
+stages above need: what it computes in, why it cannot run on this machine, which export forms fec-deploy
+makes for it, and how a Triton repository serves what it was verified as. fec-bench times backends,
+fec-verify checks exports with them, fec-deploy turns them into candidates and packages the winner: all
+read the same record. Names are the runner's, with the device and variant appended: `torch`,
+`torch-cuda-fp16`, `onnxruntime-tensorrt`, `tensorrt-graphs`. A new backend is one `register_backend` call
+(docs/extending.md).
 
     backend = get_backend("torch-cuda-graphs")
     backend.unavailable()   # None, or why it cannot run on this machine
@@ -14,36 +17,70 @@ A new backend is one `register_backend` line.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fec.runtimes.base import Runner, RunnerError, create_runner
+from fec.vocabulary import ArtifactKind, Precision
 
-# The kinds of target that are files of an export folder (the kind is the file's manifest role), preferred first.
-EXPORT_KINDS = ("engine", "onnx")
-# Target kind -> the runner option that names what it loads.
-SOURCE_OPTION = {"checkpoint": "checkpoint", "onnx": "model", "engine": "engine", "server-http": "url", "server-grpc": "url"}
-TARGET_KINDS = {"checkpoint": "checkpoints", "onnx": "ONNX exports", "engine": "TensorRT engines",
-                "server-http": "Triton models over HTTP (http://...)", "server-grpc": "Triton models over gRPC (grpc://...)"}
+# The kinds of artifact that are files of an export folder (the kind is the file's manifest role), preferred first.
+EXPORT_KINDS = (ArtifactKind.ENGINE, ArtifactKind.ONNX)
+# Artifact kind -> the runner option that names what it loads.
+SOURCE_OPTION = {ArtifactKind.CHECKPOINT: "checkpoint", ArtifactKind.ONNX: "model", ArtifactKind.ENGINE: "engine",
+                 ArtifactKind.SERVER_HTTP: "url", ArtifactKind.SERVER_GRPC: "url"}
+TARGET_KINDS = {ArtifactKind.CHECKPOINT: "checkpoints", ArtifactKind.ONNX: "ONNX exports",
+                ArtifactKind.ENGINE: "TensorRT engines", ArtifactKind.SERVER_HTTP: "Triton models over HTTP (http://...)",
+                ArtifactKind.SERVER_GRPC: "Triton models over gRPC (grpc://...)"}
+
+# The export forms fec-deploy can make for a backend: the checkpoint itself, an ONNX file in a precision, an engine.
+CHECKPOINT_FORM = "checkpoint"
+ONNX_FORMS = (Precision.FP32, Precision.FP16, Precision.INT8)
+TRT_FORMS = ("trt-fp32", "trt-fp16")
+SERVE_WITH = ("native", "python")   # a Triton repository's embedding model on Triton's own backend, or on python
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How Triton serves what a backend was verified as: `native` is the repository's embedding kind on a backend
+    of Triton's own (fec.runtimes.triton_client.EMBEDDING_KINDS), `python` the kind inside Triton's python
+    backend (None: there is none), `options` the fec-triton RepositoryOptions that make the served model compute
+    what was verified, `why` what a user should know (e.g. why the native kind is a python one)."""
+
+    native: str
+    python: str | None = None
+    options: dict = field(default_factory=dict)
+    why: str = ""
+
+    def kind(self, serve_with: str) -> str | None:
+        return self.native if serve_with == "native" else self.python
+
+
+# Triton's OpenVINO backend cannot pin f32, so what OpenVINO verified in f32 is served by fec's python model.
+OPENVINO_BACKEND_F32 = ("Triton's OpenVINO backend cannot pin f32 (its HINT_BF16 accepts only YES): on a CPU with "
+                        "native bf16 (AVX-512 BF16, AMX) OpenVINO runs the model in bf16, which fec-verify did not "
+                        "check; the ov-python kind pins f32")
 
 
 @dataclass(frozen=True)
 class Backend:
     name: str
-    kind: str                         # the target kind it runs (TARGET_KINDS)
+    kind: ArtifactKind                # the artifact kind it runs
     runner: str                       # the fec.runtimes runner
     options: dict = field(default_factory=dict)
-    precision: str | None = None      # what it computes in when it decides (autocast, TensorRT fp16); None: the target's
-    needs: str = "cpu"                # a key of UNAVAILABLE: cpu, cuda, ort-cuda, ort-tensorrt, tensorrt, triton, openvino...
+    precision: Precision | None = None  # what it computes in when it decides (autocast, TRT fp16); None: the artifact's
+    needs: str | Callable[[], str | None] = "cpu"  # a key of UNAVAILABLE, or a check of its own: why it cannot run here
     summary: str = ""
+    forms: tuple[str, ...] = ()       # the export forms fec-deploy makes for it (CHECKPOINT_FORM, ONNX_FORMS, TRT_FORMS)
+    serving: Serving | None = None    # how Triton serves it; None: it is no Triton model (PyTorch, a server)
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run on this machine, or None when it can (cheap checks, no model loaded)."""
-        return UNAVAILABLE[self.needs]()
+        return self.needs() if callable(self.needs) else UNAVAILABLE[self.needs]()
 
     def create_runner(self, source: str, **options) -> Runner:
-        """This backend's runner on `source` (the file or address its kind of target names), `options` on top."""
-        if self.kind == "checkpoint":
-            options.setdefault("precision", self.precision or "fp32")
+        """This backend's runner on `source` (the file or address its kind of artifact names), `options` on top."""
+        if self.kind == ArtifactKind.CHECKPOINT:
+            options.setdefault("precision", self.precision or Precision.FP32)
         return create_runner(self.runner, **{SOURCE_OPTION[self.kind]: source}, **{**self.options, **options})
 
     def export_options(self, tensorrt_profile: dict) -> dict:
@@ -51,8 +88,12 @@ class Backend:
         return {"provider_options": tensorrt_profile} if self.needs == "ort-tensorrt" and tensorrt_profile else {}
 
     def row_precision(self, target_precision: str) -> str:
-        """The precision a row reports: the backend's (autocast, TRT fp16) on fp32 targets, else the target's."""
-        return self.precision if self.precision and target_precision == "fp32" else target_precision
+        """The precision a row reports: the backend's (autocast, TRT fp16) on fp32 artifacts, else the artifact's."""
+        return self.precision if self.precision and target_precision == Precision.FP32 else target_precision
+
+    def served_kind(self, serve_with: str) -> str | None:
+        """The Triton embedding kind that serves this backend's verified model (`serve_with` native or python)."""
+        return self.serving.kind(serve_with) if self.serving else None
 
 
 def _no_cuda() -> str | None:
@@ -115,10 +156,14 @@ _BACKENDS: dict[str, Backend] = {}
 
 
 def register_backend(backend: Backend) -> Backend:
+    """Add a backend to the registry (a runtime's module calls this once per variant); its record is checked here."""
     if backend.name in _BACKENDS:
         raise ValueError(f"backend {backend.name!r} is registered twice")
-    if backend.kind not in TARGET_KINDS or backend.needs not in UNAVAILABLE:
+    if backend.kind not in TARGET_KINDS or not (callable(backend.needs) or backend.needs in UNAVAILABLE):
         raise ValueError(f"backend {backend.name!r}: unknown kind {backend.kind!r} or need {backend.needs!r}")
+    known_forms = (CHECKPOINT_FORM,) if backend.kind == ArtifactKind.CHECKPOINT else (*ONNX_FORMS, *TRT_FORMS)
+    if not set(backend.forms) <= set(known_forms):
+        raise ValueError(f"backend {backend.name!r}: forms {backend.forms} are not among {known_forms}")
     _BACKENDS[backend.name] = backend
     return backend
 
@@ -141,34 +186,44 @@ def backend_names(kind: str | None = None) -> list[str]:
 
 
 CUDA = {"device": "cuda"}
+FP32, FP16, BF16 = Precision.FP32, Precision.FP16, Precision.BF16
+CHECKPOINT, ONNX, ENGINE = ArtifactKind.CHECKPOINT, ArtifactKind.ONNX, ArtifactKind.ENGINE
+ON_GPU = {"kind": "gpu"}
 for _backend in (
-    Backend("torch", "checkpoint", "torch", {"device": "cpu"}, summary="PyTorch eager on the CPU"),
-    Backend("torch_compile", "checkpoint", "torch_compile", {"device": "cpu"}, summary="torch.compile on the CPU"),
-    Backend("torch-cuda", "checkpoint", "torch", CUDA, needs="cuda", summary="PyTorch eager on CUDA, fp32"),
-    Backend("torch-cuda-fp16", "checkpoint", "torch", CUDA, "fp16", "cuda", "fp16 autocast"),
-    Backend("torch-cuda-bf16", "checkpoint", "torch", CUDA, "bf16", "cuda", "bf16 autocast"),
-    Backend("torch-cuda-graphs", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, needs="cuda",
-                 summary="one CUDA graph per batch shape, fp32"),
-    Backend("torch-cuda-graphs-fp16", "checkpoint", "torch", {**CUDA, "cuda_graphs": True}, "fp16", "cuda",
-                 "CUDA graphs with fp16 autocast"),
-    Backend("torch_compile-cuda", "checkpoint", "torch_compile", CUDA, needs="cuda", summary="torch.compile on CUDA"),
-    Backend("onnxruntime", "onnx", "onnxruntime", {"provider": "cpu"}, summary="ONNX Runtime, CPU provider"),
-    Backend("onnxruntime-cuda", "onnx", "onnxruntime", {"provider": "cuda"}, needs="ort-cuda",
-                 summary="ONNX Runtime, CUDA provider"),
-    Backend("onnxruntime-tensorrt", "onnx", "onnxruntime", {"provider": "tensorrt"}, needs="ort-tensorrt",
-                 summary="ONNX Runtime, TensorRT provider (engine cache; built before timing)"),
-    Backend("onnxruntime-tensorrt-fp16", "onnx", "onnxruntime", {"provider": "tensorrt", "fp16": True}, "fp16",
-                 "ort-tensorrt", "TensorRT provider with trt_fp16_enable"),
-    Backend("openvino", "onnx", "openvino", needs="openvino",
-            summary="OpenVINO on the CPU in f32 (an int8 Q/DQ export runs its int8 kernels)"),
-    Backend("openvino-bf16", "onnx", "openvino", {"precision": "bf16"}, "bf16", "openvino-bf16",
-            "OpenVINO with bf16 inference precision (CPUs with native bf16 only)"),
-    Backend("tensorrt", "engine", "tensorrt", needs="tensorrt", summary="the export's TensorRT engine"),
-    Backend("tensorrt-graphs", "engine", "tensorrt", {"cuda_graphs": True}, needs="tensorrt",
-                 summary="the TensorRT engine replayed as CUDA graphs"),
-    Backend("triton-http", "server-http", "triton", {"protocol": "http"}, needs="triton",
-                 summary="a model on a running Triton server, over HTTP"),
-    Backend("triton-grpc", "server-grpc", "triton", {"protocol": "grpc"}, needs="triton",
-                 summary="a model on a running Triton server, over gRPC"),
+    Backend("torch", CHECKPOINT, "torch", {"device": "cpu"}, summary="PyTorch eager on the CPU", forms=(CHECKPOINT_FORM,)),
+    Backend("torch_compile", CHECKPOINT, "torch_compile", {"device": "cpu"}, summary="torch.compile on the CPU"),
+    Backend("torch-cuda", CHECKPOINT, "torch", CUDA, needs="cuda", summary="PyTorch eager on CUDA, fp32",
+            forms=(CHECKPOINT_FORM,)),
+    Backend("torch-cuda-fp16", CHECKPOINT, "torch", CUDA, FP16, "cuda", "fp16 autocast", forms=(CHECKPOINT_FORM,)),
+    Backend("torch-cuda-bf16", CHECKPOINT, "torch", CUDA, BF16, "cuda", "bf16 autocast", forms=(CHECKPOINT_FORM,)),
+    Backend("torch-cuda-graphs", CHECKPOINT, "torch", {**CUDA, "cuda_graphs": True}, needs="cuda",
+            summary="one CUDA graph per batch shape, fp32", forms=(CHECKPOINT_FORM,)),
+    Backend("torch-cuda-graphs-fp16", CHECKPOINT, "torch", {**CUDA, "cuda_graphs": True}, FP16, "cuda",
+            "CUDA graphs with fp16 autocast", forms=(CHECKPOINT_FORM,)),
+    Backend("torch_compile-cuda", CHECKPOINT, "torch_compile", CUDA, needs="cuda", summary="torch.compile on CUDA"),
+    Backend("onnxruntime", ONNX, "onnxruntime", {"provider": "cpu"}, summary="ONNX Runtime, CPU provider",
+            forms=ONNX_FORMS, serving=Serving("onnx", "ort-python")),
+    Backend("onnxruntime-cuda", ONNX, "onnxruntime", {"provider": "cuda"}, needs="ort-cuda",
+            summary="ONNX Runtime, CUDA provider", forms=(FP32, FP16), serving=Serving("onnx", options=ON_GPU)),
+    Backend("onnxruntime-tensorrt", ONNX, "onnxruntime", {"provider": "tensorrt"}, needs="ort-tensorrt",
+            summary="ONNX Runtime, TensorRT provider (engine cache; built before timing)", forms=(FP32,),
+            serving=Serving("onnx", options={**ON_GPU, "trt_accelerator": True, "trt_precision": "FP32"})),
+    Backend("onnxruntime-tensorrt-fp16", ONNX, "onnxruntime", {"provider": "tensorrt", "fp16": True}, FP16,
+            "ort-tensorrt", "TensorRT provider with trt_fp16_enable", forms=(FP32,),
+            serving=Serving("onnx", options={**ON_GPU, "trt_accelerator": True, "trt_precision": "FP16"})),
+    Backend("openvino", ONNX, "openvino", needs="openvino", forms=ONNX_FORMS,
+            summary="OpenVINO on the CPU in f32 (an int8 Q/DQ export runs its int8 kernels)",
+            serving=Serving("ov-python", "ov-python", why=f"on the python backend: {OPENVINO_BACKEND_F32}")),
+    Backend("openvino-bf16", ONNX, "openvino", {"precision": BF16}, BF16, "openvino-bf16",
+            "OpenVINO with bf16 inference precision (CPUs with native bf16 only)", forms=(FP32,),
+            serving=Serving("openvino", "ov-python", {"openvino_precision": BF16})),
+    Backend("tensorrt", ENGINE, "tensorrt", needs="tensorrt", summary="the export's TensorRT engine", forms=TRT_FORMS,
+            serving=Serving("trt", options=ON_GPU)),
+    Backend("tensorrt-graphs", ENGINE, "tensorrt", {"cuda_graphs": True}, needs="tensorrt",
+            summary="the TensorRT engine replayed as CUDA graphs"),
+    Backend("triton-http", ArtifactKind.SERVER_HTTP, "triton", {"protocol": "http"}, needs="triton",
+            summary="a model on a running Triton server, over HTTP"),
+    Backend("triton-grpc", ArtifactKind.SERVER_GRPC, "triton", {"protocol": "grpc"}, needs="triton",
+            summary="a model on a running Triton server, over gRPC"),
 ):
     register_backend(_backend)

@@ -22,9 +22,10 @@ import numpy as np
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC, input_pixels
 from fec.hardware import native_bf16
 from fec.runtimes.base import Runner, RunnerError, register_runner
+from fec.vocabulary import Precision
 
 INSTALL_HINT = "pip install openvino (or pip install 'fec[openvino]')"
-PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
+PRECISION_HINTS = {Precision.FP32: "f32", Precision.BF16: "bf16"}
 
 
 def import_openvino():
@@ -39,7 +40,7 @@ def import_openvino():
 class OpenVinoRunner(Runner):
     name = "openvino"
 
-    def __init__(self, model: str | Path, precision: str = "fp32", threads: int | None = None, device: str = "CPU"):
+    def __init__(self, model: str | Path, precision: str = Precision.FP32, threads: int | None = None, device: str = "CPU"):
         if precision not in PRECISION_HINTS:
             raise RunnerError(f"openvino: precision must be one of {', '.join(PRECISION_HINTS)}, got {precision!r}")
         self.model_path, self.precision, self.threads, self.device = Path(model), precision, threads, device
@@ -51,7 +52,7 @@ class OpenVinoRunner(Runner):
         if not self.model_path.is_file():
             raise RunnerError(f"openvino: {self.model_path}: ONNX file not found")
         core = openvino.Core()
-        if self.precision == "bf16" and not native_bf16():
+        if self.precision == Precision.BF16 and not native_bf16():
             raise RunnerError("openvino: this CPU has no native bf16 (AVX-512 BF16 or AMX, with oneDNN allowed to use it); "
                               "use precision fp32 here")
         try:

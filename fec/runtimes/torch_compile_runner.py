@@ -15,6 +15,7 @@ import torch
 
 from fec.runtimes.base import RunnerError, register_runner
 from fec.runtimes.torch_runner import TorchRunner
+from fec.vocabulary import Precision
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -23,7 +24,7 @@ MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagrap
 class TorchCompileRunner(TorchRunner):
     name = "torch_compile"
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu", precision: str = "fp32", model=None,
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", precision: str = Precision.FP32, model=None,
                  mode: str = "default", compile_backend: str = "inductor"):
         super().__init__(checkpoint, device, precision, model)
         if mode not in MODES:

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from fec.runtimes.base import Runner, RunnerError, register_runner
+from fec.vocabulary import Precision
 
-AUTOCAST = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+AUTOCAST = {Precision.FP32: None, Precision.FP16: torch.float16, Precision.BF16: torch.bfloat16}
 GRAPH_WARMUP_ITERS = 3  # eager runs on a side stream before capture (cuDNN picks its kernels, lazy init)
 
 
@@ -29,7 +30,7 @@ GRAPH_WARMUP_ITERS = 3  # eager runs on a side stream before capture (cuDNN pick
 class TorchRunner(Runner):
     name = "torch"
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu", precision: str = "fp32", model=None,
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", precision: str = Precision.FP32, model=None,
                  cuda_graphs: bool = False):
         if precision not in AUTOCAST:
             raise RunnerError(f"{self.name}: precision must be one of {', '.join(AUTOCAST)}, got {precision!r}")

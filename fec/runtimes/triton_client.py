@@ -1,7 +1,7 @@
 """A small client over tritonclient (HTTP or gRPC): image bytes or model batches in, embeddings out.
 
 One `TritonClient` is not shared between threads; concurrent callers make one each (see
-`fec.triton.embedding.ServerPictureEmbedder`). Every server-side or connection failure becomes ClientError.
+`fec.embedding.pictures.ServerPictureEmbedder`). Every server-side or connection failure becomes ClientError.
 It lives with the runners because the Triton runner uses it; serving (fec.triton) builds on it too.
 The names fec-triton gives the models of a repository are here for the same reason.
 """

@@ -16,11 +16,12 @@ import torch
 
 from fec.errors import ConfigError
 from fec.hardware import native_bf16
+from fec.vocabulary import Precision
 
 NATIVE_CPU_BF16 = ("the CPU computes bf16 natively (AVX-512 BF16 or AMX): 1.46x fp32 on a Zen 4, "
                    "ten demo seeds kept the bar (worst 86.7%, mean 87.7%)")
 EMULATED_CPU_BF16 = "this CPU has no native bf16 (emulated bf16 ran 7-8x slower than fp32 on an AVX2 CPU)"
-DTYPE_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+DTYPE_NAMES = {None: Precision.FP32, torch.bfloat16: Precision.BF16, torch.float16: Precision.FP16}
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,9 @@ def choose_amp(setting: str, device: torch.device) -> AmpChoice:
         return AmpChoice(setting, None, "asked for")
     if setting == "auto":
         return _auto(device)
-    if setting == "fp16" and device.type == "cpu":
+    if setting == Precision.FP16 and device.type == "cpu":
         raise ConfigError("amp=fp16 needs a CUDA GPU; use amp=bf16 or amp=off on CPU")
-    return AmpChoice(setting, torch.float16 if setting == "fp16" else torch.bfloat16, "asked for")
+    return AmpChoice(setting, torch.float16 if setting == Precision.FP16 else torch.bfloat16, "asked for")
 
 
 def _auto(device: torch.device) -> AmpChoice:

@@ -19,8 +19,9 @@ from fec.errors import ConfigError
 from fec.io import file_in_the_way
 from fec.losses import DEFAULT_MARGINS, LOSSES, margin_vector
 from fec.preprocessing import MIN_INPUT_SIZE
+from fec.vocabulary import Precision
 
-AMP_MODES = ("auto", "off", "fp16", "bf16")
+AMP_MODES = ("auto", "off", Precision.FP16, Precision.BF16)
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
 CACHE_SETTINGS = {"auto": "auto", "on": "on", "off": "off", "true": "on", "false": "off"}

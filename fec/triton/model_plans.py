@@ -11,6 +11,7 @@ from pathlib import Path
 from fec.artifacts import MAX_BATCH, UINT8_NHWC
 from fec.detect import missing_package
 from fec.hardware import cpu_info
+from fec.runtimes.backends import OPENVINO_BACKEND_F32
 from fec.runtimes.triton_client import (
     BOX_INPUT,
     DEFAULT_ENSEMBLE,
@@ -19,7 +20,6 @@ from fec.runtimes.triton_client import (
     PREPROCESS_KIND,
     model_name,
 )
-from fec.triton.backends import PHOTO, PREPROCESS, RUNNER_EMBEDDING, template_text
 from fec.triton.config import (
     INSTANCE_KINDS,
     Accelerator,
@@ -35,16 +35,13 @@ from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_io import ModelIO
 from fec.triton.photo_config import PHOTO_DETECTOR, photo_comment, photo_config
+from fec.triton.python_models import PHOTO, PREPROCESS, RUNNER_EMBEDDING, template_text
 from fec.triton.serving import FaceSettings
+from fec.vocabulary import Precision
 
 TRT_PRECISIONS = ("FP32", "FP16", "INT8")
 OPENVINO_KINDS = ("openvino", "ov-python")  # written only when asked: a server needs OpenVINO for them
-OPENVINO_PRECISIONS = ("fp32", "bf16")
-# Triton's OpenVINO backend has no f32 setting (HINT_BF16 accepts only YES), and OpenVINO's own default on a CPU
-# with native bf16 is bf16: there an fp32 or int8 Q/DQ export (its float layers) would run in bf16, unverified.
-OPENVINO_BACKEND_F32 = ("Triton's OpenVINO backend cannot pin f32 (its HINT_BF16 accepts only YES): on a CPU with "
-                        "native bf16 (AVX-512 BF16, AMX) OpenVINO runs the model in bf16, which fec-verify did not "
-                        "check; the ov-python kind pins f32")
+OPENVINO_PRECISIONS = (Precision.FP32, Precision.BF16)
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
 MAX_MODEL_NAME = 64  # Triton model folders are named after it, with suffixes such as _preprocess and _photo
 
@@ -61,7 +58,7 @@ class RepositoryOptions:
     embedding: str | None = None          # an EMBEDDING_KINDS entry; None: trt when an engine is given, else onnx
     trt_accelerator: bool = False         # onnxruntime on GPU through TensorRT
     trt_precision: str = "FP16"
-    openvino_precision: str = "fp32"      # the OpenVINO kinds' inference precision: fp32, or bf16 on CPUs that do it
+    openvino_precision: str = Precision.FP32      # the OpenVINO kinds' inference precision: fp32, or bf16 on CPUs that do it
     trt_cache_path: str = "/tmp/fec-trt-cache"
     face_margin: float | None = None      # None: the margin recorded in the export (training's)
     ort_threads: int = 0
@@ -182,7 +179,7 @@ def openvino_model(exports: ExportSet, options: RepositoryOptions, max_batch: in
     parameters = [("PERFORMANCE_HINT", "LATENCY")]
     if options.ort_threads:
         parameters.append(("INFERENCE_NUM_THREADS", str(options.ort_threads)))
-    if options.openvino_precision == "bf16":
+    if options.openvino_precision == Precision.BF16:
         parameters.append(("HINT_BF16", "YES"))
     else:
         notes.append(f"{name}: {OPENVINO_BACKEND_F32}")

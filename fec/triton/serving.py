@@ -1,6 +1,6 @@
 """What the served models do with a request, importable and testable outside the server.
 
-The python backends in `fec.triton.backends` are thin shells around these functions, and
+The python backends in `fec.triton.python_models` are thin shells around these functions, and
 `fec-embed --checkpoint` calls the same ones, so a picture becomes the same model input on the
 server, locally and in evaluation: `decode_image` -> `crop_box` (when a face box is given) ->
 `resize_uint8` -> `normalize_uint8`, all from `fec.preprocessing`.

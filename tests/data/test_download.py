@@ -22,6 +22,7 @@ import threading
 import time
 import types
 from collections import Counter
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -247,7 +248,7 @@ def store_files(root: Path, manifest: bool = True) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and (manifest or p.name != dl.MANIFEST_NAME)
+        if p.is_file() and (manifest or p.name != dl.DOWNLOAD_RECORDS_NAME)
     }
 
 
@@ -318,8 +319,8 @@ def test_fault_counts_match_the_injected_faults(server, tmp_path):
     assert test["by_type"]["TWO_CLASS_TRIPLET"] == {"complete": 0, "dropped": 2}
     assert test["by_type"]["THREE_CLASS_TRIPLET"] == {"complete": 0, "dropped": 2}
 
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
-    assert len((store / dl.MANIFEST_NAME).read_text().splitlines()) == 13  # one line per URL
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
+    assert len((store / dl.DOWNLOAD_RECORDS_NAME).read_text().splitlines()) == 13  # one line per URL
     expected = {
         "ok1": ("ok", 200), "redirect": ("ok", 200), "flaky": ("ok", 200), "limited": ("ok", 200),
         "missing": ("gone", 404), "gone": ("gone", 410), "deleted": ("gone", 200), "forbidden": ("http_error", 403),
@@ -364,7 +365,7 @@ def test_fault_counts_match_the_injected_faults(server, tmp_path):
     assert again.run.skipped == 11 and again.run.processed == 2
     assert again.summary.to_dict() == report.summary.to_dict()
     assert (store / dl.SUMMARY_NAME).read_bytes() == summary_before
-    assert len((store / dl.MANIFEST_NAME).read_text().splitlines()) == 13  # still one line per URL
+    assert len((store / dl.DOWNLOAD_RECORDS_NAME).read_text().splitlines()) == 13  # still one line per URL
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in store.rglob("*.jpg")} == before
     assert temporaries(store) == []
 
@@ -450,7 +451,7 @@ def test_implausible_and_corrupt_pictures_are_not_images(server, tmp_path):
     good = server.route("/good.jpg", ok(jpeg_bytes(3)))
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, tiny, corrupt, good)])
     report = dl.download([csv_path], options(tmp_path / "store"))
-    records = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)
+    records = dl.load_manifest(tmp_path / "store" / dl.DOWNLOAD_RECORDS_NAME)
     assert records[tiny].status == records[corrupt].status == dl.NOT_IMAGE
     assert "8x8" in records[tiny].error
     assert report.summary.urls["not_image"] == 2 and server.hits["/corrupt.jpg"] == 1
@@ -488,9 +489,9 @@ def test_progress_counts_done_failed_remaining():
 
 
 def test_parse_retry_after():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Mon, 01 Jan 2024 12:00:30 GMT", now) == 30.0
     assert parse_retry_after("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
@@ -507,7 +508,7 @@ def test_torn_last_manifest_line_is_ignored_and_repaired(server, tmp_path):
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *urls)])
     store = tmp_path / "store"
     dl.download([csv_path], options(store))
-    manifest = store / dl.MANIFEST_NAME
+    manifest = store / dl.DOWNLOAD_RECORDS_NAME
     lines = manifest.read_text().splitlines(keepends=True)
     manifest.write_text(lines[0] + lines[1] + lines[2][:25])  # killed while writing the third record
 
@@ -537,7 +538,7 @@ def test_new_boxes_reuse_kept_raw_pictures_without_requests(server, tmp_path):
     first = write_csv(tmp_path / "first.csv", [triplet(ONE, *urls)])
     store = tmp_path / "store"
     dl.download([first], options(store, keep_raw=True))
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
     for url in urls:
         raw = find_raw(store, url)
         assert raw is not None and raw.suffix == ".jpg"
@@ -548,7 +549,7 @@ def test_new_boxes_reuse_kept_raw_pictures_without_requests(server, tmp_path):
     report = dl.download([first, second], options(store, keep_raw=True))
     assert server.total_hits() == 3 and report.run.processed == 1
     assert FaceStore(store, FACE_SIZE).path(other).exists()
-    assert dl.load_manifest(store / dl.MANIFEST_NAME)[urls[0]].source == "raw"
+    assert dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)[urls[0]].source == "raw"
 
 
 def test_one_download_per_store_at_a_time(tmp_path):
@@ -749,7 +750,7 @@ def test_a_dripping_server_cannot_stretch_an_attempt_past_the_timeout(server, tm
     assert result.exit_code == 0, result.output
     # the bar of issue 13: --timeout x (retries + 1) plus one second, for the whole command (measured: 2.02 s)
     assert elapsed < 1 * (1 + 1) + 1, f"two attempts of at most 1 s each took {elapsed:.1f} s"
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
     record = records[dripping]
     assert (record.status, record.attempts) == (dl.FAILED, 2) and "timed out" in record.error, record
     assert server.hits[f"/drip/{stage}.jpg"] == 2
@@ -765,7 +766,7 @@ def test_one_deadline_covers_the_whole_redirect_chain(server, tmp_path):
     started = time.monotonic()
     dl.download([csv_path], options(tmp_path / "store", timeout=1.0, retries=0))
     assert time.monotonic() - started < 4
-    record = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)[chain[0]]
+    record = dl.load_manifest(tmp_path / "store" / dl.DOWNLOAD_RECORDS_NAME)[chain[0]]
     assert record.status == dl.FAILED and "timed out" in record.error, record
     assert "/chain/5.jpg" not in server.hits
 
@@ -778,14 +779,14 @@ def test_redirects_are_followed_to_http_and_https_only(server, tmp_path):
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, ftp, file, malformed), triplet(TWO, *good)])
     store = tmp_path / "store"
     report = dl.download([csv_path], options(store))
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
     for url, target in ((ftp, "ftp://127.0.0.1/x"), (file, "file:///etc/passwd")):
         record = records[url]
         assert (record.status, record.http) == (dl.HTTP_ERROR, 302), record
         assert "refused (only http and https are followed)" in record.error and target in record.error
     assert records[malformed].status == dl.HTTP_ERROR and "malformed URL" in records[malformed].error
     assert report.summary.urls["http_error"] == 3 and report.summary.urls["ok"] == 3
-    assert "root:" not in (store / dl.MANIFEST_NAME).read_text()
+    assert "root:" not in (store / dl.DOWNLOAD_RECORDS_NAME).read_text()
     hits = Counter(server.hits)
     assert all(hits[f"/away/{name}.jpg"] == 1 for name in ("ftp", "file", "malformed"))  # permanent: no retry
     dl.download([csv_path], options(store))
@@ -803,7 +804,7 @@ def test_cli_malformed_urls_are_per_url_failures_not_a_crash(server, tmp_path):
         result = invoke(str(csv_path), "--out", str(store), "--timeout", "2", "--image-size", "32", *extra)
         assert result.exit_code == 0, result.output
         assert "Traceback" not in result.output and "http_error 4" in result.output
-    lines = [json.loads(line) for line in (store / dl.MANIFEST_NAME).read_text().splitlines()]
+    lines = [json.loads(line) for line in (store / dl.DOWNLOAD_RECORDS_NAME).read_text().splitlines()]
     records = {line["url"]: line for line in lines}
     reasons = {"http://[::1": "Invalid IPv6 URL", bad[1]: "Port out of range", bad[2]: "no host", bad[3]: "Invalid IPv6 URL"}
     for url, reason in reasons.items():
@@ -843,11 +844,11 @@ def test_a_local_file_that_is_not_an_image_leaves_no_trace_of_its_content(server
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, *names), triplet(TWO, names[0], *good)])
     store = tmp_path / "store"
     dl.download([csv_path], options(store))
-    written = (store / dl.MANIFEST_NAME).read_bytes() + (store / dl.SUMMARY_NAME).read_bytes()
+    written = (store / dl.DOWNLOAD_RECORDS_NAME).read_bytes() + (store / dl.SUMMARY_NAME).read_bytes()
     leaks = [secret[i : i + 5] for i in range(len(secret) - 4) if secret[i : i + 5] in written]
     assert leaks == []
     assert hashlib.sha256(secret).hexdigest().encode() not in written
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
     for name in names:
         record = records[name]
         assert (record.status, record.sha256, record.source) == (dl.NOT_IMAGE, "", "local"), record
@@ -861,7 +862,7 @@ def test_an_unreadable_local_path_is_a_per_url_failure(server, tmp_path):
     good = server.route("/u/0.jpg", ok(jpeg_bytes(0)))
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, too_long, str(big), good)])
     dl.download([csv_path], options(tmp_path / "store", max_bytes=1500))
-    records = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)
+    records = dl.load_manifest(tmp_path / "store" / dl.DOWNLOAD_RECORDS_NAME)
     assert records[too_long].status == dl.MISSING and "cannot read" in records[too_long].error
     assert records[str(big)].status == dl.NOT_IMAGE and "too large" in records[str(big)].error
     assert records[good].status == dl.OK
@@ -891,7 +892,7 @@ def test_local_pictures_outside_the_csv_folder_are_refused_and_never_read(tmp_pa
     csv_path = write_csv(data / "train.csv", [triplet(ONE, name, "inside.jpg", "inside.jpg") for name in names])
     store = tmp_path / "store"
     report = dl.download([csv_path], options(store))
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
     for name in names:  # the same answer whether the file exists or not: no size, no hash, no crop
         record = records[name]
         assert (record.status, record.size, record.sha256, record.crops) == (dl.REFUSED, 0, "", []), record
@@ -900,7 +901,7 @@ def test_local_pictures_outside_the_csv_folder_are_refused_and_never_read(tmp_pa
     assert len(list(store.rglob("*.jpg"))) == 1  # the inside picture's one face
 
     report = dl.download([csv_path], options(store, data_root=tmp_path))  # a rerun with a wider data root
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
     assert {name: records[name].status for name in names} == {
         **dict.fromkeys(names[:4], dl.OK), "../absent.jpg": dl.MISSING, passwd: dl.REFUSED}
     assert records[passwd].error == refused_outside(passwd, tmp_path)
@@ -925,7 +926,7 @@ def test_local_paths_no_picture_can_have_are_refused_without_blocking(tmp_path):
     names = ["pipe.jpg", "folder.jpg", "te\0st.jpg"]
     csv_path = write_csv(tmp_path / "train.csv", [triplet(ONE, name, "good.jpg", "good.jpg") for name in names])
     without_hanging(30, dl.download, [csv_path], options(tmp_path / "store"))
-    records = dl.load_manifest(tmp_path / "store" / dl.MANIFEST_NAME)
+    records = dl.load_manifest(tmp_path / "store" / dl.DOWNLOAD_RECORDS_NAME)
     assert {name: (records[name].status, records[name].size) for name in names} == dict.fromkeys(names, (dl.REFUSED, 0))
     assert records["pipe.jpg"].error == f"{tmp_path / 'pipe.jpg'} is not a regular file (only picture files are read)"
     assert records["te\0st.jpg"].error == "image path 'te\\x00st.jpg' contains a NUL byte; fix or remove this CSV row"
@@ -984,7 +985,7 @@ def run_cli(csvs: list[str], store: Path, args: list[str]) -> subprocess.Popen:
 
 def manifest_lines(store: Path) -> int:
     try:
-        return (store / dl.MANIFEST_NAME).read_bytes().count(b"\n")
+        return (store / dl.DOWNLOAD_RECORDS_NAME).read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
 
@@ -1068,4 +1069,4 @@ def test_the_command_line_takes_the_data_root_and_the_outside_paths_flag(tmp_pat
         store = tmp_path / f"store{len(flags)}{status}"
         result = invoke(str(csv_path), "--out", str(store), "--image-size", "32", "--quiet", *flags)
         assert result.exit_code == 0, result.output
-        assert dl.load_manifest(store / dl.MANIFEST_NAME)["../outside.jpg"].status == status, flags
+        assert dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)["../outside.jpg"].status == status, flags

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from fec.deploy.cache import FORMAT, INDEX, DeployCache
+from fec.deploy.cache import DEPLOY_CACHE_SCHEMA, INDEX, DeployCache
 from fec.deploy.run import VERDICT_FIELDS
 
 GOOD = {"delta_pt": -0.13, "flips": 0.0071, "min_cos": 0.9946, "nonfinite": 0, "error": ""}
 
 
 def cache_with(tmp_path, entries) -> DeployCache:
-    (tmp_path / INDEX).write_text(json.dumps({"format": FORMAT, "entries": entries}))
+    (tmp_path / INDEX).write_text(json.dumps({"format": DEPLOY_CACHE_SCHEMA, "entries": entries}))
     return DeployCache(tmp_path)
 
 

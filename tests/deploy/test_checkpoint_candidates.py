@@ -9,13 +9,13 @@ import json
 from click.testing import CliRunner
 
 from fec.cli.deploy import main
-from fec.deploy import candidates
 from fec.deploy.select import Measured
 from fec.runtimes import backends
 from fec.verify import verify_checkpoint_backends
 
 CPU_BF16 = backends.Backend("torch-bf16-test", "checkpoint", "torch", {"device": "cpu"}, "bf16",
-                            summary="PyTorch on the CPU with bf16 autocast (a test stand-in for the CUDA candidates)")
+                            summary="PyTorch on the CPU with bf16 autocast (a test stand-in for the CUDA candidates)",
+                            forms=("checkpoint",))
 
 
 def test_the_checkpoint_on_another_backend_is_judged_against_the_reference(small_checkpoint, small_synth, monkeypatch):
@@ -32,7 +32,6 @@ def test_the_checkpoint_on_another_backend_is_judged_against_the_reference(small
 
 def test_fec_deploy_verifies_pytorch_candidates_besides_the_reference(small_checkpoint, small_synth, tmp_path, monkeypatch):
     monkeypatch.setitem(backends._BACKENDS, CPU_BF16.name, CPU_BF16)
-    monkeypatch.setitem(candidates.BACKEND_FORMS, CPU_BF16.name, ("checkpoint",))
     out = tmp_path / "deploy"
     args = [small_checkpoint, "--data", small_synth / "test.csv", "--out", out, "--batch", "2", "--threads", "1",
             "--warmup", "1", "--iters", "2", "--max-windows", "2", "--passes", "1", "--precision", "fp32,bf16",

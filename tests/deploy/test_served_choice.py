@@ -29,21 +29,21 @@ def test_the_kind_follows_serve_with():
     assert servable_kind("tensorrt", "python") is None and servable_kind("torch", "native") is None
 
 
-def test_the_deploy_tables_name_only_registered_backends_embedding_kinds_and_repository_options():
-    """BACKEND_FORMS and SERVING are keyed by runner-backend name: a renamed backend, kind or option would
-    otherwise make a candidate vanish or fail to package without a word."""
+def test_every_servable_backend_names_real_embedding_kinds_and_repository_options():
+    """A backend's record names Triton embedding kinds and fec-triton options, which live a layer above it: a
+    renamed kind or option would otherwise make the chosen candidate fail to package without a word."""
     from dataclasses import fields
 
-    from fec.deploy.candidates import BACKEND_FORMS
-    from fec.deploy.deploy import SERVING
-    from fec.runtimes.backends import backend_names
+    from fec.deploy.candidates import deploy_backends
+    from fec.runtimes.backends import get_backend
     from fec.runtimes.triton_client import EMBEDDING_KINDS
     from fec.triton.repository import RepositoryOptions
 
-    assert set(BACKEND_FORMS) <= set(backend_names())
-    assert set(SERVING) <= set(BACKEND_FORMS)
-    assert {backend for backend, forms in BACKEND_FORMS.items() if forms != ("checkpoint",)} == set(SERVING)
     option_names = {field.name for field in fields(RepositoryOptions)}
-    for backend, (native, python, extras) in SERVING.items():
-        assert native in EMBEDDING_KINDS and python in (*EMBEDDING_KINDS, None), backend
-        assert set(extras) <= option_names, backend
+    for name in deploy_backends():
+        serving = get_backend(name).serving
+        if get_backend(name).kind == "checkpoint":
+            assert serving is None, name  # PyTorch is a candidate, not a Triton model
+            continue
+        assert serving.native in EMBEDDING_KINDS and serving.python in (*EMBEDDING_KINDS, None), name
+        assert set(serving.options) <= option_names, name

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from fec.export.errors import ExportError
-from fec.export.manifest import FORMAT, MANIFEST_NAME, check_files, read_manifest
+from fec.export.manifest import EXPORT_MANIFEST_SCHEMA, MANIFEST_NAME, check_files, read_manifest
 
 GOOD_ENTRY = {"path": "model.onnx", "role": "onnx", "sha256": "0" * 64, "bytes": 1}
 
@@ -17,7 +17,7 @@ GOOD_ENTRY = {"path": "model.onnx", "role": "onnx", "sha256": "0" * 64, "bytes":
 def folder_with(tmp_path, files):
     folder = tmp_path / "export"
     folder.mkdir()
-    (folder / MANIFEST_NAME).write_text(json.dumps({"format": FORMAT, "files": files}))
+    (folder / MANIFEST_NAME).write_text(json.dumps({"format": EXPORT_MANIFEST_SCHEMA, "files": files}))
     return folder
 
 
@@ -44,7 +44,7 @@ def test_a_bad_file_entry_is_one_line_naming_it(tmp_path, files, problem):
 @pytest.mark.parametrize("section", ["batch", "io", "preprocessing", "source", "verification"])
 def test_a_section_that_is_not_a_mapping_is_one_line_naming_it(tmp_path, section):
     folder = folder_with(tmp_path, [GOOD_ENTRY])
-    (folder / MANIFEST_NAME).write_text(json.dumps({"format": FORMAT, "files": [GOOD_ENTRY], section: "x"}))
+    (folder / MANIFEST_NAME).write_text(json.dumps({"format": EXPORT_MANIFEST_SCHEMA, "files": [GOOD_ENTRY], section: "x"}))
     with pytest.raises(ExportError) as error:
         read_manifest(folder)
     assert str(error.value) == f"{folder / MANIFEST_NAME}: '{section}' is str, not a mapping; re-run fec-export"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fec.export.errors import ExportError
-from fec.export.manifest import FORMAT, MANIFEST_NAME, ArtifactFile
+from fec.export.manifest import EXPORT_MANIFEST_SCHEMA, MANIFEST_NAME, ArtifactFile
 from fec.export.pipeline import staging
 
 
@@ -20,7 +20,7 @@ def earlier_export(folder):
     folder.mkdir()
     (folder / "model.onnx").write_text("old weights")
     entry = ArtifactFile.describe(folder, "model.onnx", "onnx").to_dict()
-    (folder / MANIFEST_NAME).write_text(json.dumps({"format": FORMAT, "files": [entry]}))
+    (folder / MANIFEST_NAME).write_text(json.dumps({"format": EXPORT_MANIFEST_SCHEMA, "files": [entry]}))
     return folder
 
 
@@ -43,7 +43,8 @@ def test_a_folder_with_someone_elses_manifest_is_refused_and_kept(tmp_path):
     victim.mkdir()
     (victim / MANIFEST_NAME).write_text('{"name": "my web app"}')
     (victim / "important.txt").write_text("x")
-    assert_refused(victim, f"exists and is not an export folder (no valid {MANIFEST_NAME} with the '{FORMAT}' tag)")
+    assert_refused(victim, f"exists and is not an export folder (no valid {MANIFEST_NAME} with the "
+                           f"'{EXPORT_MANIFEST_SCHEMA}' tag)")
 
 
 def test_an_export_folder_holding_unlisted_files_is_refused_and_kept(tmp_path):

@@ -13,12 +13,12 @@ from fec.artifacts import UINT8_NHWC
 from fec.export.manifest import ArtifactFile, read_manifest, write_manifest
 from fec.hardware import cpu_info
 from fec.preprocessing import Preprocessing
+from fec.runtimes.backends import OPENVINO_BACKEND_F32
 from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 from fec.triton import checks
 from fec.triton.errors import ConfigCheckError, RepositoryError
 from fec.triton.exports import read_exports
 from fec.triton.model_io import onnx_model_io
-from fec.triton.model_plans import OPENVINO_BACKEND_F32
 from fec.triton.repository import MARKER, RepositoryOptions, plan_repository, write_repository
 from fec.triton.serving import prepare_faces
 

@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 from triton_helpers import cosines
 
+from fec.embedding.pictures import EmbeddingResult, LocalPictureEmbedder, embed_chunk, embed_files, list_images, save_embeddings
+from fec.embedding.retrieval import contact_sheet, nearest
 from fec.errors import DataError
 from fec.preprocessing import Preprocessing, crop_box, decode_image, preprocess_images, resize_uint8
 from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
-from fec.triton.embedding import EmbeddingResult, LocalPictureEmbedder, embed_chunk, embed_files, list_images, save_embeddings
 from fec.triton.errors import ClientError
-from fec.triton.retrieval import contact_sheet, nearest
 from fec.triton.serving import (
     UINT8_NHWC,
     RequestFailure,
@@ -260,7 +260,7 @@ def test_only_a_refused_batch_is_retried_picture_by_picture(tmp_path, status, re
 def test_the_ort_python_model_runs_on_the_gpu_triton_gives_its_instance(monkeypatch, kind, device_id, expected):
     """model.py of the ort-python kind, with Triton's python-backend module faked and the runner recorded."""
     from fec import runtimes
-    from fec.triton.backends import RUNNER_EMBEDDING
+    from fec.triton.python_models import RUNNER_EMBEDDING
 
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", types.ModuleType("triton_python_backend_utils"))
     made = []

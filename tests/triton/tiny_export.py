@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from fec.export.manifest import FORMAT, MANIFEST_NAME, ArtifactFile
+from fec.export.manifest import EXPORT_MANIFEST_SCHEMA, MANIFEST_NAME, ArtifactFile
 from fec.export.onnx_export import OnnxInfo, set_metadata
 from fec.preprocessing import Preprocessing
 
@@ -41,7 +41,7 @@ def tiny_export(folder: Path, external_weights: str | None = None) -> Path:
     """An fp32 ONNX export folder as fec-export writes one (batch max 32, training face margin 0.1)."""
     folder.mkdir(parents=True)
     tiny_onnx(folder / "model.onnx", external_weights)
-    manifest = {"format": FORMAT, "export_format": "onnx", "precision": "fp32", "model": MODEL,
+    manifest = {"format": EXPORT_MANIFEST_SCHEMA, "export_format": "onnx", "precision": "fp32", "model": MODEL,
                 "preprocessing": Preprocessing(SIZE).to_dict(), "input_format": "float32-nchw",
                 "batch": {"min": 1, "opt": 8, "max": 32},
                 "source": {"kind": "checkpoint", "face_size": 64, "face_margin": 0.1},

@@ -35,7 +35,7 @@ retry, options, urls, connect, deadline, opener, fetch, pictures, raw_pictures, 
 worker, pool, progress, summary, run (the `download` entry point).
 """
 
-from fec.data.download.layout import KEPT_SUFFIX, MANIFEST_NAME, RAW_DIR_NAME, STORE_INFO_NAME, SUMMARY_NAME
+from fec.data.download.layout import DOWNLOAD_RECORDS_NAME, KEPT_SUFFIX, RAW_DIR_NAME, STORE_INFO_NAME, SUMMARY_NAME
 from fec.data.download.manifest import load_manifest
 from fec.data.download.options import DownloadOptions
 from fec.data.download.outcomes import (
@@ -58,7 +58,7 @@ from fec.data.download.run import DownloadReport, RunStats, download
 from fec.data.download.summary import CsvSummary, DownloadSummary
 
 __all__ = [
-    "BAD_BOX", "FAILED", "GONE", "HTTP_ERROR", "KEPT_SUFFIX", "MANIFEST_NAME", "MISSING", "NOT_ATTEMPTED", "NOT_IMAGE",
+    "BAD_BOX", "FAILED", "GONE", "HTTP_ERROR", "KEPT_SUFFIX", "DOWNLOAD_RECORDS_NAME", "MISSING", "NOT_ATTEMPTED", "NOT_IMAGE",
     "OK", "PERMANENT", "RAW_DIR_NAME", "REFUSED", "STATUSES", "STORE_INFO_NAME", "SUMMARY_NAME",
     "CsvSummary", "DownloadOptions", "DownloadReport", "DownloadSummary", "RetryPolicy", "RunStats", "UrlOutcome",
     "format_report",

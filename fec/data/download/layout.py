@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MANIFEST_NAME = "manifest.jsonl"
+DOWNLOAD_RECORDS_NAME = "manifest.jsonl"  # one record per picture URL (an export folder's manifest.json is another thing)
 SUMMARY_NAME = "summary.json"
 STORE_INFO_NAME = "store.json"
 RAW_DIR_NAME = "raw"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fec.data.download.aligners import load_aligner
-from fec.data.download.layout import MANIFEST_NAME, SUMMARY_NAME, kept_csv_path
+from fec.data.download.layout import DOWNLOAD_RECORDS_NAME, SUMMARY_NAME, kept_csv_path
 from fec.data.download.manifest import ManifestWriter, compact_manifest, load_manifest
 from fec.data.download.options import DownloadOptions
 from fec.data.download.outcomes import FAILED, OK, Payload, UrlOutcome
@@ -76,7 +76,7 @@ def download(csv_paths: list[str | os.PathLike], options: DownloadOptions,
         summary = write_results(files, [str(p) for p in csv_paths], jobs, records, store, options)
         convention = write_convention(aligner, root)
     run.seconds = time.monotonic() - started
-    return DownloadReport(summary, run, root, root / MANIFEST_NAME, root / SUMMARY_NAME, convention)
+    return DownloadReport(summary, run, root, root / DOWNLOAD_RECORDS_NAME, root / SUMMARY_NAME, convention)
 
 
 def write_convention(aligner, root: Path) -> Path | None:
@@ -106,11 +106,11 @@ def update_store(jobs: list[UrlJob], store: FaceStore, worker: UrlWorker,
     root = store.root
     check_store_info(root, options)
     remove_stale_temporaries(root)
-    records = load_manifest(root / MANIFEST_NAME)
+    records = load_manifest(root / DOWNLOAD_RECORDS_NAME)
     todo = [job for job in jobs if not is_done(job, records.get(job.url), store, options)]
     run = RunStats(urls=len(jobs), skipped=len(jobs) - len(todo))
-    process_jobs(jobs, todo, worker, records, root / MANIFEST_NAME, run, options)
-    compact_manifest(root / MANIFEST_NAME, records, jobs)
+    process_jobs(jobs, todo, worker, records, root / DOWNLOAD_RECORDS_NAME, run, options)
+    compact_manifest(root / DOWNLOAD_RECORDS_NAME, records, jobs)
     return records, run
 
 

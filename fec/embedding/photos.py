@@ -62,7 +62,7 @@ class LocalPhotoEmbedder:
     def __init__(self, checkpoint: str | Path, detector: str = DEFAULT_DETECTOR, box_convention: str | None = None):
         from fec.data.dataset import FaceCrops
         from fec.detect import create_detector
-        from fec.detect.convention import BoxConvention, chosen_convention
+        from fec.detect.convention import BoxConvention, chosen_convention, require_detector
         from fec.evaluate import torch_embedder
         from fec.models.checkpoint import model_from_checkpoint
 
@@ -73,6 +73,7 @@ class LocalPhotoEmbedder:
         # training's crops: served photos use them too
         margin = FaceCrops.recorded(payload.get("config"), source=f"{checkpoint}: config").margin
         convention = chosen_convention(box_convention, BoxConvention.recorded(payload, f"{checkpoint}: box_convention"))
+        require_detector(convention, detector, box_convention or str(checkpoint))
         self.settings = FaceSettings(self.prep, margin, UINT8_NHWC, convention)
         self._lock = threading.Lock()  # one forward at a time; torch parallelises inside
 
@@ -186,7 +187,7 @@ def query_face(result: PhotoResult, query: Path) -> FaceRecord:
 
 def similar_faces(result: PhotoResult, query: FaceRecord, top: int) -> list[tuple[FaceRecord, float]]:
     """The `top` faces whose expression is closest to the query face's (the query face itself left out)."""
-    from fec.triton.retrieval import ranked
+    from fec.embedding.retrieval import ranked
 
     skip = {index for index, record in enumerate(result.records) if record is query}
     return [(result.records[index], similarity) for index, similarity in ranked(query.embedding, result.embeddings, top, skip)]
@@ -194,7 +195,7 @@ def similar_faces(result: PhotoResult, query: FaceRecord, top: int) -> list[tupl
 
 def face_sheet(query: FaceRecord, neighbours: list[tuple[FaceRecord, float]], out: str | Path) -> Path:
     """A PNG contact sheet of face crops (eyes levelled), each captioned with its photo's name and face number."""
-    from fec.triton.retrieval import QUERY_BORDER, picture_tile, write_sheet
+    from fec.embedding.retrieval import QUERY_BORDER, picture_tile, write_sheet
 
     tiles = [picture_tile(face_crop(query), "query", label(query), QUERY_BORDER)]
     tiles += [picture_tile(face_crop(record), f"#{rank} cos {similarity:.3f}", label(record))
