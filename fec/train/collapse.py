@@ -34,7 +34,11 @@ def batch_norm_settling_steps(model: torch.nn.Module) -> int:
 
 def collapse_warning(step: int, spread: float, settled_at: int, standardize_input: bool) -> str | None:
     """The warning line for a validation at `step` whose embeddings have `spread`, or None: no collapse, or
-    batch norm's statistics not yet settled (before step `settled_at`)."""
+    batch norm's statistics not yet settled (before step `settled_at`). NaN or infinite embeddings are no plateau but
+    a diverged run, at any step."""
+    if not math.isfinite(spread):
+        return (f"step {step}: the embeddings are not finite numbers (NaN or infinity): training has diverged; restart "
+                "with a lower lr, a longer warmup_steps or grad_clip above 0")
     if spread >= COLLAPSED_SPREAD or step < settled_at:
         return None
     first_fix = "" if standardize_input else "standardize_input=true, "

@@ -39,7 +39,7 @@ from fec.train.collapse import batch_norm_settling_steps, collapse_warning
 from fec.train.config import TrainConfig, config_changes
 from fec.train.distributed import DistributedContext, any_rank, convert_batch_norm
 from fec.train.plots import plot_metrics, read_metrics
-from fec.train.resume import restore_scaler, resume_point
+from fec.train.resume import check_steps_left, restore_optimizer, restore_scaler, restore_scheduler, resume_point
 from fec.train.rng_state import restore_rng_states, rng_states
 from fec.train.sampling import StepBatchSampler, TripletBatchPlan
 
@@ -328,10 +328,11 @@ class Trainer:
             key, trained, asked = changed[0]
             raise ConfigError(f"{path}: --resume with {key}={asked!r}, but the run was trained with {key}={trained!r}; "
                               "resume without changing it, or train into a new --out folder")
+        check_steps_left(payload["step"], self.config.max_steps, path)
         load_weights(self.model, payload["state_dict"], path)
         try:
-            self.optimizer.load_state_dict(payload["optimizer"])
-            self.scheduler.load_state_dict(payload["scheduler"])
+            restore_optimizer(self.optimizer, payload["optimizer"], path)
+            restore_scheduler(self.scheduler, payload["scheduler"], path)
             restore_scaler(self.scaler, payload["scaler"])
             restore_rng_states(payload["rng"])
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # what torch and numpy raise on foreign state

@@ -81,6 +81,13 @@ def test_the_warning_needs_both_a_low_spread_and_settled_statistics():
     assert collapse_warning(500, 0.1, 29, True) is None  # at the threshold: not collapsed
 
 
+@pytest.mark.parametrize("spread", [float("nan"), float("inf")])
+def test_nan_embeddings_are_called_a_divergence_not_the_plateau_at_any_step(spread):
+    expected = ("step 3: the embeddings are not finite numbers (NaN or infinity): training has diverged; restart with "
+                "a lower lr, a longer warmup_steps or grad_clip above 0")
+    assert collapse_warning(3, spread, 29, True) == expected
+
+
 def test_the_warning_names_standardization_first_when_it_is_off(tiny_synth, tmp_path, capsys):
     config = load_config(None, tiny_overrides(tiny_synth, standardize_input=False))
     validate_with(Trainer(config, tmp_path / "run", quiet=False), one_point)

@@ -158,3 +158,46 @@ def test_a_scaler_saved_off_resumes_as_a_fresh_enabled_one():
     saved = torch.amp.GradScaler("cpu", init_scale=64.0, enabled=True).state_dict()
     restore_scaler(scaler, saved)
     assert scaler.get_scale() == 64.0
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tiny_synth, tmp_path_factory):
+    """A run stopped at step 3 of 6, trained once for the tests that damage a copy of it."""
+    run = tmp_path_factory.mktemp("stopped") / "run"
+    train(tiny_synth, run, stop_at=3)
+    return run
+
+
+def _set_optimizer_state(name, value):
+    return lambda payload: payload["optimizer"]["state"][0].update({name: value})
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_set_optimizer_state("exp_avg", torch.zeros(3)), "optimizer state exp_avg of parameter 0 has shape (3,) but the "
+     "parameter has (16, 3, 3, 3): the state belongs to another model; train without --resume into a new --out"),
+    (_set_optimizer_state("exp_avg_sq", torch.full((16, 3, 3, 3), float("nan"))), "optimizer state exp_avg_sq of "
+     "parameter 0 holds NaN or infinity, which would train on to NaN losses; resume from an earlier "
+     "checkpoints/step-N.pt (move this one away) or train into a new --out"),
+    (lambda payload: payload["optimizer"]["param_groups"][0].update(lr=float("nan")),
+     "optimizer setting lr of group 0 is nan, not a finite number; train without --resume into a new --out"),
+    (lambda payload: payload["scheduler"].update(base_lrs=[float("inf")]),
+     "scheduler base_lrs is [inf], not finite numbers; train without --resume into a new --out"),
+    (lambda payload: payload.update(step=10**6), "the run is at step 1000000, past max_steps 6, so there is nothing to "
+     "train; give --max-steps above 1000000 to train on, or train into a new --out"),
+], ids=["optimizer shapes", "optimizer nan", "optimizer lr nan", "scheduler inf", "step past max_steps"])
+def test_a_training_state_that_cannot_be_trained_on_is_one_line_at_resume(tiny_synth, stopped_run, tmp_path, damage,
+                                                                         message):
+    """An optimizer state of another model crashed at the first step; NaN in it trained on to NaN losses; a step past
+    max_steps trained nothing and exited 0."""
+    import shutil
+
+    from fec.errors import CheckpointError
+
+    run = shutil.copytree(stopped_run, tmp_path / "run")
+    payload = torch.load(run / "last.pt", weights_only=True)
+    damage(payload)
+    torch.save(payload, run / "last.pt")
+    with pytest.raises(CheckpointError) as error:
+        train(tiny_synth, run, resume=True)
+    assert str(error.value) == f"{run / 'last.pt'}: {message}"
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()][-1] == 3
