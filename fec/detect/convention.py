@@ -31,6 +31,7 @@ MAX_OFFSET = 1.0  # centre offsets beyond one box side are not a convention but 
 SCALE_RANGE = (0.25, 4.0)
 MIN_FIT_FACES = 20  # fewer matched faces than this do not fit four numbers reliably
 CONVENTION_FILE = "box_convention.json"  # beside a training CSV, where fec-train looks for it
+REQUIRED_FIELDS = ("offset_x", "offset_y", "scale_x", "scale_y", "detector")  # `faces` only reports the fit
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class BoxConvention:
         unknown = set(payload) - set(cls.__dataclass_fields__)
         if unknown:
             raise DataError(f"{source}: box convention has unknown fields {sorted(unknown)}")
+        missing = [name for name in REQUIRED_FIELDS if name not in payload]
+        if missing:  # the identity in its place would crop faces unlike training, without a word
+            raise DataError(f"{source}: box convention has no {', '.join(missing)}; write it again with fec-data "
+                            "fit-boxes")
         values = {**asdict(cls()), **payload}
         for name, low, high in (("offset_x", -MAX_OFFSET, MAX_OFFSET), ("offset_y", -MAX_OFFSET, MAX_OFFSET),
                                 ("scale_x", *SCALE_RANGE), ("scale_y", *SCALE_RANGE)):
@@ -131,6 +136,16 @@ def chosen_convention(setting: str | None, recorded: BoxConvention | None) -> Bo
     if setting is None:
         return recorded
     return None if setting == "none" else read_box_convention(setting)
+
+
+def require_detector(convention: BoxConvention | None, detector: str, source: str) -> BoxConvention | None:
+    """`convention`, refused with DataError naming `source` when it was fitted on another detector's boxes than
+    the `detector` that finds the faces it is applied to: each detector draws its boxes its own way."""
+    if convention is not None and convention.detector != detector:
+        raise DataError(f"{source}: the box convention was fitted on {convention.detector} boxes, but faces here are "
+                        f"found by {detector}, which draws its boxes elsewhere; fit one with fec-data fit-boxes "
+                        f"--detector {detector}, or give --box-convention none")
+    return convention
 
 
 def write_box_convention(path: str | Path, convention: BoxConvention, facts: dict | None = None) -> None:

@@ -15,6 +15,7 @@ parameters, so `fec.triton.server.plan_loading` skips it with that model.
 from __future__ import annotations
 
 from fec.detect import DEFAULT_DETECTOR
+from fec.detect.convention import require_detector
 from fec.runtimes.triton_client import IMAGE_INPUT, PHOTO_KIND, PHOTO_OUTPUTS, model_name
 from fec.triton.config import InstanceGroup, ModelConfig, Tensor
 from fec.triton.serving import FaceSettings
@@ -25,6 +26,7 @@ PHOTO_DETECTOR = DEFAULT_DETECTOR
 
 def photo_config(ensemble: str, embedding: ModelConfig, faces: FaceSettings, instances: int, comment: str) -> ModelConfig:
     """The photo model calling `embedding` (its config: input, output and batch limit are read from it)."""
+    require_detector(faces.convention, PHOTO_DETECTOR, f"{model_name(ensemble, PHOTO_KIND)} (the photo model)")
     model_input, model_output = embedding.inputs[0], embedding.outputs[0]
     dims = {"boxes": (-1, 4), "scores": (-1,), "landmarks": (-1, 5, 2), "embeddings": (-1, *model_output.dims)}
     parameters = (

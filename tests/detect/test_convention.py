@@ -78,6 +78,27 @@ def test_untrusted_values_are_refused_naming_the_field(field, value, message):
         BoxConvention.from_dict({**SYNTH_LIKE.to_dict(), field: value}, "ckpt")
 
 
+@pytest.mark.parametrize("field", ["offset_x", "offset_y", "scale_x", "scale_y", "detector"])
+def test_a_missing_field_is_refused_not_filled_with_the_identity(field):
+    payload = {name: value for name, value in SYNTH_LIKE.to_dict().items() if name != field}
+    with pytest.raises(DataError) as error:
+        BoxConvention.from_dict(payload, "ckpt")
+    assert str(error.value) == f"ckpt: box convention has no {field}; write it again with fec-data fit-boxes"
+    without_count = {name: value for name, value in SYNTH_LIKE.to_dict().items() if name != "faces"}
+    assert BoxConvention.from_dict(without_count, "ckpt").faces == 0  # only reports the fit
+
+
+def test_a_convention_of_another_detector_is_refused_for_its_boxes():
+    from fec.detect.convention import require_detector
+
+    assert require_detector(SYNTH_LIKE, "mtcnn", "x.json") == SYNTH_LIKE and require_detector(None, "mtcnn", "x") is None
+    with pytest.raises(DataError) as error:
+        require_detector(BoxConvention(detector="haar"), "mtcnn", "x.json")
+    assert str(error.value) == ("x.json: the box convention was fitted on haar boxes, but faces here are found by mtcnn, "
+                                "which draws its boxes elsewhere; fit one with fec-data fit-boxes --detector mtcnn, or "
+                                "give --box-convention none")
+
+
 def test_recorded_reads_a_payload_and_none_when_absent():
     assert BoxConvention.recorded({"box_convention": SYNTH_LIKE.to_dict()}, "ckpt") == SYNTH_LIKE
     assert BoxConvention.recorded({"box_convention": None}, "ckpt") is None

@@ -163,3 +163,14 @@ def test_box_convention_errors_are_one_line(sample_photos, checkpoint, tmp_path)
     assert missing.stderr.strip() == f"error: {tmp_path / 'x.json'}: no box convention file (write one with fec-data fit-boxes)"
     served = run_embed("--url", "http://127.0.0.1:9", "--detect", str(folder), "--box-convention", "none")
     assert served.exit_code == 2 and "--box-convention applies to --checkpoint" in served.stderr
+    from dataclasses import replace
+
+    from fec.detect.convention import write_box_convention
+
+    write_box_convention(tmp_path / "haar.json", replace(TRAINED_CONVENTION, detector="haar"))
+    foreign = run_embed("--checkpoint", str(checkpoint), "--detect", str(folder), "--box-convention",
+                        str(tmp_path / "haar.json"))
+    assert foreign.exit_code == 2
+    assert foreign.stderr.strip() == (f"error: {tmp_path / 'haar.json'}: the box convention was fitted on haar boxes, but "
+                                      "faces here are found by mtcnn, which draws its boxes elsewhere; fit one with "
+                                      "fec-data fit-boxes --detector mtcnn, or give --box-convention none")

@@ -94,3 +94,21 @@ def test_fec_triton_box_convention_overrides_the_exports(onnx_export, tmp_path):
     assert "boxed as MTCNN boxed them (no box convention)" in (tmp_path / "repo/fecnet_photo/config.pbtxt").read_text()
     refused = package("--box-convention", "none")
     assert refused.exit_code == 2 and "--box-convention applies to the photo model: add --photos" in refused.output
+
+
+
+def test_a_box_convention_of_another_detector_is_refused_for_the_photo_model(onnx_export, tmp_path):
+    """MTCNN finds the photo model's faces: a convention fitted on another detector's boxes would crop them wrong."""
+    pytest.importorskip("facenet_pytorch", reason="--photos needs facenet-pytorch")
+    from dataclasses import replace
+
+    from fec.cli import triton as triton_cli
+    from fec.detect.convention import write_box_convention
+
+    write_box_convention(tmp_path / "haar.json", replace(TRAINED_CONVENTION, detector="haar"))
+    result = CliRunner().invoke(triton_cli.main, [str(onnx_export), "--repo", str(tmp_path / "repo"), "--photos",
+                                                  "--box-convention", str(tmp_path / "haar.json")])
+    assert result.exit_code == 2 and not (tmp_path / "repo").exists()
+    assert result.stderr.strip() == ("error: fecnet_photo (the photo model): the box convention was fitted on haar "
+                                     "boxes, but faces here are found by mtcnn, which draws its boxes elsewhere; fit one "
+                                     "with fec-data fit-boxes --detector mtcnn, or give --box-convention none")
