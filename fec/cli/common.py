@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -62,16 +63,34 @@ def choice(words) -> click.Choice:
     return click.Choice([str(word) for word in words])
 
 
+WHOLE_NUMBER = re.compile(r"[0-9]+")  # int() also takes 1_0 (ten), +5 and full-width digits
+
+
 def comma_list(kind):
+    """A comma-separated option as a list of `kind` (int or str): every item given once, none empty, and whole
+    numbers written in digits only."""
+
     def parse(ctx, param, value):
         if value is None:
             return None
-        try:
-            return [kind(item.strip()) for item in value.split(",") if item.strip()]
-        except ValueError:
-            raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
+        items = [item.strip() for item in value.split(",")]
+        problem = comma_list_problem(items, kind)
+        if problem:
+            raise click.BadParameter(f"{problem} in {value!r}; give each item once, separated by single commas")
+        return [kind(item) for item in items]
 
     return parse
+
+
+def comma_list_problem(items: list[str], kind) -> str | None:
+    """What is wrong with the items of a comma-separated option, or None."""
+    if "" in items:
+        return "an empty item"
+    twice = next((item for index, item in enumerate(items) if item in items[:index]), None)
+    if twice is not None:
+        return f"{twice} is given twice"
+    wrong = next((item for item in items if kind is int and not WHOLE_NUMBER.fullmatch(item)), None)
+    return None if wrong is None else f"{wrong!r} is not a whole number (digits only)"
 
 
 def quiet_option(command):

@@ -103,7 +103,7 @@ def run_candidates(checkpoint: Path, options: DeployOptions) -> tuple[list[Measu
     runnable, skipped = plan_candidates(options.precisions, options.backends, options.float_below, int8=calib is not None)
     if not any(candidate.name == REFERENCE for candidate in runnable):
         raise DeployError("the PyTorch reference (backend torch) must be among the candidates: it is what every "
-                          "other is judged against; keep torch in --backends and fp32 in --precisions")
+                          "other is judged against; keep torch in --backend and fp32 in --precision")
     cache = DeployCache(options.out)
     trials = [Trial(candidate, Measured(candidate.name, candidate.backend, candidate.export.name if candidate.export else None,
                                         candidate.precision)) for candidate in runnable]

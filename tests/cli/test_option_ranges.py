@@ -46,6 +46,27 @@ CASES = [
     (export.main, ["CKPT", "--format", "onnx", "--opset", "999", "--out", "TMP/s"], "--opset 999: choose an opset in [13, "),
 ]
 
+# Comma lists: int() read 1_0 as 10; an item given twice or an empty one was taken as it came
+LIST_RULE = "give each item once, separated by single commas"
+CASES += [
+    (deploy.main, ["CKPT", "--data", "DATA", "--batch", "1,1"],
+     f"Invalid value for '--batch': 1 is given twice in '1,1'; {LIST_RULE}"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--batch", "1,,2"],
+     f"Invalid value for '--batch': an empty item in '1,,2'; {LIST_RULE}"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--batch", "1_0"],
+     f"Invalid value for '--batch': '1_0' is not a whole number (digits only) in '1_0'; {LIST_RULE}"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--float-below", "+5"],
+     f"Invalid value for '--float-below': '+5' is not a whole number (digits only) in '+5'; {LIST_RULE}"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--precision", "fp32,int8,fp32"],
+     f"Invalid value for '--precision': fp32 is given twice in 'fp32,int8,fp32'; {LIST_RULE}"),
+    (bench.main, ["CKPT", "--inputs", "random", "--batch", "8,"],
+     f"Invalid value for '--batch': an empty item in '8,'; {LIST_RULE}"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--out", "TMP/d", "--backend", "onnxruntime"],  # named --backends
+     "other is judged against; keep torch in --backend and fp32 in --precision"),
+    (bench.main, ["CKPT", "--inputs", "random", "--backend", "torch,torch"],
+     f"Invalid value for '--backend': torch is given twice in 'torch,torch'; {LIST_RULE}"),
+]
+
 # An output under a regular file (`--out afile/x`) is refused by its option before any work (it crashed in mkdir or
 # open, some commands only after their work was done).
 FILE_IN_THE_WAY = "CKPT/x: CKPT is a file, not a folder; choose another path"
