@@ -48,3 +48,11 @@ class DeployError(FecError):
 
 class DetectorError(DataError):
     """An unknown face detector, a bad detector option, or a detector whose package is not installed."""
+
+
+class FecWarning(UserWarning):
+    """Something a run goes on from but must tell the user (the CLI prints it as one `warning:` line)."""
+
+
+class PictureWarning(FecWarning):
+    """A picture decoded with a part of it ignored (a damaged EXIF block)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fec.errors import ArtifactError, DataError
+from fec.errors import ArtifactError, DataError, PictureWarning
 
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096  # model input sides any fec model can take
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -76,33 +76,83 @@ MAX_IMAGE_PIXELS = 80_000_000
 def open_image(path: str | Path) -> Image.Image:
     """Decode an image file fully as RGB, or raise DataError naming the file."""
     try:
-        with _bomb_warnings_off(), Image.open(path) as image:
-            return _to_rgb(image, str(path))
+        with _pillow_warnings() as pillow_warnings, Image.open(path) as image:
+            picture = _to_rgb(image, str(path), pillow_warnings)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except Image.DecompressionBombError:
         raise DataError(f"{path}: {_over_the_cap()}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: not a readable image ({_reason(exc)}); re-create or remove it") from None
+    _say_what_was_ignored(str(path), pillow_warnings)
+    return picture
 
 
 def decode_image(payload: bytes, name: str = "<bytes>") -> Image.Image:
     """Decode encoded image bytes (JPEG, PNG, ...) fully as RGB, or raise DataError."""
     try:
-        with _bomb_warnings_off(), Image.open(io.BytesIO(payload)) as image:
-            return _to_rgb(image, name)
+        with _pillow_warnings() as pillow_warnings, Image.open(io.BytesIO(payload)) as image:
+            picture = _to_rgb(image, name, pillow_warnings)
     except Image.DecompressionBombError:
         raise DataError(f"{name}: {_over_the_cap()}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
+    _say_what_was_ignored(name, pillow_warnings)
+    return picture
 
 
-def _to_rgb(image: Image.Image, name: str) -> Image.Image:
+def picture_header(payload: bytes) -> tuple[tuple[int, int], str]:
+    """The size and format a picture's header claims, without decoding its pixels (nor printing Pillow's warnings:
+    decode_image says what they mean)."""
+    with _pillow_warnings(), Image.open(io.BytesIO(payload)) as probe:
+        return probe.size, probe.format or ""
+
+
+def _to_rgb(image: Image.Image, name: str, pillow_warnings: list) -> Image.Image:
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
         raise DataError(f"{name}: {width}x{height} pixels: {_over_the_cap()}")
     image.load()  # decode now so truncated files fail here, not later
-    return ImageOps.exif_transpose(image).convert("RGB")
+    image.getexif()  # read now: a damaged EXIF block warns here (or at open, for a JPEG's resolution)
+    pixels = _eight_bit(image, name)
+    return _opaque_rgb(pixels if pillow_warnings else ImageOps.exif_transpose(pixels))
+
+
+SIXTEEN_BIT_GREY = {"I;16", "I;16L", "I;16B", "I;16N"}
+ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+BACKGROUND = (255, 255, 255, 255)  # what transparent pixels show: white, as a page or a browser shows them
+
+
+def _eight_bit(image: Image.Image, name: str) -> Image.Image:
+    """8 bits per channel: 16-bit greyscale scaled (convert() would clip it at 255, washing the picture out to
+    white), pixels with no fixed range (32-bit integers, floats) refused. Other modes are 8-bit already."""
+    if image.mode in SIXTEEN_BIT_GREY or (image.mode == "I" and image.format == "PNG"):  # Pillow < 10: a 16-bit PNG is I
+        return _grey_from_sixteen_bits(image)
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise DataError(f"{name}: {kind} pixels (mode {image.mode}) have no fixed range; save the picture with 8 or 16 "
+                        "bits per channel")
+    return image
+
+
+def _grey_from_sixteen_bits(image: Image.Image) -> Image.Image:
+    """L (or LA where a transparent grey level is set) from 16-bit grey, keeping the EXIF block."""
+    levels = np.asarray(image).astype(np.int64)
+    grey = Image.fromarray(((levels * 255 + 32767) // 65535).clip(0, 255).astype(np.uint8), "L")
+    transparent = image.info.get("transparency")
+    if isinstance(transparent, int):
+        grey = Image.merge("LA", (grey, Image.fromarray(np.where(levels == transparent, 0, 255).astype(np.uint8), "L")))
+    grey.info = {key: value for key, value in image.info.items() if key != "transparency"}
+    return grey
+
+
+def _opaque_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with transparent pixels (an alpha channel, or a palette or grey level marked transparent) shown over
+    BACKGROUND: dropping the alpha would show whatever colour a transparent pixel happens to hold."""
+    if image.mode not in ALPHA_MODES and "transparency" not in image.info:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, BACKGROUND), rgba).convert("RGB")
 
 
 def _over_the_cap() -> str:
@@ -110,11 +160,22 @@ def _over_the_cap() -> str:
 
 
 @contextmanager
-def _bomb_warnings_off():
-    """PIL warns on pictures over its own limit; ours is lower and is an error, so its warning is noise."""
-    with warnings.catch_warnings():
+def _pillow_warnings():
+    """Pillow's warnings while a picture decodes, kept instead of printed (they name a line of Pillow, not the
+    picture): its decompression-bomb warning is noise (our cap is lower, and an error), the rest mean damaged
+    metadata (a corrupt EXIF block), said once in our words by _say_what_was_ignored."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        yield
+        yield caught
+
+
+def _say_what_was_ignored(name: str, pillow_warnings: list) -> None:
+    """One PictureWarning for a picture whose metadata Pillow found damaged: its EXIF orientation was not applied."""
+    if pillow_warnings:
+        reason = " ".join(str(pillow_warnings[0].message).split()).rstrip(".")
+        warnings.warn(f"{name}: damaged metadata ({reason}); the picture is used as stored, without EXIF orientation",
+                      PictureWarning, stacklevel=3)
 
 
 def _reason(exc: Exception) -> str:

@@ -97,3 +97,72 @@ def test_a_recorded_preprocessing_reads_back_what_was_written():
     prep = Preprocessing(96, (0.5, 0.25, 0), (0.2, 0.3, 0.4))
     assert Preprocessing.from_dict(prep.to_dict()) == prep
     assert Preprocessing.from_dict({"input_size": 96, "mean": [0.5, 0.25, 0], "std": [0.2, 0.3, 0.4]}) == prep
+
+
+def encoded(picture: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    payload = io.BytesIO()
+    picture.save(payload, format=fmt, **options)
+    return payload.getvalue()
+
+
+def test_a_16_bit_greyscale_png_is_scaled_to_8_bits_not_clipped_white():
+    """convert("RGB") clipped 16-bit levels at 255: a mid-grey picture came out white (mean 227 of 255 in the probe)."""
+    levels = np.array([[0, 257, 32768, 65535]], np.uint16)
+    decoded = np.asarray(decode_image(encoded(Image.fromarray(levels))))
+    assert decoded.shape == (1, 4, 3) and decoded[0, :, 0].tolist() == [0, 1, 128, 255]
+    assert (decoded[..., 0] == decoded[..., 2]).all()
+    marked = np.asarray(decode_image(encoded(Image.fromarray(levels), transparency=257)))
+    assert marked[0, :, 0].tolist() == [0, 255, 128, 255]  # the grey level marked transparent shows the background
+
+
+@pytest.mark.parametrize(("array", "kind"), [(np.full((4, 4), 70000, np.int32), "32-bit integer pixels (mode I)"),
+                                             (np.full((4, 4), 0.5, np.float32), "floating-point pixels (mode F)")])
+def test_pixels_without_a_fixed_range_are_refused(array, kind):
+    with pytest.raises(DataError) as error:
+        decode_image(encoded(Image.fromarray(array), "TIFF"), name="scan.tif")
+    assert str(error.value) == f"scan.tif: {kind} have no fixed range; save the picture with 8 or 16 bits per channel"
+
+
+def test_transparent_pixels_show_white_whatever_colour_they_hold():
+    """Dropping the alpha channel showed the colour a transparent pixel happens to hold (here red)."""
+    rgba = Image.fromarray(np.array([[[255, 0, 0, 0], [0, 0, 255, 255], [0, 0, 0, 128]]], np.uint8), "RGBA")
+    assert np.asarray(decode_image(encoded(rgba))).tolist() == [[[255, 255, 255], [0, 0, 255], [127, 127, 127]]]
+    grey_alpha = Image.merge("LA", (Image.new("L", (2, 1), 40), Image.fromarray(np.array([[0, 255]], np.uint8))))
+    assert np.asarray(decode_image(encoded(grey_alpha))).tolist() == [[[255, 255, 255], [40, 40, 40]]]
+
+
+def test_a_palette_picture_with_a_transparent_index_decodes_without_pillows_warning():
+    import warnings
+
+    palette = Image.fromarray(np.array([[0, 1]], np.uint8), "P")
+    palette.putpalette([255, 0, 0, 0, 128, 0] + [0] * 762)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decoded = decode_image(encoded(palette, transparency=0))
+    assert np.asarray(decoded).tolist() == [[[255, 255, 255], [0, 128, 0]]]
+
+
+def test_a_cmyk_jpeg_decodes_to_its_colours():
+    cmyk = Image.new("RGB", (8, 8), (200, 100, 50)).convert("CMYK")
+    decoded = np.asarray(decode_image(encoded(cmyk, "JPEG", quality=95))).reshape(-1, 3).mean(axis=0)
+    assert np.abs(decoded - (200, 100, 50)).max() < 3
+
+
+def test_a_damaged_exif_block_is_one_warning_in_our_words_and_the_picture_as_stored():
+    """Pillow printed its own 'Corrupt EXIF data' warning naming a line of Pillow; orientation read from a damaged
+    block cannot be trusted."""
+    import struct
+    import warnings
+
+    from fec.errors import PictureWarning
+
+    jpeg = encoded(Image.new("RGB", (40, 20), (90, 90, 90)), "JPEG")
+    block = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01"  # five entries promised, two bytes given
+    damaged = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(block) + 2) + block + jpeg[2:]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decoded = decode_image(damaged, name="odd.jpg")
+    assert decoded.size == (40, 20)
+    assert [(warning.category, str(warning.message)) for warning in caught] == [(PictureWarning, (
+        "odd.jpg: damaged metadata (Corrupt EXIF data. Expecting to read 12 bytes but only got 2); the picture is "
+        "used as stored, without EXIF orientation"))]

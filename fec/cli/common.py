@@ -7,11 +7,12 @@ import functools
 import math
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
-from fec.errors import FecError
+from fec.errors import FecError, FecWarning
 from fec.io import check_output_path
 
 USER_ERROR_EXIT = 2
@@ -49,13 +50,28 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except FecError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(USER_ERROR_EXIT)
+        with warnings.catch_warnings():
+            warnings.showwarning = fec_warnings_as_lines(warnings.showwarning)
+            try:
+                return command(*args, **kwargs)
+            except FecError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(USER_ERROR_EXIT)
 
     return wrapper
+
+
+def fec_warnings_as_lines(show_other):
+    """A warnings.showwarning that prints an FecWarning as one `warning: <message>` line on stderr (Python's own
+    format names our source line), and leaves other warnings to `show_other`."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, FecWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            show_other(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def choice(words) -> click.Choice:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 from PIL import Image, UnidentifiedImageError
 
 from fec.data.download.outcomes import NOT_IMAGE, Payload, PermanentError
 from fec.errors import DataError
-from fec.preprocessing import MAX_IMAGE_PIXELS, decode_image
+from fec.preprocessing import MAX_IMAGE_PIXELS, decode_image, picture_header
 
 MIN_IMAGE_SIDE = 16
 
@@ -18,9 +16,7 @@ def load_picture(payload: Payload, name: str) -> tuple[Image.Image, str]:
     if payload.content_type.startswith("text/"):
         raise PermanentError(NOT_IMAGE, f"not an image ({payload.content_type} page, {len(payload.data)} bytes)")
     try:
-        with Image.open(io.BytesIO(payload.data)) as probe:
-            width, height = probe.size
-            fmt = probe.format or ""
+        (width, height), fmt = picture_header(payload.data)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         kind = f"{payload.content_type}, " if payload.content_type else ""  # never content: it may be a local secret
         raise PermanentError(NOT_IMAGE, f"not an image ({kind}{len(payload.data)} bytes)") from None
