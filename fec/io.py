@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -61,15 +62,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty scratch folder beside `path` that replaces `path` only if the block succeeds."""
+    """Yield an empty scratch folder beside `path` that replaces `path` only if the block succeeds. Scratch folders
+    are named by their process, so the next call for `path` tidies what a killed one left (clear_killed_scratch)."""
     final = Path(path)
     make_folder(final.parent)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+    clear_killed_scratch(final)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-{os.getpid()}-", dir=final.parent))
     try:
         yield scratch
         scratch.chmod(0o755)  # mkdtemp makes 0700
         if final.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            retired = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-{os.getpid()}-", dir=final.parent))
             os.replace(final, retired / final.name)
             os.replace(scratch, final)
             shutil.rmtree(retired, ignore_errors=True)
@@ -77,6 +80,30 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(scratch, final)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def clear_killed_scratch(final: Path) -> None:
+    """Remove the scratch folders of `final` that a killed atomic_folder left (its process is gone). A retired
+    `final` is put back first when the kill came between retiring it and renaming the new one into place."""
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.(new|old)-(\d+)-[^/]+")
+    for leftover in sorted(final.parent.iterdir()):
+        match = pattern.fullmatch(leftover.name)
+        if not match or not leftover.is_dir() or process_is_running(int(match.group(2))):
+            continue
+        if match.group(1) == "old" and not final.exists() and (leftover / final.name).is_dir():
+            os.replace(leftover / final.name, final)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def process_is_running(pid: int) -> bool:
+    """Whether a process with this id exists here (one of another user counts: its scratch is not ours to remove)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -67,3 +67,75 @@ def test_an_earlier_export_or_an_empty_folder_is_replaced(tmp_path):
     export_into(tmp_path / "empty")
     assert contents(tmp_path / "empty") == {"model.onnx": "new weights"}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["empty", "export"]
+
+
+KILLED_EXPORT = """
+import os, signal, sys
+from pathlib import Path
+from fec.export.pipeline import staging
+
+folder, moment = Path(sys.argv[1]), sys.argv[2]
+real_replace = os.replace
+
+def replace(source, target):  # the second rename puts the new export in place: kill -9 just before it
+    if Path(target) == folder and moment == "after retiring":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(source, target)
+
+os.replace = replace
+with staging(folder) as scratch:
+    (scratch / "model.onnx").write_text("half-written weights")
+    if moment == "while writing":
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def kill_an_export(folder, moment: str) -> int:
+    """Run an export into `folder` in another process that is killed with SIGKILL at `moment`; its return code."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import fec
+
+    package_root = str(Path(fec.__file__).resolve().parents[1])  # the fec under test, not another install
+    return subprocess.run([sys.executable, "-c", KILLED_EXPORT, str(folder), moment],
+                          env={**os.environ, "PYTHONPATH": package_root}).returncode
+
+
+@pytest.mark.parametrize("moment", ["while writing", "after retiring"])
+def test_the_next_export_tidies_what_a_killed_one_left_and_keeps_the_earlier_export(tmp_path, moment):
+    """kill -9 left a hidden .export.new-* (and, between the two renames, the earlier export only inside a hidden
+    .export.old-*) beside --out for good."""
+    import signal
+
+    earlier_export(tmp_path / "export")
+    assert kill_an_export(tmp_path / "export", moment) == -signal.SIGKILL
+    leftovers = sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".export."))
+    assert leftovers and all(name.startswith((".export.new-", ".export.old-")) for name in leftovers)
+    export_into(tmp_path / "export")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["export"]
+    assert contents(tmp_path / "export") == {"model.onnx": "new weights"}
+
+
+def test_a_killed_export_between_its_renames_leaves_the_earlier_one_to_the_next_run(tmp_path):
+    from fec.io import clear_killed_scratch
+
+    earlier_export(tmp_path / "export")
+    kill_an_export(tmp_path / "export", "after retiring")
+    assert not (tmp_path / "export").exists()
+    clear_killed_scratch(tmp_path / "export")
+    assert contents(tmp_path / "export")["model.onnx"] == "old weights"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["export"]
+
+
+def test_a_running_exports_scratch_folder_is_left_alone(tmp_path):
+    import os
+
+    from fec.io import clear_killed_scratch
+
+    running = tmp_path / f".export.new-{os.getpid()}-abc123"
+    running.mkdir()
+    clear_killed_scratch(tmp_path / "export")
+    assert running.is_dir()
