@@ -148,6 +148,22 @@ def test_a_manifest_claiming_int8_for_an_fp32_file_cannot_buy_the_looser_limits(
            "re-export the folder with fec-export")
 
 
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda record: record["preprocessing"].update(input_size="224"),
+     "preprocessing input_size '224' is not a whole number of pixels in [16, 4096]"),
+    (lambda record: record.update(precision=32), "precision 32 is not one of fp32, fp16, bf16, int8"),
+])
+def test_a_manifest_claim_of_the_wrong_type_names_its_field(onnx_exports, trained, tmp_path, edit, problem):
+    """A string input_size was compared as it came: 'the file is fp32 at 224 px, but its manifest says fp32 at 224 px'."""
+    edited = copy_export(onnx_exports["fp32"], tmp_path / "edited")
+    record = manifest(edited)
+    edit(record)
+    write_manifest(edited, record)
+    result = run_cli(verify_main, [edited, "--data", trained.test_csv, "--no-record"])
+    assert (result.exit_code, result.output.strip()) == (
+        2, f"error: {edited / 'manifest.json'}: {problem}; re-export the folder with fec-export")
+
+
 def test_thresholds_follow_the_precision_and_nan_always_fails():
     def row(precision, **stats):
         values = {"max_abs": 0.0, "min_cos": 1.0, "nonfinite": 0, "delta_pt": 0.0} | stats

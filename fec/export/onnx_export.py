@@ -26,7 +26,7 @@ from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.errors import ArtifactError
 from fec.export.errors import ExportError
 from fec.io import atomic_path
-from fec.preprocessing import Preprocessing
+from fec.preprocessing import Preprocessing, input_size_problem
 from fec.vocabulary import Precision
 
 OPSET = 20
@@ -238,12 +238,23 @@ def check_matches_manifest(onnx_path: Path, manifest: dict, manifest_path: Path)
     if not isinstance(preprocessing, dict):
         raise ExportError(f"{manifest_path}: 'preprocessing' is {type(preprocessing).__name__}, not a mapping; "
                           "re-export the folder with fec-export")
+    problem = manifest_claim_problem(manifest.get("precision", Precision.FP32), preprocessing.get("input_size"))
+    if problem:  # compared as they are, a string "64" read "the file is at 64 px, but its manifest says 64 px"
+        raise ExportError(f"{manifest_path}: {problem}; re-export the folder with fec-export")
     claimed = (manifest.get("precision", Precision.FP32), preprocessing.get("input_size"))
     recorded = (info.precision, info.preprocessing.input_size)
     if claimed != recorded:
         raise ExportError(f"{onnx_path}: the file is {recorded[0]} at {recorded[1]} px, but its manifest says "
                           f"{claimed[0]} at {claimed[1]} px; re-export the folder with fec-export")
     return info
+
+
+def manifest_claim_problem(precision, input_size) -> str | None:
+    """What is wrong with a manifest's precision and preprocessing input_size as values, or None."""
+    if not isinstance(precision, str) or precision not in set(Precision):
+        return f"precision {precision!r} is not one of {', '.join(Precision)}"
+    problem = input_size_problem(input_size)
+    return None if problem is None else f"preprocessing {problem}"
 
 
 def trusted_export(folder: str | Path) -> tuple[dict, OnnxInfo | None]:

@@ -8,6 +8,7 @@ The names fec-triton gives the models of a repository are here for the same reas
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,15 +68,32 @@ class ClientError(ServingError):
 
 
 def split_url(url: str, protocol: str = "http") -> tuple[str, str]:
-    """'http://host:port' / 'grpc://host:port' / 'host:port' -> ('host:port', protocol)."""
-    for scheme in PROTOCOLS:
-        if url.startswith(f"{scheme}://"):
-            return url[len(scheme) + 3:].rstrip("/"), scheme
-    if "://" in url:
+    """'http://host:port' / 'grpc://host:port' / 'host:port' -> ('host:port', protocol); ClientError naming the URL
+    when its address is no host and port (a port past 65535 crashed the HTTP client, and gRPC wrapped it round)."""
+    address = next((url[len(scheme) + 3:] for scheme in PROTOCOLS if url.startswith(f"{scheme}://")), None)
+    if address is not None:
+        protocol = url.split("://", 1)[0]
+    elif "://" in url:
         raise ClientError(f"unsupported URL {url!r}: use http://HOST:PORT or grpc://HOST:PORT")
-    if protocol not in PROTOCOLS:
+    elif protocol not in PROTOCOLS:
         raise ClientError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    return url.rstrip("/"), protocol
+    address = (url if address is None else address).rstrip("/")
+    problem = address_problem(address)
+    if problem:
+        raise ClientError(f"server URL {url!r}: {problem}; give HOST:PORT with a port in 1-65535")
+    return address, protocol
+
+
+def address_problem(address: str) -> str | None:
+    """What keeps `address` from being a server's host:port, or None."""
+    try:
+        parts = urllib.parse.urlsplit(f"//{address}")
+        port = parts.port
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is no number or out of range
+        return str(exc)
+    if not parts.hostname or parts.path or parts.query or parts.fragment:
+        return "not a host and port"
+    return "no port" if port is None else ("port 0" if port == 0 else None)
 
 
 def bytes_tensor(payloads: list[bytes]) -> np.ndarray:

@@ -67,6 +67,14 @@ CASES += [
      f"Invalid value for '--backend': torch is given twice in 'torch,torch'; {LIST_RULE}"),
 ]
 
+# A server URL whose port is past 65535: a ValueError from the HTTP client, and gRPC wrapped it round (99999 -> 34463)
+BAD_PORT = "Port out of range 0-65535; give HOST:PORT with a port in 1-65535"
+CASES += [
+    (embed.main, ["TMP", "--url", "http://127.0.0.1:99999"], f"error: server URL 'http://127.0.0.1:99999': {BAD_PORT}"),
+    (bench.main, ["grpc://127.0.0.1:99999/fecnet", "--inputs", "random"],
+     f"error: triton: server URL '127.0.0.1:99999': {BAD_PORT}"),
+]
+
 # An output under a regular file (`--out afile/x`) is refused by its option before any work (it crashed in mkdir or
 # open, some commands only after their work was done).
 FILE_IN_THE_WAY = "CKPT/x: CKPT is a file, not a folder; choose another path"

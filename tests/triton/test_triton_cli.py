@@ -158,3 +158,18 @@ def test_split_url(url, protocol, expected):
 def test_split_url_rejects_other_schemes():
     with pytest.raises(ClientError, match="unsupported URL"):
         split_url("https://example.org:443")
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://127.0.0.1:99999", "Port out of range 0-65535"),
+    ("127.0.0.1:99999", "Port out of range 0-65535"),
+    ("grpc://[::1:8001", "Invalid IPv6 URL"),
+    ("http://localhost", "no port"),
+    ("http://localhost:0", "port 0"),
+    ("http://:8000", "not a host and port"),
+])
+def test_split_url_refuses_an_address_that_is_no_host_and_port(url, problem):
+    with pytest.raises(ClientError) as error:
+        split_url(url, "grpc")
+    assert str(error.value) == f"server URL {url!r}: {problem}; give HOST:PORT with a port in 1-65535"
+    assert split_url("http://[::1]:8000", "grpc") == ("[::1]:8000", "http")
