@@ -69,7 +69,7 @@ def main():
 @click.option("--json", "json_path", type=OutputPath(), help="Write the report as JSON.")
 @click.option("--csv", "csv_path", type=OutputPath(), help="Write the rows as CSV.")
 @click.option("--plot", "plot_path", type=OutputPath(), help="Write latency/throughput vs batch as PNG.")
-@click.option("--concurrency", type=int, default=1, show_default=True,
+@click.option("--concurrency", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True,
               help="Server targets: this many clients (threads) send requests at once.")
 @click.option("--keep-going", is_flag=True, help="Record a backend that cannot run or fails, measure the others, exit 1.")
 @quiet_option

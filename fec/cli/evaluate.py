@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from fec.artifacts import MAX_BATCH
 from fec.cli.common import OutputPath, local_picture_options, quiet_option, show_progress, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
@@ -21,7 +22,7 @@ from fec.preprocessing import MIN_INPUT_SIZE
 @click.option("--embeddings", "embeddings_path", type=OutputPath(),
               help="Save a, b, c, odd, type, agreement, row arrays (.npz).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 65536), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=256, show_default=True)
 @click.option("--skip-bad-rows", is_flag=True, help="Count malformed rows instead of stopping at the first.")
 @local_picture_options
 @quiet_option

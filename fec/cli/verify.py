@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from fec.artifacts import MAX_BATCH
 from fec.cli.common import OutputPath, local_picture_options, quiet_option, show_progress, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
@@ -32,7 +33,7 @@ FAILED_EXIT = 1
 @click.option("--store", type=OutputPath(), help="Face store (default: faces/ beside the CSV).")
 @click.option("--face-size", type=click.IntRange(MIN_INPUT_SIZE, MAX_FACE_SIZE),
               help="Stored face size (default: the checkpoint's training value).")
-@click.option("--batch-size", type=click.IntRange(1, 65536), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=64, show_default=True)
 @click.option("--no-record", is_flag=True, help="Do not store the result in each export's manifest.json.")
 @local_picture_options
 @quiet_option

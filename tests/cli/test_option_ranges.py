@@ -46,6 +46,14 @@ CASES = [
     (export.main, ["CKPT", "--format", "onnx", "--opset", "999", "--out", "TMP/s"], "--opset 999: choose an opset in [13, "),
 ]
 
+# Batch sizes and client threads: 65536 faces at 299 px are 64 GiB of input; a thread per request in flight
+CASES += [
+    (evaluate.main, ["CKPT", "--data", "DATA", "--batch-size", "65536"], "'--batch-size': 65536 is not in the range 1<=x<=4096"),
+    (verify.main, ["TMP", "--data", "DATA", "--batch-size", "65536"], "'--batch-size': 65536 is not in the range 1<=x<=4096"),
+    (bench.main, ["CKPT", "--inputs", "random", "--concurrency", "100000"],
+     "'--concurrency': 100000 is not in the range 1<=x<=1024"),
+]
+
 # Comma lists: int() read 1_0 as 10; an item given twice or an empty one was taken as it came
 LIST_RULE = "give each item once, separated by single commas"
 CASES += [
