@@ -56,3 +56,7 @@ class FecWarning(UserWarning):
 
 class PictureWarning(FecWarning):
     """A picture decoded with a part of it ignored (a damaged EXIF block)."""
+
+
+class RecordWarning(FecWarning):
+    """A checkpoint or manifest that lacks a setting, so a default that may not match training is used."""

@@ -173,7 +173,7 @@ def load_export(path: str | Path) -> LoadedExport:
     if not isinstance(manifest.get("source"), dict):
         raise ExportError(f"{folder / MANIFEST_NAME}: no 'source' record of the checkpoint it was exported from; "
                           "re-export the folder with fec-export")
-    FaceCrops.recorded(manifest["source"], source=f"{folder / MANIFEST_NAME}: source")  # refused here, named
+    FaceCrops.recorded(manifest["source"], source=f"{folder / MANIFEST_NAME}: source", say_unrecorded=False)  # refused here
     return LoadedExport(folder, manifest)
 
 

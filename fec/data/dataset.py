@@ -7,6 +7,7 @@ Items are uint8 (3 faces, 3, H, W); normalisation happens on the device (`normal
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from fec.data.face_store import DEFAULT_FACE_SIZE, MAX_FACE_MARGIN, MAX_FACE_SIZE, ResolvedTriplets
 from fec.data.triplets import TRIPLET_TYPES, high_agreement
-from fec.errors import ArtifactError
+from fec.errors import ArtifactError, RecordWarning
 from fec.preprocessing import MIN_INPUT_SIZE, open_image, resize_uint8
 
 TYPE_INDEX = {kind.value: index for index, kind in enumerate(TRIPLET_TYPES)}
@@ -123,9 +124,11 @@ class FaceCrops:
     margin: float = 0.0
 
     @classmethod
-    def recorded(cls, record: dict | None, size: int | None = None, source: str | Path = "recorded") -> FaceCrops:
+    def recorded(cls, record: dict | None, size: int | None = None, source: str | Path = "recorded",
+                 say_unrecorded: bool = True) -> FaceCrops:
         """The crops `record` (a training config or a manifest's source, untrusted) names; `size` overrides its
-        size. ArtifactError naming `source` when a recorded value is impossible."""
+        size. ArtifactError naming `source` when a recorded value is impossible; a RecordWarning (unless
+        `say_unrecorded` is off) when one is missing and fec-train's default stands in."""
         if record is not None and not isinstance(record, dict):
             raise ArtifactError(f"{source}: the record of how faces were cropped is not a mapping")
         record = record or {}
@@ -134,7 +137,16 @@ class FaceCrops:
         problem = face_size_problem(face_size) or face_margin_problem(margin)
         if problem:
             raise ArtifactError(f"{source}: {problem}")
-        return cls(face_size, float(margin))
+        crops = cls(face_size, float(margin))
+        unrecorded = [name for name in ("face_margin",) + (() if size else ("face_size",)) if record.get(name) is None]
+        if unrecorded and say_unrecorded:
+            crops.say_defaulted(unrecorded, source)
+        return crops
+
+    def say_defaulted(self, names: list[str], source: str | Path) -> None:
+        warnings.warn(f"{source}: no {' or '.join(names)} recorded; faces are cropped at {self.size} px with margin "
+                      f"{self.margin:g} (fec-train's defaults stand in), which may not be how the model was trained",
+                      RecordWarning, stacklevel=3)
 
 
 def face_size_problem(size) -> str | None:

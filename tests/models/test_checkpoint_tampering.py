@@ -103,3 +103,18 @@ def test_changed_bytes_inside_the_archive_fail_its_checksum(tiny_synth, tmp_path
     code, stderr = evaluate(path, tiny_synth / "test.csv")
     assert code == 2 and stderr.startswith(f"error: {path}: damaged: its entry ") and stderr.endswith(
         "fails its checksum; use an earlier checkpoint")
+
+
+@pytest.mark.parametrize("missing, crops", [("face_margin", "64 px with margin 0"),
+                                            ("face_size", "224 px with margin 0")])
+def test_a_crop_setting_missing_from_the_config_is_one_warning_naming_it(tiny_synth, tmp_path, missing, crops):
+    """It was filled with fec-train's default without a word: a model trained with margin 0.3 was scored on crops
+    without one."""
+    payload = checkpoint_payload()
+    del payload["config"][missing]
+    path = save_checkpoint(tmp_path / "partial.pt", payload)
+    code, stderr = evaluate(path, tiny_synth / "test.csv")
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+    assert code == 0 and warnings == [
+        f"warning: {path}: config: no {missing} recorded; faces are cropped at {crops} (fec-train's defaults stand in), "
+        "which may not be how the model was trained"]
