@@ -46,7 +46,8 @@ def detected_pixels(face_refs, base_dir: Path, detector, settings: FaceSettings)
     pixels, found = np.zeros((len(face_refs), size, size, 3), np.uint8), np.zeros(len(face_refs), bool)
     for index, ref in enumerate(face_refs):
         path = base_dir / ref.url
-        faces, batch = photo_faces(path.read_bytes(), detector, settings, name=str(path))
+        photo = photo_faces(path.read_bytes(), detector, settings, name=str(path))
+        faces, batch = photo.faces, photo.batch
         with Image.open(path) as header:  # the size only: photo_faces has decoded the picture
             wanted = pixel_box(ref.box, header.size)
         overlaps = [iou(face.box, wanted) for face in faces]

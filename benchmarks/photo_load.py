@@ -41,12 +41,12 @@ def local_costs(embedder: LocalPhotoEmbedder, photos: dict[str, bytes], repeats:
         detect_ms, embed_ms = [], []
         for _ in range(repeats):
             started = time.perf_counter()
-            faces, batch = photo_faces(payload, embedder.detector, embedder.settings)
+            photo = photo_faces(payload, embedder.detector, embedder.settings)
             detected = time.perf_counter()
-            embed_in_chunks(embedder.embed, batch, 64, 16)
+            embed_in_chunks(embedder.embed, photo.batch, 64, 16)
             detect_ms.append((detected - started) * 1e3)
             embed_ms.append((time.perf_counter() - detected) * 1e3)
-        rows.append({"photo": name, "faces": len(faces), "detect_ms": statistics.median(detect_ms),
+        rows.append({"photo": name, "faces": len(photo.faces), "detect_ms": statistics.median(detect_ms),
                      "embed_ms": statistics.median(embed_ms)})
     return rows
 
@@ -65,7 +65,7 @@ def served_load(url: str, photos: list[bytes], clients: int, requests: int) -> d
                 found = client.detect_faces(photos[(index + step) % len(photos)], PHOTO_MODEL)
                 with lock:
                     latencies.append((time.perf_counter() - started) * 1e3)
-                    faces[0] += len(found)
+                    faces[0] += len(found.faces)
 
     threads = [threading.Thread(target=client_loop, args=(index,)) for index in range(clients)]
     for thread in threads:

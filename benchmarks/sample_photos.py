@@ -53,6 +53,21 @@ def four_face_photo() -> tuple[Image.Image, list[Box]]:
     return paste_faces(photo("coffee").resize((520, 400), Image.BICUBIC), LFW_COMPOSITE)
 
 
+def crowd_photo(columns: int, rows: int, side: int = 160) -> tuple[Image.Image, list[Box]]:
+    """The astronaut's face (with some of her suit and the background around it) tiled `columns` x `rows`, each
+    tile `side` pixels: a photo with many faces, the costly kind for a server. Returns it and the tiles' boxes."""
+    x1, y1, x2, y2 = PHOTO_FACES["astronaut"]
+    grow = (x2 - x1) // 2
+    tile = photo("astronaut").crop((x1 - grow, y1 - grow, x2 + grow, y2 + grow)).resize((side, side), Image.BICUBIC)
+    picture = Image.new("RGB", (columns * side, rows * side))
+    boxes = []
+    for row in range(rows):
+        for column in range(columns):
+            picture.paste(tile, (column * side, row * side))
+            boxes.append((column * side, row * side, (column + 1) * side, (row + 1) * side))
+    return picture, boxes
+
+
 def write_sample_photos(folder: str | Path) -> dict[str, list[Box]]:
     """The four sample photos in `folder`; returns file name -> the known face boxes (x1, y1, x2, y2)."""
     folder = Path(folder)

@@ -90,15 +90,38 @@ def open_image(path: str | Path) -> Image.Image:
 
 def decode_image(payload: bytes, name: str = "<bytes>") -> Image.Image:
     """Decode encoded image bytes (JPEG, PNG, ...) fully as RGB, or raise DataError."""
+    return decode_scaled(payload, name).picture
+
+
+@dataclass(frozen=True)
+class ScaledPicture:
+    """A picture decoded at a working size: `scale` of its pixels per pixel of the whole picture (at most 1)."""
+
+    picture: Image.Image
+    scale: float
+
+
+def decode_scaled(payload: bytes, name: str = "<bytes>", longest_side: int | None = None) -> ScaledPicture:
+    """Decode encoded image bytes as RGB with the longer side at most `longest_side` (None: whole), or raise
+    DataError. A JPEG is scaled in its DCT while it decodes (by 1/2, 1/4 or 1/8: time and memory shrink by the
+    square), so a photo whose header claims 72 megapixels costs what its working size costs: at most
+    (2 x longest_side)^2 x 3 bytes. Other formats decode whole (at most the 80 MP cap) and are then reduced."""
     try:
         with _pillow_warnings() as pillow_warnings, Image.open(io.BytesIO(payload)) as image:
+            _check_pixel_cap(image, name)
+            whole_side = max(image.size)
+            if longest_side and whole_side > longest_side and image.format == "JPEG":
+                factor = longest_side / whole_side
+                image.draft(image.mode, (max(1, round(image.width * factor)), max(1, round(image.height * factor))))
             picture = _to_rgb(image, name, pillow_warnings)
     except Image.DecompressionBombError:
         raise DataError(f"{name}: {_over_the_cap()}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
     _say_what_was_ignored(name, pillow_warnings)
-    return picture
+    if longest_side and max(picture.size) > longest_side:
+        picture.thumbnail((longest_side, longest_side), Image.Resampling.BILINEAR)
+    return ScaledPicture(picture, max(picture.size) / whole_side)
 
 
 def picture_header(payload: bytes) -> tuple[tuple[int, int], str]:
@@ -108,10 +131,15 @@ def picture_header(payload: bytes) -> tuple[tuple[int, int], str]:
         return probe.size, probe.format or ""
 
 
-def _to_rgb(image: Image.Image, name: str, pillow_warnings: list) -> Image.Image:
+def _check_pixel_cap(image: Image.Image, name: str) -> None:
+    """The cap, on the header's size: before any pixel is decoded (or a JPEG's draft makes the size smaller)."""
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
         raise DataError(f"{name}: {width}x{height} pixels: {_over_the_cap()}")
+
+
+def _to_rgb(image: Image.Image, name: str, pillow_warnings: list) -> Image.Image:
+    _check_pixel_cap(image, name)
     image.load()  # decode now so truncated files fail here, not later
     image.getexif()  # read now: a damaged EXIF block warns here (or at open, for a JPEG's resolution)
     pixels = _eight_bit(image, name)

@@ -18,7 +18,6 @@ The clock and the synchronisation are injected so that tests can drive them with
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fec.bench.errors import BenchError
+
+# What a row times: the model on a prepared batch, or everything from the crops' encoded bytes to embeddings.
+COMPUTE, END_TO_END = "compute", "end-to-end"
+MODES = (COMPUTE, END_TO_END)
+# Caps on how long a user's numbers can make a measurement loop: far beyond any useful run (a window of a
+# million iterations of a 1 ms model is 17 minutes), short of one that runs for days by a typo.
+MAX_ITERS, MAX_WINDOWS, MAX_SECONDS = 1_000_000, 1000, 3600.0
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,16 @@ class MeasureSettings:
 
     def validate(self) -> None:
         checks = [
-            (self.warmup_iters >= 0, f"warm-up iterations must be >= 0, got {self.warmup_iters}"),
-            (self.warmup_s is None or self.warmup_s >= 0, f"warm-up seconds must be >= 0, got {self.warmup_s}"),
+            (0 <= self.warmup_iters <= MAX_ITERS, f"warm-up iterations must be in [0, {MAX_ITERS}], got {self.warmup_iters}"),
+            (self.warmup_s is None or 0 <= self.warmup_s <= MAX_SECONDS,
+             f"warm-up seconds must be in [0, {MAX_SECONDS:g}], got {self.warmup_s}"),
             (self.iters is not None or self.duration_s is not None, "give iterations or a duration per window"),
-            (self.iters is None or self.iters >= 1, f"iterations must be >= 1, got {self.iters}"),
-            (self.duration_s is None or 0 < self.duration_s < math.inf,
-             f"duration must be a finite number of seconds > 0, got {self.duration_s}"),
+            (self.iters is None or 1 <= self.iters <= MAX_ITERS, f"iterations must be in [1, {MAX_ITERS}], got {self.iters}"),
+            (self.duration_s is None or 0 < self.duration_s <= MAX_SECONDS,
+             f"duration must be in (0, {MAX_SECONDS:g}] seconds, got {self.duration_s}"),
             (self.tolerance > 0, f"stability tolerance must be > 0, got {self.tolerance}"),
             (self.max_windows >= 2, f"at least 2 windows are needed to judge stability, got {self.max_windows}"),
+            (self.max_windows <= MAX_WINDOWS, f"at most {MAX_WINDOWS} windows, got {self.max_windows}"),
         ]
         for ok, message in checks:
             if not ok:

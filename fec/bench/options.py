@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from fec.bench.errors import BenchError
-from fec.bench.measure import MeasureSettings
+from fec.bench.measure import COMPUTE, END_TO_END, MODES, MeasureSettings
 from fec.bench.targets import is_server
 
-COMPUTE, END_TO_END = "compute", "end-to-end"
-MODES = (COMPUTE, END_TO_END)
+__all__ = ["COMPUTE", "END_TO_END", "MODES", "BenchOptions", "bench_modes", "check_modes", "sized_windows"]
 DEFAULT_WINDOW_ITERS = 50
 
 

@@ -27,6 +27,8 @@ from fec.cli.common import OutputPath, choice, comma_list, quiet_option, show_pr
 from fec.hardware import MAX_THREADS
 from fec.runtimes.backends import TARGET_KINDS
 
+MAX_TRAIN_STEPS = 100_000  # fec-bench train times steps, it does not train a model: far more than any useful run
+
 
 class DefaultToRun(click.Group):
     """A group whose first argument, when it is not a subcommand, is a target of `run`."""
@@ -118,8 +120,10 @@ def backends_command(only_available, kind):
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config file, as for fec-train.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config key (repeatable).")
 @click.option("--device", help="auto, cpu, cuda, cuda:1 ... (default: the config's).")
-@click.option("--steps", type=int, default=20, show_default=True, help="Timed steps of each kind.")
-@click.option("--warmup-steps", type=int, default=2, show_default=True, help="Untimed steps first.")
+@click.option("--steps", type=click.IntRange(1, MAX_TRAIN_STEPS), default=20, show_default=True,
+              help="Timed steps of each kind.")
+@click.option("--warmup-steps", type=click.IntRange(0, MAX_TRAIN_STEPS), default=2, show_default=True,
+              help="Untimed steps first.")
 @click.option("--json", "json_path", type=OutputPath(), help="Write the result as JSON.")
 @user_errors
 def train_command(data, config_path, overrides, device, steps, warmup_steps, json_path):

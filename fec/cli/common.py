@@ -3,12 +3,16 @@ number ranges."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import functools
 import math
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 
@@ -74,9 +78,46 @@ def fec_warnings_as_lines(show_other):
     return show
 
 
+def defaults_of(options_class) -> SimpleNamespace:
+    """The defaults of a library's options dataclass, by field name: what a command offers unless told (fields
+    without one are left out). Commands read them here instead of restating them."""
+    found = {}
+    for item in dataclasses.fields(options_class):
+        if item.default is not dataclasses.MISSING:
+            found[item.name] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            found[item.name] = item.default_factory()
+    return SimpleNamespace(**found)
+
+
+class WordChoice(click.Choice):
+    """A choice of typed words (fec.vocabulary's StrEnums) offered, taken and passed on as their plain words:
+    click would otherwise match an enum default by its member name (FP32), not its word (fp32)."""
+
+    def convert(self, value, param, ctx):
+        return super().convert(str(value) if isinstance(value, enum.Enum) else value, param, ctx)
+
+
+class RegistryChoice(click.Choice):
+    """A choice of a registry's names, read when the command runs, so that a backend or runtime registered after
+    the command was imported is offered too."""
+
+    def __init__(self, names: Callable[[], list[str]]):
+        self._names = names
+        super().__init__([])
+
+    @property
+    def choices(self) -> list[str]:
+        return list(self._names())
+
+    @choices.setter
+    def choices(self, value) -> None:  # click's __init__ sets it; the registry is the one answer
+        pass
+
+
 def choice(words) -> click.Choice:
     """A click choice of typed words (fec.vocabulary's StrEnums, a registry's names) offered as their plain words."""
-    return click.Choice([str(word) for word in words])
+    return WordChoice([str(word) for word in words])
 
 
 WHOLE_NUMBER = re.compile(r"[0-9]+")  # int() also takes 1_0 (ten), +5 and full-width digits
@@ -125,13 +166,3 @@ def show_progress(quiet: bool) -> bool:
     """Progress bars only on interactive terminals and never with --quiet."""
     return not quiet and sys.stderr.isatty()
 
-
-def report_failures(failures: dict, skip_bad: bool) -> None:
-    """Pictures that failed: one error naming the first three, or with --skip-bad a warning line each."""
-    if not failures:
-        return
-    lines = [f"{path}: {reason}" for path, reason in failures.items()]
-    if not skip_bad:
-        raise FecError(f"{len(failures)} pictures failed (use --skip-bad to go on without them): " + "; ".join(lines[:3]))
-    for line in lines:
-        click.echo(f"warning: skipped {line}", err=True)

@@ -14,10 +14,14 @@ from pathlib import Path
 
 import click
 
-from fec.cli.common import OutputPath, comma_list, quiet_option, user_errors
-from fec.deploy.candidates import DEFAULT_FLOAT_BELOW
+from fec.bench.measure import MODES, MeasureSettings
+from fec.cli.common import OutputPath, choice, comma_list, defaults_of, quiet_option, user_errors
+from fec.deploy.options import DeployOptions
 from fec.hardware import MAX_THREADS
-from fec.vocabulary import Precision
+from fec.runtimes.backends import SERVE_WITH
+
+DEFAULTS = defaults_of(DeployOptions)
+WINDOWS = MeasureSettings()
 
 NO_CHOICE_EXIT = 1
 
@@ -30,30 +34,30 @@ NO_CHOICE_EXIT = 1
                     "whose inputs did not change (sha256); timings are always measured again.")
 @click.argument("checkpoint", metavar="CKPT", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Held-out triplet CSV, or a folder with test.csv.")
-@click.option("--out", type=OutputPath(), default=Path("export/deploy"), show_default=True,
+@click.option("--out", type=OutputPath(), default=DEFAULTS.out, show_default=True,
               help="Deployment folder: exports/, decision.{json,md,png}, triton_repo/.")
-@click.option("--max-drop", type=float, default=0.5, show_default=True,
+@click.option("--max-drop", type=float, default=DEFAULTS.max_drop, show_default=True,
               help="Held-out accuracy points a candidate may lose against PyTorch.")
-@click.option("--batch", "batches", callback=comma_list(int), default="1,32", show_default=True)
+@click.option("--batch", "batches", callback=comma_list(int), default=",".join(map(str, DEFAULTS.batches)), show_default=True)
 @click.option("--latency-budget", type=float, help="Instead of per batch: the highest throughput whose p99 latency per "
                                                    "batch stays within this many ms.")
 @click.option("--calib-data", type=click.Path(path_type=Path),
               help="int8 calibration faces [default: train.csv beside the test CSV; none: no int8 candidates].")
-@click.option("--calib-size", type=int, default=256, show_default=True, help="int8 calibration faces.")
-@click.option("--precision", "precisions", callback=comma_list(str), default=",".join(Precision), show_default=True)
+@click.option("--calib-size", type=int, default=DEFAULTS.calib_size, show_default=True, help="int8 calibration faces.")
+@click.option("--precision", "precisions", callback=comma_list(str), default=",".join(DEFAULTS.precisions), show_default=True)
 @click.option("--backend", "backends", callback=comma_list(str), help="Comma list of backends to try (default: all).")
-@click.option("--float-below", callback=comma_list(int), default=",".join(map(str, DEFAULT_FLOAT_BELOW)), show_default=True,
+@click.option("--float-below", callback=comma_list(int), default=",".join(map(str, DEFAULTS.float_below)), show_default=True,
               help="int8 candidates: convolutions narrower than this many channels stay float, one export per value.")
 @click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Intra-op threads of every runtime (default: all cores).")
-@click.option("--warmup", type=int, default=10, show_default=True)
-@click.option("--iters", type=int, default=50, show_default=True, help="Timed iterations per window.")
-@click.option("--max-windows", type=int, default=10, show_default=True)
-@click.option("--passes", type=click.IntRange(min=1), default=2, show_default=True,
+@click.option("--warmup", type=int, default=WINDOWS.warmup_iters, show_default=True)
+@click.option("--iters", type=int, default=WINDOWS.iters, show_default=True, help="Timed iterations per window.")
+@click.option("--max-windows", type=int, default=WINDOWS.max_windows, show_default=True)
+@click.option("--passes", type=click.IntRange(min=1), default=DEFAULTS.passes, show_default=True,
               help="Timing passes over all candidates, every other one in reverse order: the fastest pass counts, "
                    "and the passes' spread is part of the noise a tie is judged by.")
-@click.option("--mode", type=click.Choice(["compute", "end-to-end", "both"]), default="both", show_default=True)
-@click.option("--rank-by", type=click.Choice(["compute", "end-to-end"]), default="compute", show_default=True)
-@click.option("--serve-with", type=click.Choice(["native", "python"]), default="native", show_default=True,
+@click.option("--mode", type=click.Choice([*MODES, "both"]), default="both", show_default=True)
+@click.option("--rank-by", type=choice(MODES), default=DEFAULTS.rank_by, show_default=True)
+@click.option("--serve-with", type=choice(SERVE_WITH), default=SERVE_WITH[0], show_default=True,
               help="Triton embedding model: the runtime's own Triton backend, or the python backend running fec's "
                    "runner (servers with only the python backend). OpenVINO in fp32 is always on the python backend, "
                    "which pins fp32 (Triton's OpenVINO backend cannot).")
@@ -65,9 +69,8 @@ NO_CHOICE_EXIT = 1
 @user_errors
 def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, calib_size, precisions, backends, float_below,
          threads, warmup, iters, max_windows, passes, mode, rank_by, serve_with, triton_repo, no_triton, photos, quiet):
-    from fec.bench.measure import MeasureSettings
     from fec.bench.options import bench_modes
-    from fec.deploy import DeployOptions, deploy
+    from fec.deploy import deploy
 
     modes = bench_modes(mode)
     settings = MeasureSettings(warmup_iters=warmup, iters=iters, max_windows=max_windows)

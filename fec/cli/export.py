@@ -8,9 +8,16 @@ import click
 
 from fec.cli.common import OutputPath, choice, quiet_option, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
-from fec.export.onnx_export import EXPORTERS
-from fec.export.precision import EXPORT_PRECISIONS, INT8_TARGETS, QUANTIZERS
-from fec.export.registry import HARDWARE_COMPATIBILITY, EngineOptions, ExportRequest, list_formats
+from fec.export.registry import (
+    EXPORT_PRECISIONS,
+    EXPORTERS,
+    HARDWARE_COMPATIBILITY,
+    INT8_TARGETS,
+    QUANTIZERS,
+    EngineOptions,
+    ExportRequest,
+    list_formats,
+)
 from fec.preprocessing import MIN_INPUT_SIZE
 
 REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, shown by --help

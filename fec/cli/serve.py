@@ -15,16 +15,18 @@ from pathlib import Path
 import click
 
 from fec.cli.common import FiniteRange, OutputPath, quiet_option, user_errors
+from fec.triton.options import DEFAULT_REPO
+from fec.triton.server import READY_TIMEOUT_S, TRITON_GRPC_PORT, TRITON_HTTP_PORT
 
 
 @click.command(help="Start the real tritonserver (a full install, else the nvidia-pytriton wheel's) on a model "
                     "repository, listening on 127.0.0.1; wait until the models are ready; stop cleanly on Ctrl-C.")
-@click.option("--repo", type=click.Path(path_type=Path), default=Path("triton_repo"), show_default=True)
-@click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--repo", type=click.Path(path_type=Path), default=DEFAULT_REPO, show_default=True)
+@click.option("--http-port", type=click.IntRange(1, 65535), default=TRITON_HTTP_PORT, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=TRITON_GRPC_PORT, show_default=True)
 @click.option("--model", "models", multiple=True, help="Load only these models (default: all this server can run).")
 @click.option("--log", "log_path", type=OutputPath(), help="Server log file (default: in the temp folder).")
-@click.option("--timeout", type=FiniteRange(0, min_open=True), default=180.0, show_default=True,
+@click.option("--timeout", type=FiniteRange(0, min_open=True), default=READY_TIMEOUT_S, show_default=True,
               help="Seconds to wait for readiness.")
 @quiet_option
 @user_errors

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from fec.artifacts import MAX_BATCH
-from fec.cli.common import OutputPath, local_picture_options, quiet_option, show_progress, user_errors
+from fec.cli.common import OutputPath, RegistryChoice, local_picture_options, quiet_option, show_progress, user_errors
 from fec.data.face_store import MAX_FACE_SIZE
 from fec.preprocessing import MIN_INPUT_SIZE
 from fec.runtimes.backends import export_backends
@@ -22,7 +22,7 @@ FAILED_EXIT = 1
 @click.argument("export_dirs", metavar="EXPORT_DIR...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Test CSV, or a folder with test.csv.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Reference checkpoint (default: the one in the manifest).")
-@click.option("--backend", "backends", multiple=True, type=click.Choice(export_backends()),
+@click.option("--backend", "backends", multiple=True, type=RegistryChoice(export_backends),
               help="Repeatable: a backend (the names fec-bench uses) that runs the export's file; one with a "
                    "precision of its own (openvino-bf16, onnxruntime-tensorrt-fp16) is judged in that precision. "
                    "Default: onnxruntime for ONNX exports, tensorrt for engines.")

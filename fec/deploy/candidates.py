@@ -12,13 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from fec.deploy.options import DEFAULT_FLOAT_BELOW
 from fec.errors import DeployError, FecError
-from fec.export.precision import NARROW_CHANNELS
 from fec.export.registry import ExportRequest, get_format
 from fec.runtimes.backends import CHECKPOINT_FORM, Backend, backend_names, get_backend
 from fec.vocabulary import Precision
-
-DEFAULT_FLOAT_BELOW = (NARROW_CHANNELS, 16, 0)   # int8: convolutions narrower than this many channels stay float
 
 
 @dataclass(frozen=True)

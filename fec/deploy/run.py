@@ -9,20 +9,17 @@ reason and the others go on.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from fec.artifacts import MAX_BATCH
 from fec.bench.backend_rows import bench_backend
-from fec.bench.measure import MeasureSettings
-from fec.bench.options import COMPUTE, MODES, BenchOptions
+from fec.bench.options import BenchOptions
 from fec.bench.run import target_inputs
 from fec.bench.targets import resolve_target
 from fec.data.dataset import triplet_csv
 from fec.deploy.cache import DeployCache, key_of
-from fec.deploy.candidates import DEFAULT_FLOAT_BELOW, Candidate, ExportSpec, plan_candidates
+from fec.deploy.candidates import Candidate, ExportSpec, plan_candidates
+from fec.deploy.options import DeployOptions
 from fec.deploy.select import FAILED, OK, SAME_MODEL, UNAVAILABLE, Measured, Timing
 from fec.errors import DeployError, FecError
 from fec.export.manifest import read_manifest, sha256_file
@@ -35,54 +32,6 @@ from fec.vocabulary import Precision
 REFERENCE = "torch/checkpoint"
 # What a candidate's verification records (and the cache must hold to be reused).
 VERDICT_FIELDS = {"delta_pt": float, "flips": float, "min_cos": float, "nonfinite": int, "error": str}
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeployOptions:
-    """What to try and how to judge it."""
-
-    data: Path                                   # held-out triplets (a CSV, or a folder with test.csv)
-    out: Path
-    batches: tuple[int, ...] = (1, 32)
-    max_drop: float = 0.5                        # accuracy points a candidate may lose against PyTorch
-    latency_budget_ms: float | None = None
-    calib_data: Path | None = None               # int8 calibration faces (default: train.csv beside the test CSV)
-    calib_size: int = 256
-    precisions: tuple[str, ...] = tuple(Precision)
-    backends: tuple[str, ...] | None = None
-    float_below: tuple[int, ...] = DEFAULT_FLOAT_BELOW
-    settings: MeasureSettings = field(default_factory=MeasureSettings)
-    threads: int | None = None
-    modes: tuple[str, ...] = MODES
-    rank_by: str = COMPUTE
-    passes: int = 2                              # timing passes over all candidates (every other one reversed)
-    progress: Callable[[str], None] | None = None
-
-    def say(self, message: str) -> None:
-        if self.progress:
-            self.progress(message)
-
-    def validate(self) -> None:
-        """DeployError naming the first impossible option (by its fec-deploy flag), for library callers too."""
-        unknown = sorted(set(self.precisions) - set(Precision))
-        problems = [
-            (self.rank_by not in self.modes, f"--rank-by {self.rank_by} needs it measured: use --mode {self.rank_by} or both"),
-            (unknown, f"--precision: choose from {', '.join(Precision)}"),
-            (not self.batches or min(self.batches) < 1 or max(self.batches) > MAX_BATCH,
-             f"--batch: give sizes in [1, {MAX_BATCH}]"),
-            (not self.max_drop >= 0 or math.isinf(self.max_drop),
-             f"--max-drop: give 0 or more accuracy points, got {self.max_drop:g}"),
-            (self.latency_budget_ms is not None and not 0 < self.latency_budget_ms < math.inf,
-             "--latency-budget: give a positive, finite number of ms"),
-            (not self.float_below or min(self.float_below) < 0, "--float-below: give channel counts >= 0"),
-            (self.calib_size < 1, "--calib-size: give 1 or more faces"),
-            (self.passes < 1, "--passes: give 1 or more"),
-            (self.out.exists() and not self.out.is_dir(), f"--out {self.out}: exists and is not a folder; choose another"),
-        ]
-        for wrong, message in problems:
-            if wrong:
-                raise DeployError(message)
-        self.settings.validate()
 
 
 @dataclass

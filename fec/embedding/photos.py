@@ -23,8 +23,8 @@ from fec.artifacts import UINT8_NHWC
 from fec.detect import DEFAULT_DETECTOR, DetectedFace
 from fec.errors import DataError, FecError
 from fec.io import atomic_open, atomic_path
-from fec.runtimes.triton_client import CLIENT_TIMEOUT_S, DEFAULT_ENSEMBLE, EmbeddedFace
-from fec.triton.serving import FaceSettings
+from fec.runtimes.triton_client import CLIENT_TIMEOUT_S, DEFAULT_ENSEMBLE, EmbeddedFace, PhotoReply
+from fec.triton.serving import MAX_FACES, FaceSettings
 
 LOCAL_BATCH = 64  # faces per forward pass of the local model
 SHEET_MARGIN = 0.25  # contact-sheet crops show a little more than the box, for the eye's sake
@@ -45,7 +45,7 @@ class ServerPhotoEmbedder:
                 raise FecError(f"model {self.model!r} is not ready on the server at {url} (write the repository with "
                                "fec-triton --photos or fec-deploy --photos, and serve it with fec-serve)")
 
-    def faces(self, payload: bytes) -> list[EmbeddedFace]:
+    def faces(self, payload: bytes) -> PhotoReply:
         from fec.runtimes.triton_client import TritonClient
 
         if getattr(self._local, "client", None) is None:
@@ -59,7 +59,8 @@ class ServerPhotoEmbedder:
 class LocalPhotoEmbedder:
     """Photos -> faces and embeddings with MTCNN and a checkpoint's PyTorch model on this machine."""
 
-    def __init__(self, checkpoint: str | Path, detector: str = DEFAULT_DETECTOR, box_convention: str | None = None):
+    def __init__(self, checkpoint: str | Path, detector: str = DEFAULT_DETECTOR, box_convention: str | None = None,
+                 max_faces: int = MAX_FACES):
         from fec.data.dataset import FaceCrops
         from fec.detect import create_detector
         from fec.detect.convention import BoxConvention, chosen_convention, require_detector
@@ -74,15 +75,15 @@ class LocalPhotoEmbedder:
         margin = FaceCrops.recorded(payload.get("config"), source=f"{checkpoint}: config").margin
         convention = chosen_convention(box_convention, BoxConvention.recorded(payload, f"{checkpoint}: box_convention"))
         require_detector(convention, detector, box_convention or str(checkpoint))
-        self.settings = FaceSettings(self.prep, margin, UINT8_NHWC, convention)
+        self.settings = FaceSettings(self.prep, margin, UINT8_NHWC, convention, max_faces)
         self._lock = threading.Lock()  # one forward at a time; torch parallelises inside
 
-    def faces(self, payload: bytes) -> list[EmbeddedFace]:
+    def faces(self, payload: bytes) -> PhotoReply:
         from fec.triton.photos import embed_in_chunks, photo_faces
 
-        faces, batch = photo_faces(payload, self.detector, self.settings)
-        embeddings = embed_in_chunks(self.embed, batch, LOCAL_BATCH, 0)
-        return [EmbeddedFace(face, vector) for face, vector in zip(faces, embeddings)]
+        photo = photo_faces(payload, self.detector, self.settings)
+        embeddings = embed_in_chunks(self.embed, photo.batch, LOCAL_BATCH, 0)
+        return PhotoReply([EmbeddedFace(face, vector) for face, vector in zip(photo.faces, embeddings)], photo.left_out)
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -115,6 +116,7 @@ class PhotoResult:
     records: list[FaceRecord]
     no_face: list[Path] = field(default_factory=list)
     failures: dict[Path, str] = field(default_factory=dict)
+    left_out: dict[Path, int] = field(default_factory=dict)   # photos with more faces than the cap: how many more
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -124,13 +126,14 @@ class PhotoResult:
         """The result with one photo's faces (and mentions) taken out: a query photo that was not among the inputs."""
         return PhotoResult([record for record in self.records if record.photo != photo],
                            [path for path in self.no_face if path != photo],
-                           {path: reason for path, reason in self.failures.items() if path != photo})
+                           {path: reason for path, reason in self.failures.items() if path != photo},
+                           {path: count for path, count in self.left_out.items() if path != photo})
 
 
 def embed_photos(embedder, paths: list[Path], concurrency: int = 4, progress: bool = False) -> PhotoResult:
     """Every face of every photo, `concurrency` photos in flight; a photo that fails is recorded, not fatal."""
 
-    def run(path: Path) -> list[EmbeddedFace] | str:
+    def run(path: Path) -> PhotoReply | str:
         try:
             return embedder.faces(path.read_bytes())
         except (FecError, OSError) as exc:
@@ -145,10 +148,13 @@ def embed_photos(embedder, paths: list[Path], concurrency: int = 4, progress: bo
     for path, outcome in zip(paths, outcomes):
         if isinstance(outcome, str):
             result.failures[path] = outcome
-        elif not outcome:
+            continue
+        if not outcome.faces:
             result.no_face.append(path)
+        if outcome.left_out:
+            result.left_out[path] = outcome.left_out
         result.records += [FaceRecord(path, index, found.face, np.asarray(found.embedding, np.float32))
-                           for index, found in enumerate(outcome if isinstance(outcome, list) else [])]
+                           for index, found in enumerate(outcome.faces)]
     return result
 
 

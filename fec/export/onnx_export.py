@@ -25,16 +25,15 @@ from torch import nn
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.errors import ArtifactError
 from fec.export.errors import ExportError
+from fec.export.registry import EXPORTERS, OPSET
 from fec.io import atomic_path
 from fec.preprocessing import Preprocessing, input_size_problem
 from fec.vocabulary import Precision
 
-OPSET = 20
 MIN_OPSET = 13  # the oldest opset whose operators every fec model exports to
 INPUT_NAME = "images"
 OUTPUT_NAME = "embeddings"
 METADATA_FORMAT = "fec-onnx/1"
-EXPORTERS = ("dynamo", "legacy")
 EXAMPLE_BATCH = 2  # torch.export specialises a batch of 1 to a constant
 MAX_PROTO_BYTES = 2 << 30  # protobuf's limit; beyond it weights would need external data
 

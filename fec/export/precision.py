@@ -31,13 +31,10 @@ import onnx
 
 from fec.export.calibration import batches
 from fec.export.errors import ExportError, MissingToolError
+from fec.export.registry import INT8_TARGETS, NARROW_CHANNELS
 from fec.vocabulary import Precision
 
-EXPORT_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)  # bf16 is a backend's, on an fp32 export
-INT8_TARGETS = ("cpu", "tensorrt")
-QUANTIZERS = ("onnxruntime", "modelopt")
 LINEAR_OPS = ("Conv", "Gemm", "MatMul")
-NARROW_CHANNELS = 48
 ONNXRUNTIME_HINT = "pip install onnxruntime (CPU) or onnxruntime-gpu"
 MODELOPT_HINT = ("pip install 'nvidia-modelopt[onnx]' in a separate environment (it replaces onnxruntime with "
                  "onnxruntime-gpu and pins an older onnx), or pass --quantizer onnxruntime")

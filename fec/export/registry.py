@@ -17,14 +17,20 @@ from pathlib import Path
 from fec.artifacts import MAX_BATCH
 from fec.export.errors import ExportError
 from fec.export.manifest import ArtifactFile
-from fec.export.onnx_export import EXPORTERS, OPSET
-from fec.export.precision import EXPORT_PRECISIONS, INT8_TARGETS, NARROW_CHANNELS, QUANTIZERS
+from fec.vocabulary import Precision
 
 BUILTIN_FORMATS = {
     "onnx": "fec.export.onnx_format",
     "trt": "fec.export.tensorrt_format",
 }
 HARDWARE_COMPATIBILITY = ("none", "ampere+", "same-cc")
+# What an export request may ask for (kept here, light, so that fec-export --help loads no torch or onnx).
+EXPORT_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)  # bf16 is a backend's, on an fp32 export
+INT8_TARGETS = ("cpu", "tensorrt")
+QUANTIZERS = ("onnxruntime", "modelopt")
+NARROW_CHANNELS = 48   # int8 for CPUs: convolutions narrower than this stay float unless asked otherwise
+EXPORTERS = ("dynamo", "legacy")
+OPSET = 20
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ def backend_names(kind: str | None = None) -> list[str]:
 CUDA = {"device": "cuda"}
 FP32, FP16, BF16 = Precision.FP32, Precision.FP16, Precision.BF16
 CHECKPOINT, ONNX, ENGINE = ArtifactKind.CHECKPOINT, ArtifactKind.ONNX, ArtifactKind.ENGINE
-ON_GPU = {"kind": "gpu"}
+ON_GPU = {"device": "gpu"}
 for _backend in (
     Backend("torch", CHECKPOINT, "torch", {"device": "cpu"}, summary="PyTorch eager on the CPU", forms=(CHECKPOINT_FORM,)),
     Backend("torch_compile", CHECKPOINT, "torch_compile", {"device": "cpu"}, summary="torch.compile on the CPU"),

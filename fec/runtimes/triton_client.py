@@ -30,7 +30,7 @@ PREPROCESS_KIND = "preprocess"
 # Its outputs' first axis is the number of faces found (0 when none): boxes [F, 4] (x1, y1, x2, y2 in pixels),
 # scores [F], landmarks [F, 5, 2] (fec.detect.LANDMARK_NAMES order, pixels), embeddings [F, D]; best face first.
 PHOTO_KIND = "photo"
-PHOTO_OUTPUTS = ("boxes", "scores", "landmarks", EMBEDDING_OUTPUT)
+PHOTO_OUTPUTS = ("boxes", "scores", "landmarks", EMBEDDING_OUTPUT, "left_out")  # left_out [1]: faces beyond the cap
 
 
 def model_name(ensemble: str, kind: str) -> str:
@@ -53,6 +53,15 @@ class EmbeddedFace:
 
     face: DetectedFace
     embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class PhotoReply:
+    """What a photo gives: its faces (best first) with their embeddings, and how many more faces were found
+    beyond the per-photo cap (left out, not embedded)."""
+
+    faces: list[EmbeddedFace]
+    left_out: int = 0
 
 
 class ClientError(ServingError):
@@ -175,15 +184,16 @@ class TritonClient:
             inputs[BOX_INPUT] = np.asarray(boxes, dtype=np.float32)
         return self.infer(model, inputs, [EMBEDDING_OUTPUT])[EMBEDDING_OUTPUT]
 
-    def detect_faces(self, payload: bytes, model: str = model_name(DEFAULT_ENSEMBLE, PHOTO_KIND)) -> list[EmbeddedFace]:
-        """One encoded photo -> its faces (best first) with their embeddings, from the photo model; [] when none."""
+    def detect_faces(self, payload: bytes, model: str = model_name(DEFAULT_ENSEMBLE, PHOTO_KIND)) -> PhotoReply:
+        """One encoded photo -> its faces (best first) with their embeddings, from the photo model (none: [])."""
         photo = np.empty((1,), dtype=object)
         photo[0] = payload
         found = self.infer(model, {IMAGE_INPUT: photo}, list(PHOTO_OUTPUTS))
         faces = faces_from_arrays(found["boxes"], found["scores"], found["landmarks"])
         if len(found[EMBEDDING_OUTPUT]) != len(faces):
             raise ClientError(f"{model}: {len(faces)} faces but {len(found[EMBEDDING_OUTPUT])} embeddings")
-        return [EmbeddedFace(face, vector) for face, vector in zip(faces, found[EMBEDDING_OUTPUT])]
+        return PhotoReply([EmbeddedFace(face, vector) for face, vector in zip(faces, found[EMBEDDING_OUTPUT])],
+                          int(found["left_out"].reshape(-1)[0]))
 
     def batch_counts(self, model: str) -> dict[int, int]:
         """Server statistics: how many executions ran each batch size (dynamic batching shows as sizes > 1)."""

@@ -80,12 +80,17 @@ class DynamicBatching:
 
     max_queue_delay_us: int = 0
     preferred_batch_sizes: tuple[int, ...] = ()
+    queue_timeout_us: int = 0   # a request queued longer is answered with an error (REJECT); 0: it waits
 
     def message(self) -> Message:
         fields = Message()
         if self.preferred_batch_sizes:
             fields.append(("preferred_batch_size", tuple(self.preferred_batch_sizes)))
         fields.append(("max_queue_delay_microseconds", self.max_queue_delay_us))
+        if self.queue_timeout_us:
+            fields.append(("default_queue_policy", Message([
+                ("timeout_action", PbtxtEnum("REJECT")), ("default_timeout_microseconds", self.queue_timeout_us),
+                ("allow_timeout_override", True)])))
         return fields
 
 

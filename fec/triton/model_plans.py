@@ -8,14 +8,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fec.artifacts import MAX_BATCH, UINT8_NHWC
-from fec.detect import missing_package
+from fec.artifacts import UINT8_NHWC
 from fec.hardware import cpu_info
 from fec.runtimes.backends import OPENVINO_BACKEND_F32
 from fec.runtimes.triton_client import (
     BOX_INPUT,
-    DEFAULT_ENSEMBLE,
-    EMBEDDING_KINDS,
     IMAGE_INPUT,
     PREPROCESS_KIND,
     model_name,
@@ -34,63 +31,13 @@ from fec.triton.config import (
 from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_io import ModelIO
-from fec.triton.photo_config import PHOTO_DETECTOR, photo_comment, photo_config
+from fec.triton.options import RepositoryOptions
+from fec.triton.photo_config import photo_comment, photo_config
 from fec.triton.python_models import PHOTO, PREPROCESS, RUNNER_EMBEDDING, template_text
 from fec.triton.serving import FaceSettings
 from fec.vocabulary import Precision
 
-TRT_PRECISIONS = ("FP32", "FP16", "INT8")
-OPENVINO_KINDS = ("openvino", "ov-python")  # written only when asked: a server needs OpenVINO for them
-OPENVINO_PRECISIONS = (Precision.FP32, Precision.BF16)
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
-MAX_MODEL_NAME = 64  # Triton model folders are named after it, with suffixes such as _preprocess and _photo
-
-
-@dataclass(frozen=True)
-class RepositoryOptions:
-    """What `fec-triton` asks for; `validate()` turns impossible combinations into RepositoryError."""
-
-    name: str = DEFAULT_ENSEMBLE
-    kind: str = "cpu"
-    instances: int = 1
-    max_batch: int = 32
-    max_queue_delay_us: int = 1000
-    embedding: str | None = None          # an EMBEDDING_KINDS entry; None: trt when an engine is given, else onnx
-    trt_accelerator: bool = False         # onnxruntime on GPU through TensorRT
-    trt_precision: str = "FP16"
-    openvino_precision: str = Precision.FP32      # the OpenVINO kinds' inference precision: fp32, or bf16 on CPUs that do it
-    trt_cache_path: str = "/tmp/fec-trt-cache"
-    face_margin: float | None = None      # None: the margin recorded in the export (training's)
-    ort_threads: int = 0
-    preprocess_instances: int | None = None  # None: one per core of the machine writing the repository
-    photos: bool = False                  # also the photo model (<name>_photo): photos in, faces and embeddings out
-
-    def validate(self) -> RepositoryOptions:
-        rules = [
-            (self.name.replace("_", "").replace("-", "").isalnum() and len(self.name) <= MAX_MODEL_NAME,
-             f"model name {self.name[:80]!r} must be at most {MAX_MODEL_NAME} letters, digits, _ or -"),
-            (self.kind in INSTANCE_KINDS, f"kind must be one of {', '.join(INSTANCE_KINDS)}"),
-            (self.instances >= 1, "instances must be at least 1"),
-            (1 <= self.max_batch <= MAX_BATCH, f"max batch must be in [1, {MAX_BATCH}], got {self.max_batch}"),
-            (self.max_queue_delay_us >= 0, "max queue delay must not be negative"),
-            (self.embedding in (None, *EMBEDDING_KINDS), f"embedding must be one of {', '.join(EMBEDDING_KINDS)}"),
-            (self.embedding not in OPENVINO_KINDS or self.kind == "cpu",
-             f"--embedding {self.embedding} runs on the CPU (--kind cpu)"),
-            (self.openvino_precision in OPENVINO_PRECISIONS,
-             f"OpenVINO precision must be one of {', '.join(OPENVINO_PRECISIONS)}"),
-            (self.trt_precision in TRT_PRECISIONS, f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}"),
-            (not self.trt_accelerator or self.kind == "gpu", "the TensorRT execution accelerator needs --kind gpu"),
-            (self.face_margin is None or 0.0 <= self.face_margin <= 1.0, "face margin must be in [0, 1]"),
-            (self.ort_threads >= 0, "ONNX Runtime threads must not be negative"),
-            (self.preprocess_instances is None or self.preprocess_instances >= 1, "preprocess instances must be at least 1"),
-        ]
-        for ok, message in rules:
-            if not ok:
-                raise RepositoryError(message)
-        missing = missing_package(PHOTO_DETECTOR) if self.photos else None
-        if missing:
-            raise RepositoryError(f"--photos: {missing}")
-        return self
 
 
 @dataclass
@@ -128,7 +75,7 @@ def embedding_tensors(model_io: ModelIO) -> tuple[Tensor, Tensor]:
 
 
 def instance_group(options: RepositoryOptions, kind: str | None = None, count: int | None = None) -> tuple[InstanceGroup, ...]:
-    return (InstanceGroup(INSTANCE_KINDS[kind or options.kind], count or options.instances),)
+    return (InstanceGroup(INSTANCE_KINDS[kind or options.device], count or options.instances),)
 
 
 def preprocess_instance_count(options: RepositoryOptions) -> int:
@@ -138,7 +85,10 @@ def preprocess_instance_count(options: RepositoryOptions) -> int:
 
 
 def batching(options: RepositoryOptions) -> DynamicBatching:
-    return DynamicBatching(max_queue_delay_us=options.max_queue_delay_us)
+    """Dynamic batching that waits at most the asked delay for a fuller batch, and answers a request still queued
+    after the queue timeout with an error (so a backlog behind slow requests fails fast instead of piling up)."""
+    return DynamicBatching(max_queue_delay_us=options.max_queue_delay_us,
+                           queue_timeout_us=round(options.queue_timeout_s * 1e6))
 
 
 def warmups(tensor: Tensor, max_batch: int) -> tuple[Warmup, ...]:
@@ -166,7 +116,7 @@ def onnx_model(exports: ExportSet, options: RepositoryOptions, max_batch: int) -
         instance_groups=instance_group(options), dynamic_batching=batching(options),
         warmups=warmups(source, max_batch), accelerators=accelerators,
         comment=comment(exports, "FECNet embedding on the onnxruntime backend."))
-    where = "GPU + TensorRT EP" if options.trt_accelerator else options.kind.upper()
+    where = "GPU + TensorRT EP" if options.trt_accelerator else options.device.upper()
     return PlannedModel(config, {"model.onnx": exports.onnx}, exports.onnx_io, str(exports.onnx),
                         f"platform onnxruntime_onnx on {where} (needs Triton's onnxruntime backend)")
 
@@ -268,8 +218,9 @@ def preprocess_model(exports: ExportSet, options: RepositoryOptions, output_name
 def photo_model(exports: ExportSet, options: RepositoryOptions, embedding: ModelConfig) -> PlannedModel:
     margin = exports.face_margin if options.face_margin is None else options.face_margin
     instances = preprocess_instance_count(options)
-    faces = FaceSettings(exports.preprocessing, margin, exports.input_format, exports.box_convention)
-    config = photo_config(options.name, embedding, faces, instances, comment(exports, photo_comment(faces, embedding.name)))
+    faces = FaceSettings(exports.preprocessing, margin, exports.input_format, exports.box_convention, options.max_faces)
+    config = photo_config(options.name, embedding, faces, instances, comment(exports, photo_comment(faces, embedding.name)),
+                          options.photo_time_budget_s)
     return PlannedModel(config, {"model.py": template_text(PHOTO)},
                         summary=f"python backend ({instances} CPU instances): a photo -> every face's box, score, "
                                 f"landmarks and {embedding.name} embedding")

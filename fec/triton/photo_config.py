@@ -24,20 +24,24 @@ CALLS_PARAMETER = "embedding_model"  # the model a python model calls through BL
 PHOTO_DETECTOR = DEFAULT_DETECTOR
 
 
-def photo_config(ensemble: str, embedding: ModelConfig, faces: FaceSettings, instances: int, comment: str) -> ModelConfig:
-    """The photo model calling `embedding` (its config: input, output and batch limit are read from it)."""
+def photo_config(ensemble: str, embedding: ModelConfig, faces: FaceSettings, instances: int, comment: str,
+                 time_budget_s: float = 30.0) -> ModelConfig:
+    """The photo model calling `embedding` (its config: input, output and batch limit are read from it); a photo
+    whose work takes longer than `time_budget_s` fails alone (fec.triton.serving.Deadline)."""
     require_detector(faces.convention, PHOTO_DETECTOR, f"{model_name(ensemble, PHOTO_KIND)} (the photo model)")
     model_input, model_output = embedding.inputs[0], embedding.outputs[0]
-    dims = {"boxes": (-1, 4), "scores": (-1,), "landmarks": (-1, 5, 2), "embeddings": (-1, *model_output.dims)}
+    dims = {"boxes": (-1, 4), "scores": (-1,), "landmarks": (-1, 5, 2), "embeddings": (-1, *model_output.dims),
+            "left_out": (1,)}
+    types = {"left_out": "TYPE_INT32"}
     parameters = (
         *faces.parameters(), (CALLS_PARAMETER, embedding.name), ("embedding_input", model_input.name),
         ("embedding_output", model_output.name), ("embedding_max_batch", str(embedding.max_batch_size)),
         ("embedding_dim", str(model_output.dims[0])), ("detector", PHOTO_DETECTOR),
-        ("detector_threads", "1" if instances > 1 else "0"))
+        ("detector_threads", "1" if instances > 1 else "0"), ("time_budget_s", f"{time_budget_s:g}"))
     return ModelConfig(
         name=model_name(ensemble, PHOTO_KIND), backend="python", max_batch_size=0,
         inputs=(Tensor(IMAGE_INPUT, "TYPE_STRING", (1,)),),
-        outputs=tuple(Tensor(name, "TYPE_FP32", dims[name]) for name in PHOTO_OUTPUTS),
+        outputs=tuple(Tensor(name, types.get(name, "TYPE_FP32"), dims[name]) for name in PHOTO_OUTPUTS),
         instance_groups=(InstanceGroup("KIND_CPU", instances),), parameters=parameters, comment=comment)
 
 

@@ -84,16 +84,20 @@ def photo_section(summary: RepositorySummary) -> str:
     return f"""
 ## Tensors of `{photo}` (photos: every face found)
 
-One photo per request (max_batch_size 0), no box: the model finds every face (MTCNN), levels and crops
-each as training cropped faces, and embeds them with `{summary.embedding_model}`. F is the number of faces
-found, best first, 0 when there is none.
+One photo per request (max_batch_size 0), no box: the model finds every face (MTCNN, on the photo decoded with
+its longer side at most 1280 px), levels and crops each as training cropped faces, and embeds them with
+`{summary.embedding_model}`. F is the number of faces embedded, best first, 0 when there is none; a photo's
+faces beyond the repository's cap (`fec-triton --max-faces`) are counted in `left_out`, not embedded. A photo
+whose work takes longer than the repository's budget (`--photo-time-budget`) fails alone (HTTP 400) with its
+reason; an instance per core keeps one slow photo from holding up the others.
 
 - input `image`: TYPE_STRING, dims [1], one encoded photo;
 - output `boxes`: TYPE_FP32, dims [-1, 4] (shape [F, 4]): x1, y1, x2, y2 in the photo's pixels;
 - output `scores`: TYPE_FP32, dims [-1] (shape [F]): the detector's confidence;
 - output `landmarks`: TYPE_FP32, dims [-1, 5, 2] (shape [F, 5, 2]): left eye, right eye, nose, mouth left,
   mouth right (as seen), in pixels;
-- output `embeddings`: TYPE_FP32, dims [-1, 16] (shape [F, 16]).
+- output `embeddings`: TYPE_FP32, dims [-1, 16] (shape [F, 16]);
+- output `left_out`: TYPE_INT32, dims [1]: faces found beyond the cap.
 
     fec-embed --url http://127.0.0.1:8000 --detect photos/ --out faces.jsonl --similar query.jpg
 """

@@ -28,7 +28,6 @@ from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_plans import (
     PlannedModel,
-    RepositoryOptions,
     ensemble_model,
     fitted_batch,
     onnx_model,
@@ -38,10 +37,10 @@ from fec.triton.model_plans import (
     python_runner_model,
     trt_model,
 )
+from fec.triton.options import DEFAULT_REPO, RepositoryOptions
 
 __all__ = ["DEFAULT_REPO", "MARKER", "RepositoryOptions", "RepositorySummary", "plan_repository", "write_repository"]
 
-DEFAULT_REPO = Path("triton_repo")
 MARKER = ".fec-triton.json"
 VERSION = "1"
 

@@ -37,6 +37,10 @@ from pathlib import Path
 from fec.io import make_folder
 from fec.triton.errors import ServerError
 
+# Triton's own ports (what clients expect unless told) and how long a start may take to get every model ready.
+TRITON_HTTP_PORT, TRITON_GRPC_PORT = 8000, 8001
+READY_TIMEOUT_S = 180.0
+
 HOST = "127.0.0.1"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 TCP_LISTEN = "0A"  # socket state in /proc/net/tcp
@@ -298,7 +302,7 @@ class TritonServer:
                 *(f"--load-model={name}" for name in self.models),
                 f"--backend-config=python,shm-region-prefix-name={shm_prefix}"]
 
-    def start(self, timeout: float = 180.0) -> TritonServer:
+    def start(self, timeout: float = READY_TIMEOUT_S) -> TritonServer:
         """Start the server and return once every loaded model is ready (ServerError with the log tail if not)."""
         self.check_ports()
         make_folder(self.log_path.parent)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.data.triplets import FaceBox
 from fec.detect.convention import BoxConvention
 from fec.errors import DataError
-from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_uint8, resize_uint8
+from fec.preprocessing import Preprocessing, ScaledPicture, crop_box, decode_scaled, normalize_uint8, resize_uint8
 
 DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
 MAX_MESSAGE_CHARS = 500
@@ -30,6 +31,7 @@ MAX_MESSAGE_CHARS = 500
 # this are no face and can overflow the network to non-finite embeddings, so they are refused as bad input.
 MAX_INPUT_MAGNITUDE = 1e4
 CONVENTION_PARAMETER = "box_convention"  # JSON of fec.detect.convention.BoxConvention; empty: none
+MAX_FACES = 32  # faces a photo is embedded with by default (best first); the rest are counted as left out
 
 
 def model_settings(args: dict) -> tuple[dict, dict[str, str]]:
@@ -47,19 +49,40 @@ class FaceSettings:
     margin: float = 0.0
     output_format: str = FLOAT32_NCHW
     convention: BoxConvention | None = None
+    max_faces: int = MAX_FACES   # a photo's faces embedded, best first; the others are reported as left out
 
     @classmethod
     def from_parameters(cls, parameters: dict[str, str]) -> FaceSettings:
         convention = parameters.get(CONVENTION_PARAMETER)
         return cls(Preprocessing.from_dict(json.loads(parameters["preprocessing"]), "model config parameter preprocessing"),
                    float(parameters.get("face_margin", "0")), parameters.get("output_format", FLOAT32_NCHW),
-                   BoxConvention.from_dict(json.loads(convention), CONVENTION_PARAMETER) if convention else None)
+                   BoxConvention.from_dict(json.loads(convention), CONVENTION_PARAMETER) if convention else None,
+                   int(parameters.get("max_faces", str(MAX_FACES))))
 
     def parameters(self) -> tuple[tuple[str, str], ...]:
         """The model config parameters `from_parameters` reads back."""
         convention = json.dumps(self.convention.to_dict()) if self.convention else ""
         return (("preprocessing", json.dumps(self.prep.to_dict())), ("face_margin", str(self.margin)),
-                ("output_format", self.output_format), (CONVENTION_PARAMETER, convention))
+                ("output_format", self.output_format), (CONVENTION_PARAMETER, convention),
+                ("max_faces", str(self.max_faces)))
+
+
+class RequestTimeout(DataError):
+    """A request that spent the server's time budget for one request (a photo with too many pixels or faces)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One request's time budget: `check` raises RequestTimeout once `seconds` have passed (None: no budget), so
+    a request that turns out slow fails alone, with its reason, instead of holding its model instance."""
+
+    seconds: float | None
+    start: float = field(default_factory=time.monotonic)
+
+    def check(self, name: str, step: str) -> None:
+        if self.seconds is not None and time.monotonic() - self.start > self.seconds:
+            raise RequestTimeout(f"{name}: over the server's {self.seconds:g} s budget for one request while {step}; "
+                                 "send a smaller photo or one with fewer faces")
 
 
 @dataclass(frozen=True)
@@ -117,16 +140,16 @@ def prepare_faces(payloads: list[bytes], prep: Preprocessing, boxes: list[FaceBo
 
 def face_pixels(payload: bytes, prep: Preprocessing, index: int, box: FaceBox | None, margin: float) -> np.ndarray:
     """One picture -> HWC uint8 face at the model's input size."""
-    image = decoded(payload, f"image {index}")
+    image = decoded(payload, f"image {index}").picture
     if box is not None:
         image = crop_box(image, box, margin)
     return resize_uint8(image, prep.input_size)
 
 
-def decoded(payload: bytes, name: str):
-    """decode_image, with the odd exceptions Pillow raises on malformed files also reported as DataError."""
+def decoded(payload: bytes, name: str, longest_side: int | None = None) -> ScaledPicture:
+    """decode_scaled, with the odd exceptions Pillow raises on malformed files also reported as DataError."""
     try:
-        return decode_image(payload, name)
+        return decode_scaled(payload, name, longest_side)
     except DECODER_FAULTS as exc:
         raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {one_line(str(exc))})") from None
 

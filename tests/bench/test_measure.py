@@ -89,7 +89,10 @@ def test_latencies_come_from_the_clock(fake_clock, delayed):
 
 
 @pytest.mark.parametrize("settings, message", [
-    (MeasureSettings(iters=0), "iterations must be >= 1"),
+    (MeasureSettings(iters=0), r"iterations must be in \[1, 1000000\], got 0"),
+    (MeasureSettings(iters=10**7), r"iterations must be in \[1, 1000000\], got 10000000"),
+    (MeasureSettings(max_windows=5000), "at most 1000 windows, got 5000"),
+    (MeasureSettings(iters=None, duration_s=float("nan")), r"duration must be in \(0, 3600\] seconds, got nan"),
     (MeasureSettings(iters=None, duration_s=None), "iterations or a duration"),
     (MeasureSettings(max_windows=1), "at least 2 windows"),
     (MeasureSettings(warmup_iters=-1), "warm-up iterations"),

@@ -24,8 +24,7 @@ def field_defaults(cls) -> dict:
 
 def test_fec_triton_defaults_are_the_repository_options():
     from fec.cli.triton import main
-    from fec.triton.model_plans import RepositoryOptions
-    from fec.triton.repository import DEFAULT_REPO
+    from fec.triton.options import DEFAULT_REPO, RepositoryOptions
 
     cli, library = option_defaults(main), field_defaults(RepositoryOptions)
     renamed = {"trt_cache": "trt_cache_path"}
@@ -52,8 +51,8 @@ def test_timing_window_defaults_are_the_measure_settings(command_name):
 
 def test_fec_deploy_defaults_are_the_deploy_options():
     from fec.cli.deploy import main
-    from fec.deploy.deploy import SERVE_WITH
-    from fec.deploy.run import DeployOptions
+    from fec.deploy.deployment import SERVE_WITH
+    from fec.deploy.options import DeployOptions
 
     cli, library = option_defaults(main), field_defaults(DeployOptions)
     assert (cli["max_drop"], tuple(cli["batches"]), cli["calib_size"], cli["passes"]) == (

@@ -54,6 +54,23 @@ CASES += [
      "'--concurrency': 100000 is not in the range 1<=x<=1024"),
 ]
 
+# Processes, threads and loops by a user's number: a repository asking for 10000 instances starts 10000 when served
+CASES += [
+    (triton.main, ["TMP", "--repo", "TMP/r", "--instances", "10000"], "instances must be in [1, 64], got 10000"),
+    (triton.main, ["TMP", "--repo", "TMP/r", "--preprocess-instances", "65"], "preprocess instances must be in [1, 64], got 65"),
+    (triton.main, ["TMP", "--repo", "TMP/r", "--ort-threads", "5000"], "ONNX Runtime threads must be in [0, 1024], got 5000"),
+    (triton.main, ["TMP", "--repo", "TMP/r", "--max-queue-delay-us", "100000000"],
+     "max queue delay must be in [0, 10000000] microseconds, got 100000000"),
+    (triton.main, ["TMP", "--repo", "TMP/r", "--queue-timeout", "nan"], "queue timeout must be in (0, 3600] seconds, got nan"),
+    (embed.main, ["TMP", "--checkpoint", "CKPT", "--concurrency", "5000"],
+     "'--concurrency': 5000 is not in the range 1<=x<=1024"),
+    (embed.main, ["TMP", "--checkpoint", "CKPT", "--batch-size", "5000"], "'--batch-size': 5000 is not in the range 1<=x<=4096"),
+    (bench.main, ["CKPT", "--inputs", "random", "--iters", "10000000"], "iterations must be in [1, 1000000], got 10000000"),
+    (bench.main, ["CKPT", "--inputs", "random", "--max-windows", "5000"], "at most 1000 windows, got 5000"),
+    (bench.main, ["train", "--data", "DATA", "--steps", "1000000"], "'--steps': 1000000 is not in the range 1<=x<=100000"),
+    (deploy.main, ["CKPT", "--data", "DATA", "--passes", "1000"], "--passes: give 1 to 100"),
+]
+
 # Comma lists: int() read 1_0 as 10; an item given twice or an empty one was taken as it came
 LIST_RULE = "give each item once, separated by single commas"
 CASES += [

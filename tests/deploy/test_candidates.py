@@ -66,7 +66,8 @@ def test_export_spec_names_and_requests():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"passes": 0}, "--passes: give 1 or more"),
+    ({"passes": 0}, "--passes: give 1 to 100"),
+    ({"passes": 101}, "--passes: give 1 to 100"),
     ({"batches": ()}, "--batch: give sizes in [1, 4096]"),
     ({"batches": (1, 5000)}, "--batch: give sizes in [1, 4096]"),
     ({"calib_size": 0}, "--calib-size: give 1 or more faces"),

@@ -3,7 +3,7 @@ the choice (PyTorch) is no Triton model; the embedding kind follows --serve-with
 
 from __future__ import annotations
 
-from fec.deploy.deploy import servable_kind, served_candidate
+from fec.deploy.deployment import servable_kind, served_candidate
 from fec.deploy.select import Measured, Timing, choose_per_batch
 
 

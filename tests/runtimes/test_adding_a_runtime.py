@@ -65,7 +65,7 @@ def test_fec_bench_lists_it_as_running_here(throwaway_runtime):
 
 def test_fec_deploy_makes_it_a_candidate_and_knows_how_to_serve_it(throwaway_runtime):
     from fec.deploy.candidates import plan_candidates
-    from fec.deploy.deploy import servable_kind
+    from fec.deploy.deployment import servable_kind
 
     runnable, skipped = plan_candidates(backends=("unfused-ort",))
     assert ([candidate.name for candidate in runnable], skipped) == (["unfused-ort/onnx-fp32"], [])

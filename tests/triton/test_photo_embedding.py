@@ -121,8 +121,8 @@ def test_detected_faces_are_cropped_the_way_training_boxed_them(sample_photos, c
     from dataclasses import replace
 
     from fec.detect import align_face
+    from fec.embedding.photos import LocalPhotoEmbedder
     from fec.preprocessing import decode_image, resize_uint8
-    from fec.triton.photo_embedding import LocalPhotoEmbedder
     from fec.triton.photos import photo_faces
 
     folder, _ = sample_photos
@@ -130,13 +130,13 @@ def test_detected_faces_are_cropped_the_way_training_boxed_them(sample_photos, c
     settings = embedder.settings
     assert settings.convention == TRAINED_CONVENTION and "boxes as trained: mtcnn box moved by" in embedder.describe()
     payload = (folder / "astronaut.jpg").read_bytes()
-    faces, batch = photo_faces(payload, embedder.detector, settings)
-    picture = decode_image(payload)
-    trained_box = TRAINED_CONVENTION.face_box(faces[0].box, picture.size)
-    assert np.array_equal(batch[0], resize_uint8(align_face(picture, faces[0], settings.margin, box=trained_box),
-                                                 settings.prep.input_size))
-    _, as_detected = photo_faces(payload, embedder.detector, replace(settings, convention=None))
-    assert np.abs(batch[0].astype(int) - as_detected[0]).mean() > 10  # a wider, higher crop: other pixels
+    photo = photo_faces(payload, embedder.detector, settings)
+    picture = decode_image(payload)  # 512 px: within the working size, so found and cropped on the whole picture
+    trained_box = TRAINED_CONVENTION.face_box(photo.faces[0].box, picture.size)
+    assert np.array_equal(photo.batch[0], resize_uint8(align_face(picture, photo.faces[0], settings.margin, box=trained_box),
+                                                       settings.prep.input_size))
+    as_detected = photo_faces(payload, embedder.detector, replace(settings, convention=None)).batch
+    assert np.abs(photo.batch[0].astype(int) - as_detected[0]).mean() > 10  # a wider, higher crop: other pixels
 
 
 def test_box_convention_option_overrides_the_checkpoints(sample_photos, checkpoint, tmp_path):

@@ -32,8 +32,9 @@ def test_the_photo_model_config_is_triton_valid_and_documented(photo_repo):
     assert not config.HasField("dynamic_batching") and not config.model_warmup
     assert [(tensor.name, list(tensor.dims)) for tensor in config.input] == [("image", [1])]
     assert [(tensor.name, list(tensor.dims)) for tensor in config.output] == [
-        ("boxes", [-1, 4]), ("scores", [-1]), ("landmarks", [-1, 5, 2]), ("embeddings", [-1, 16])]
+        ("boxes", [-1, 4]), ("scores", [-1]), ("landmarks", [-1, 5, 2]), ("embeddings", [-1, 16]), ("left_out", [1])]
     parameters = {key: value.string_value for key, value in config.parameters.items()}
+    assert (parameters["max_faces"], parameters["time_budget_s"]) == ("32", "30")  # RepositoryOptions' defaults
     assert parameters["embedding_model"] == "fecnet_onnx"  # the ensemble's embedding model, called through BLS
     assert (parameters["embedding_input"], parameters["embedding_output"], parameters["embedding_max_batch"]) == (
         "images", "embeddings", "16")
@@ -61,9 +62,9 @@ def test_without_photos_there_is_no_photo_model(onnx_export, tmp_path):
 
 
 def test_photos_without_the_detector_installed_is_one_line(monkeypatch):
-    import fec.triton.model_plans as model_plans
+    import fec.detect
 
-    monkeypatch.setattr(model_plans, "missing_package", lambda name: f"face detector {name!r} needs facenet-pytorch")
+    monkeypatch.setattr(fec.detect, "missing_package", lambda name: f"face detector {name!r} needs facenet-pytorch")
     with pytest.raises(RepositoryError, match=r"^--photos: face detector 'mtcnn' needs facenet-pytorch$"):
         RepositoryOptions(photos=True).validate()
 

@@ -28,7 +28,8 @@ def photo_server(onnx_export, sample_photos, tmp_path_factory):
     from fec.triton.server import TritonServer
 
     folder = tmp_path_factory.mktemp("photo-serving")
-    options = RepositoryOptions(embedding="ort-python", max_batch=16, max_queue_delay_us=2000, ort_threads=1, photos=True)
+    options = RepositoryOptions(embedding="ort-python", max_batch=16, max_queue_delay_us=2000, ort_threads=1, photos=True,
+                                max_faces=5)
     write_repository(read_exports([onnx_export]), options, folder / "repo")
     with TritonServer(folder / "repo", log_path=folder / "tritonserver.log") as running:
         yield running
@@ -42,7 +43,7 @@ def test_the_photo_model_is_loaded_with_its_documented_shapes(photo_server):
     assert [(tensor["name"], tensor["data_type"], [int(d) for d in tensor["dims"]]) for tensor in config["input"]] == [
         ("image", "TYPE_STRING", [1])]
     assert [(tensor["name"], [int(d) for d in tensor["dims"]]) for tensor in config["output"]] == [
-        ("boxes", [-1, 4]), ("scores", [-1]), ("landmarks", [-1, 5, 2]), ("embeddings", [-1, 16])]
+        ("boxes", [-1, 4]), ("scores", [-1]), ("landmarks", [-1, 5, 2]), ("embeddings", [-1, 16]), ("left_out", [1])]
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
@@ -50,7 +51,7 @@ def test_faces_are_found_where_they_are(photo_server, sample_photos, protocol):
     folder, known = sample_photos
     url = photo_server.http_url if protocol == "http" else photo_server.grpc_url
     with TritonClient(url, protocol) as client:
-        found = {name: client.detect_faces((folder / name).read_bytes(), PHOTO_MODEL) for name in known}
+        found = {name: client.detect_faces((folder / name).read_bytes(), PHOTO_MODEL).faces for name in known}
     assert {name: len(faces) for name, faces in found.items()} == {name: len(boxes) for name, boxes in known.items()}
     for name, boxes in known.items():
         assert all(max(iou(item.face.box, box) for item in found[name]) >= 0.5 for box in boxes), name
@@ -76,7 +77,7 @@ def test_a_bad_photo_is_the_requests_fault(photo_server, sample_photos, protocol
     with TritonClient(url, protocol) as client:
         with pytest.raises(ClientError) as caught:
             client.detect_faces(payload, PHOTO_MODEL)
-        assert len(client.detect_faces((folder / "astronaut.jpg").read_bytes(), PHOTO_MODEL)) == 1  # still serving
+        assert len(client.detect_faces((folder / "astronaut.jpg").read_bytes(), PHOTO_MODEL).faces) == 1  # still serving
     assert caught.value.status == ("400" if protocol == "http" else "StatusCode.INVALID_ARGUMENT")
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
@@ -115,3 +116,47 @@ def test_a_server_without_the_photo_model_is_one_line(server, sample_photos):
     assert result.stderr.strip() == (f"error: model 'fecnet_photo' is not ready on the server at {server.http_url} "
                                      "(write the repository with fec-triton --photos or fec-deploy --photos, "
                                      "and serve it with fec-serve)")
+
+
+def test_a_crowd_photo_is_embedded_up_to_the_repositorys_cap_and_the_rest_counted(photo_server, tmp_path):
+    from tests.helpers import load_benchmark_script
+
+    crowd, _ = load_benchmark_script("sample_photos").crowd_photo(4, 3)
+    crowd.save(tmp_path / "crowd.jpg", quality=90)
+    with TritonClient(photo_server.http_url) as client:
+        reply = client.detect_faces((tmp_path / "crowd.jpg").read_bytes(), PHOTO_MODEL)
+    assert (len(reply.faces), reply.left_out) == (5, 7)
+
+
+def test_a_quick_photo_never_waits_behind_a_slow_one(photo_server, sample_photos, tmp_path):
+    """Head-of-line blocking: a photo of 48 faces and Grace Hopper's portrait sent together. The photo model has an
+    instance per core, so the portrait answers first, within twice its time alone."""
+    import threading
+    import time
+
+    from tests.helpers import load_benchmark_script
+
+    folder, _ = sample_photos
+    crowd, _ = load_benchmark_script("sample_photos").crowd_photo(8, 6)
+    crowd.save(tmp_path / "crowd.jpg", quality=90)
+    slow, quick = (tmp_path / "crowd.jpg").read_bytes(), (folder / "grace_hopper.jpg").read_bytes()
+
+    def timed(payload: bytes, done: dict, key: str) -> None:
+        with TritonClient(photo_server.http_url) as client:
+            started = time.perf_counter()
+            client.detect_faces(payload, PHOTO_MODEL)
+            done[key] = (started, time.perf_counter())
+
+    alone: dict = {}
+    for attempt in range(3):
+        timed(quick, alone, f"alone-{attempt}")
+    quick_alone = sorted(end - start for start, end in alone.values())[1]  # the median of three
+    together: dict = {}
+    slow_thread = threading.Thread(target=timed, args=(slow, together, "slow"))
+    slow_thread.start()
+    time.sleep(0.2)  # the slow photo is being worked on
+    timed(quick, together, "quick")
+    slow_thread.join()
+    quick_start, quick_end = together["quick"]
+    assert quick_end < together["slow"][1], "the quick photo waited for the slow one"
+    assert quick_end - quick_start <= 2 * quick_alone, (quick_end - quick_start, quick_alone)

@@ -58,7 +58,7 @@ def test_fec_triton_writes_the_repository_and_says_how_to_serve_it(onnx_export, 
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--trt-accelerator"], "needs --kind gpu"),
+    (["--trt-accelerator"], "needs --device gpu"),
     (["--embedding", "trt"], "needs an export folder with a TensorRT engine"),
     (["--face-margin", "2"], "face margin must be in [0, 1]"),
     (["--name", "x" * 300], f"model name '{'x' * 80}' must be at most 64 letters, digits, _ or -"),
@@ -67,6 +67,13 @@ def test_fec_triton_writes_the_repository_and_says_how_to_serve_it(onnx_export, 
 def test_fec_triton_option_mistakes_are_one_line(onnx_export, tmp_path, args, fragment):
     assert_one_line_error(invoke(triton_cli.main, [onnx_export, "--repo", tmp_path / "repo", *args]), fragment)
     assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.parametrize("placement", ["--device", "--kind"])
+def test_fec_triton_places_the_embedding_model_with_device_or_its_old_name_kind(onnx_export, tmp_path, placement):
+    result = invoke(triton_cli.main, [onnx_export, "--repo", tmp_path / "repo", "--embedding", "ort-python", placement, "gpu"])
+    assert result.exit_code == 0, result.output
+    assert "kind: KIND_GPU" in (tmp_path / "repo" / "fecnet_ort_python" / "config.pbtxt").read_text()
 
 
 def test_fec_triton_rejects_a_folder_that_is_not_an_export(tmp_path):

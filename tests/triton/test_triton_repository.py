@@ -61,6 +61,11 @@ def test_onnxruntime_config_matches_the_exported_graph(cpu_repo, onnx_export):
     assert graph.inputs[0].shape[1:] == (3, 112, 112)
     assert (config.instance_group[0].kind, config.instance_group[0].count) == (KIND_CPU, 2)
     assert config.dynamic_batching.max_queue_delay_microseconds == 500
+    from tritonclient.grpc import model_config_pb2
+
+    policy = config.dynamic_batching.default_queue_policy  # a request queued over 30 s is answered, not kept waiting
+    assert (policy.timeout_action, policy.default_timeout_microseconds, policy.allow_timeout_override) == (
+        model_config_pb2.ModelQueuePolicy.REJECT, 30_000_000, True)
     assert [w.batch_size for w in config.model_warmup] == [1, 16]
     assert not config.optimization.execution_accelerators.gpu_execution_accelerator
 
@@ -111,7 +116,7 @@ def test_ensemble_links_preprocess_to_the_chosen_model(cpu_repo):
 
 
 def test_gpu_onnx_model_gets_the_tensorrt_accelerator(onnx_export, tmp_path):
-    options = RepositoryOptions(kind="gpu", trt_accelerator=True, trt_precision="FP16", trt_cache_path="/cache/trt")
+    options = RepositoryOptions(device="gpu", trt_accelerator=True, trt_precision="FP16", trt_cache_path="/cache/trt")
     write_repository(read_exports([onnx_export]), options, tmp_path / "repo")
     config = read_config(tmp_path / "repo/fecnet_onnx/config.pbtxt")
     accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator[0]
@@ -126,7 +131,7 @@ def test_gpu_onnx_model_gets_the_tensorrt_accelerator(onnx_export, tmp_path):
 
 
 def test_a_chosen_python_backend_model_runs_where_asked(onnx_export, tmp_path):
-    write_repository(read_exports([onnx_export]), RepositoryOptions(kind="gpu", embedding="ort-python"), tmp_path / "repo")
+    write_repository(read_exports([onnx_export]), RepositoryOptions(device="gpu", embedding="ort-python"), tmp_path / "repo")
     assert read_config(tmp_path / "repo/fecnet_ort_python/config.pbtxt").instance_group[0].kind == KIND_GPU
 
 
@@ -241,14 +246,17 @@ def test_bad_export_folders_are_user_errors(onnx_export, tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     (RepositoryOptions(name="bad name"), "model name"),
-    (RepositoryOptions(kind="tpu"), "kind must be"),
-    (RepositoryOptions(trt_accelerator=True), "needs --kind gpu"),
+    (RepositoryOptions(device="tpu"), "device must be one of cpu, gpu"),
+    (RepositoryOptions(trt_accelerator=True), "needs --device gpu"),
     (RepositoryOptions(max_batch=0), r"^max batch must be in \[1, 4096\], got 0$"),
     (RepositoryOptions(max_batch=5000), r"^max batch must be in \[1, 4096\], got 5000$"),
-    (RepositoryOptions(embedding="ov-python", kind="gpu"), r"^--embedding ov-python runs on the CPU \(--kind cpu\)$"),
-    (RepositoryOptions(embedding="openvino", kind="gpu"), r"^--embedding openvino runs on the CPU \(--kind cpu\)$"),
+    (RepositoryOptions(embedding="ov-python", device="gpu"), r"^--embedding ov-python runs on the CPU \(--device cpu\)$"),
+    (RepositoryOptions(embedding="openvino", device="gpu"), r"^--embedding openvino runs on the CPU \(--device cpu\)$"),
     (RepositoryOptions(embedding="ov"), "embedding must be one of trt, onnx, openvino, ort-python, ov-python"),
     (RepositoryOptions(embedding="openvino", openvino_precision="fp16"), "OpenVINO precision must be one of fp32, bf16"),
+    (RepositoryOptions(max_faces=0), r"^max faces must be in \[1, 4096\], got 0$"),
+    (RepositoryOptions(photo_time_budget_s=0), r"^photo time budget must be in \(0, 3600\] seconds, got 0$"),
+    (RepositoryOptions(photo_time_budget_s=float("nan")), r"^photo time budget must be in \(0, 3600\] seconds, got nan$"),
 ])
 def test_impossible_options_are_user_errors(options, message):
     with pytest.raises(RepositoryError, match=message):

@@ -24,6 +24,8 @@ class TritonPythonModel:
         self.embedding_input, self.embedding_output = parameters["embedding_input"], parameters["embedding_output"]
         self.embedding_batch = int(parameters["embedding_max_batch"])
         self.dim = int(parameters["embedding_dim"])
+        budget = float(parameters.get("time_budget_s", "0"))
+        self.time_budget_s = budget if budget > 0 else None  # one photo's work; beyond it, the request fails alone
         threads = int(parameters.get("detector_threads", "0"))
         if threads:  # several instances share the cores: one thread each
             import torch
@@ -36,18 +38,18 @@ class TritonPythonModel:
 
     def respond(self, request):
         from fec.triton.photos import embed_in_chunks, photo_faces, photo_outputs, photo_payload
-        from fec.triton.serving import RequestFailure, error_text, one_line
+        from fec.triton.serving import Deadline, RequestFailure, error_text, one_line
 
         try:
             payload = photo_payload(pb_utils.get_input_tensor_by_name(request, "image").as_numpy())
-            faces, batch = photo_faces(payload, self.detector, self.faces)
+            photo = photo_faces(payload, self.detector, self.faces, deadline=Deadline(self.time_budget_s))
         except Exception as exc:  # this request fails alone
             return failed(RequestFailure.of(exc))
         try:
-            embeddings = embed_in_chunks(self.embed, batch, self.embedding_batch, self.dim)
+            embeddings = embed_in_chunks(self.embed, photo.batch, self.embedding_batch, self.dim)
         except Exception as exc:  # the inputs are ours: whatever the embedding model says is the server's fault
             return failed(RequestFailure(one_line(error_text(exc)), client_fault=False))
-        outputs = photo_outputs(faces, embeddings)
+        outputs = photo_outputs(photo, embeddings)
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(name, array) for name, array in outputs.items()])
 
     def embed(self, batch):

@@ -16,8 +16,9 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fec.deploy.options import DeployOptions
 from fec.deploy.report import decision_payload, markdown_table, write_reports
-from fec.deploy.run import DeployOptions, run_candidates
+from fec.deploy.run import run_candidates
 from fec.deploy.select import BatchDecision, BudgetDecision, Measured, choose_per_batch, choose_under_budget
 from fec.errors import DeployError
 from fec.hardware import hardware_profile
