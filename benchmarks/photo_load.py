@@ -8,8 +8,10 @@ Local: `fec-embed --detect --checkpoint`'s code (LocalPhotoEmbedder) on each sam
 sample_photos.py: astronaut, grace_hopper, a 4-face lfw composite, coffee), the median of --repeats runs,
 split into decode + detect + align and embed. Served: a python-backend repository with the photo model
 (fec-triton --embedding ort-python --photos) on the real tritonserver on 127.0.0.1; C clients each send
-R photos (the four in turn, one per request); photos/s, faces/s, p50/p99 latency; and the cosine between
-the served and local embeddings of every face. Figures depend on the machine and its load.
+R photos (the four in turn, one per request); photos/s, faces/s, p50/p99 latency; the cosine between
+the served and local embeddings of every face; and head-of-line blocking: Grace Hopper's portrait alone, and
+sent while a costly photo (a 72-megapixel JPEG header, a 48-face crowd) is being worked on. The costly photos'
+local cost is in the first table too. Figures depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -85,10 +87,44 @@ def agreement(url: str, embedder: LocalPhotoEmbedder, photos: dict[str, bytes]) 
     cosines = []
     with TritonClient(url) as client:
         for payload in photos.values():
-            for served, here in zip(client.detect_faces(payload, PHOTO_MODEL), embedder.faces(payload)):
+            for served, here in zip(client.detect_faces(payload, PHOTO_MODEL).faces, embedder.faces(payload).faces):
                 cosines.append(float(served.embedding @ here.embedding /
                                      (np.linalg.norm(served.embedding) * np.linalg.norm(here.embedding))))
     return min(cosines), len(cosines)
+
+
+def hostile_photos() -> dict[str, bytes]:
+    """The costly kinds: a JPEG whose header claims 9000 x 8000 (72 MP) and a photo of 48 faces (8 x 6)."""
+    import io
+
+    from PIL import Image
+    from sample_photos import crowd_photo
+
+    def jpeg(picture, quality: int) -> bytes:
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=quality)
+        return buffer.getvalue()
+
+    return {"72mp.jpg": jpeg(Image.new("RGB", (9000, 8000), (120, 130, 140)), 30),
+            "crowd48.jpg": jpeg(crowd_photo(8, 6)[0], 90)}
+
+
+def head_of_line(url: str, slow: bytes, quick: bytes) -> dict:
+    """A quick photo's latency alone (median of 3), and sent while a slow one is being worked on."""
+    def timed(payload: bytes) -> float:
+        with TritonClient(url) as client:
+            started = time.perf_counter()
+            client.detect_faces(payload, PHOTO_MODEL)
+            return (time.perf_counter() - started) * 1e3
+
+    alone = statistics.median(timed(quick) for _ in range(3))
+    slow_ms: list[float] = []
+    thread = threading.Thread(target=lambda: slow_ms.append(timed(slow)))
+    thread.start()
+    time.sleep(0.2)
+    together = timed(quick)
+    thread.join()
+    return {"quick_alone_ms": alone, "quick_together_ms": together, "slow_ms": slow_ms[0]}
 
 
 def main() -> None:
@@ -110,7 +146,8 @@ def main() -> None:
     photos = {path.name: path.read_bytes() for path in sorted((work / "photos").iterdir())}
     embedder = LocalPhotoEmbedder(args.checkpoint)
     print("| photo | faces | decode + detect + align ms | embed ms | total ms |\n|---|---:|---:|---:|---:|")
-    for row in local_costs(embedder, photos, args.repeats):
+    hostile = hostile_photos()
+    for row in local_costs(embedder, photos | hostile, args.repeats):
         print(f"| {row['photo']} | {row['faces']} | {row['detect_ms']:.1f} | {row['embed_ms']:.1f} | "
               f"{row['detect_ms'] + row['embed_ms']:.1f} |")
     if args.local_only:
@@ -125,6 +162,11 @@ def main() -> None:
             row = served_load(server.http_url, list(photos.values()), clients, args.requests)
             print(f"| {clients} | {row['photos']} | {row['photos_per_s']:.1f} | {row['faces_per_s']:.1f} | "
                   f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} |")
+        print("\n| slow photo | its ms | Grace Hopper alone ms | sent with it ms | ratio |\n|---|---:|---:|---:|---:|")
+        for name, slow in hostile.items():
+            row = head_of_line(server.http_url, slow, photos["grace_hopper.jpg"])
+            print(f"| {name} | {row['slow_ms']:.0f} | {row['quick_alone_ms']:.0f} | {row['quick_together_ms']:.0f} | "
+                  f"{row['quick_together_ms'] / row['quick_alone_ms']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ from pathlib import Path
 import click
 
 from fec.bench.measure import MODES, MeasureSettings
-from fec.cli.common import OutputPath, choice, comma_list, defaults_of, quiet_option, user_errors
-from fec.deploy.options import DeployOptions
+from fec.cli.common import OutputPath, choice, comma_list, defaults_of, quiet_option, show_progress, user_errors
+from fec.deploy.options import SHRINK, CompressOptions, DeployOptions
 from fec.hardware import MAX_THREADS
 from fec.runtimes.backends import SERVE_WITH
 
 DEFAULTS = defaults_of(DeployOptions)
+COMPRESS = CompressOptions()
 WINDOWS = MeasureSettings()
 
 NO_CHOICE_EXIT = 1
@@ -46,6 +47,9 @@ NO_CHOICE_EXIT = 1
 @click.option("--calib-size", type=int, default=DEFAULTS.calib_size, show_default=True, help="int8 calibration faces.")
 @click.option("--precision", "precisions", callback=comma_list(str), default=",".join(DEFAULTS.precisions), show_default=True)
 @click.option("--backend", "backends", callback=comma_list(str), help="Comma list of backends to try (default: all).")
+@click.option("--quantizer", "quantizers", callback=comma_list(str), default=",".join(DEFAULTS.quantizers),
+              show_default=True, help="int8 exports to try: ONNX Runtime's Q/DQ (one per --float-below) and NNCF's "
+                                      "(OpenVINO's quantizer, with fec's float islands).")
 @click.option("--float-below", callback=comma_list(int), default=",".join(map(str, DEFAULTS.float_below)), show_default=True,
               help="int8 candidates: convolutions narrower than this many channels stay float, one export per value.")
 @click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Intra-op threads of every runtime (default: all cores).")
@@ -63,12 +67,24 @@ NO_CHOICE_EXIT = 1
                    "which pins fp32 (Triton's OpenVINO backend cannot).")
 @click.option("--triton-repo", type=OutputPath(), help="Where the repository goes [default: OUT/triton_repo].")
 @click.option("--no-triton", is_flag=True, help="Choose and report only.")
+@click.option("--compress", is_flag=True, help="Also distil students of the checkpoint at a smaller input (trained on "
+                                               "the training faces to reproduce its embeddings; resumable) and make "
+                                               "their exports candidates, judged against the checkpoint's accuracy.")
+@click.option("--compress-sizes", callback=comma_list(int),
+              help=f"Students' input sides in pixels [default: {SHRINK:g} of the model's, a multiple of 8].")
+@click.option("--compress-budget", type=click.FloatRange(1, 86400), default=COMPRESS.budget_s, show_default=True,
+              help="Seconds of training for all students together (each stops at --compress-steps sooner).")
+@click.option("--compress-steps", type=click.IntRange(1, 100_000), default=COMPRESS.max_steps, show_default=True,
+              help="Training steps per student.")
+@click.option("--no-peer", is_flag=True, help="Leave out the peer row: NNCF's default int8 on OpenVINO's default hints, "
+                                              "what an OpenVINO user gets in five lines (timed and verified, never chosen).")
 @click.option("--photos", is_flag=True, help="Add the photo model to the repository (fec-triton --photos): photos in, "
                                              "every face's box, landmarks and embedding out.")
 @quiet_option
 @user_errors
-def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, calib_size, precisions, backends, float_below,
-         threads, warmup, iters, max_windows, passes, mode, rank_by, serve_with, triton_repo, no_triton, photos, quiet):
+def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, calib_size, precisions, backends, quantizers,
+         float_below, threads, warmup, iters, max_windows, passes, mode, rank_by, serve_with, triton_repo, no_triton, compress,
+         compress_sizes, compress_budget, compress_steps, no_peer, photos, quiet):
     from fec.bench.options import bench_modes
     from fec.deploy import deploy
 
@@ -78,8 +94,11 @@ def main(checkpoint, data, out, max_drop, batches, latency_budget, calib_data, c
     options = DeployOptions(data=data, out=out, batches=tuple(batches), max_drop=max_drop, latency_budget_ms=latency_budget,
                             calib_data=calib_data, calib_size=calib_size,
                             precisions=tuple(precisions), backends=tuple(backends) if backends else None,
-                            float_below=tuple(float_below), settings=settings, threads=threads, modes=modes,
-                            rank_by=rank_by, passes=passes, progress=say)
+                            float_below=tuple(float_below), quantizers=tuple(quantizers), settings=settings,
+                            threads=threads, modes=modes,
+                            rank_by=rank_by, passes=passes, peer=not no_peer, progress=say,
+                            compress=CompressOptions(tuple(compress_sizes or ()), compress_budget, compress_steps)
+                            if compress else None, progress_bars=show_progress(quiet))
     result = deploy(checkpoint, options, serve_with, triton_repo, package=not no_triton, photos=photos)
     click.echo(result.paths["table"].read_text(encoding="utf-8"))
     chosen_everywhere = all(decision.chosen for decision in result.per_batch)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fec.deploy.options import DEFAULT_FLOAT_BELOW
+from fec.deploy.options import DEFAULT_FLOAT_BELOW, INT8_QUANTIZERS
 from fec.errors import DeployError, FecError
-from fec.export.registry import ExportRequest, get_format
-from fec.runtimes.backends import CHECKPOINT_FORM, Backend, backend_names, get_backend
+from fec.export.nncf_quantizer import INSTALL_HINT as NNCF_INSTALL_HINT
+from fec.export.registry import NNCF_SETTINGS, ExportRequest, get_format
+from fec.runtimes.backends import CHECKPOINT_FORM, Backend, backend_names, get_backend, importable
 from fec.vocabulary import Precision
 
 
@@ -26,10 +27,13 @@ class ExportSpec:
     format: str                       # onnx | trt
     precision: Precision              # fp32 | fp16 | int8
     float_below: int | None = None    # int8 only
+    quantizer: str = "onnxruntime"    # int8 only: onnxruntime, nncf (fec's float islands) or nncf-default (the peer)
 
     @property
     def name(self) -> str:
-        """The export's folder name under the deployment's exports/: onnx-fp32, onnx-int8-cpu-fb16, trt-fp16."""
+        """The export's folder name under exports/: onnx-fp32, onnx-int8-cpu-fb16, onnx-int8-nncf, trt-fp16."""
+        if self.precision == Precision.INT8 and self.quantizer in NNCF_SETTINGS:
+            return f"{self.format}-int8-{self.quantizer}"
         if self.precision == Precision.INT8:
             return f"{self.format}-int8-cpu-fb{self.float_below}"
         return f"{self.format}-{self.precision}"
@@ -39,22 +43,41 @@ class ExportSpec:
         if self.precision != Precision.INT8:
             return ExportRequest(precision=self.precision, max_batch=max_batch, opt_batch=min(16, max_batch))
         return ExportRequest(precision=Precision.INT8, target="cpu", calib_data=calib_data, calib_size=calib_size,
-                             float_below=self.float_below, max_batch=max_batch, opt_batch=min(16, max_batch))
+                             float_below=self.float_below or 0, quantizer=self.quantizer, max_batch=max_batch,
+                             opt_batch=min(16, max_batch))
+
+
+NNCF_SPEC = ExportSpec("onnx", Precision.INT8, 0, "nncf")
+# The peer fec-deploy's choice is compared with: what an OpenVINO user gets in five lines, NNCF's default
+# post-training int8 compiled with OpenVINO's default hints. Verified and timed in the same run; never chosen.
+PEER_SPEC = ExportSpec("onnx", Precision.INT8, 0, "nncf-default")
+PEER_BACKEND = "openvino-defaults"
 
 
 @dataclass(frozen=True)
 class Candidate:
     backend: str
     export: ExportSpec | None = None  # None: the checkpoint itself
+    source: str = ""                  # a student distilled from the checkpoint (fec-deploy --compress: s48); "": it
+
+    @property
+    def folder_name(self) -> str | None:
+        """Its export's folder under exports/: onnx-int8-nncf, or s48-onnx-int8-nncf for a student's."""
+        if self.export is None:
+            return None
+        return f"{self.source}-{self.export.name}" if self.source else self.export.name
 
     @property
     def name(self) -> str:
-        return f"{self.backend}/{self.export.name if self.export else 'checkpoint'}"
+        return f"{self.backend}/{self.folder_name or 'checkpoint'}"
 
     @property
     def precision(self) -> Precision:
         """What it computes in: the backend's own precision on an fp32 form, else the export's."""
         return get_backend(self.backend).row_precision(self.export.precision if self.export else Precision.FP32)
+
+
+PEER = Candidate(PEER_BACKEND, PEER_SPEC)
 
 
 @dataclass(frozen=True)
@@ -63,14 +86,17 @@ class Skipped:
     reason: str
 
 
-def export_specs(form: str, float_below: tuple[int, ...]) -> list[ExportSpec | None]:
-    """The exports one of a backend's forms stands for: none (the checkpoint), one, or one per --float-below."""
+def export_specs(form: str, float_below: tuple[int, ...],
+                 quantizers: tuple[str, ...] = INT8_QUANTIZERS) -> list[ExportSpec | None]:
+    """The exports one of a backend's forms stands for: none (the checkpoint), one, or for int8 one per
+    --float-below choice (ONNX Runtime's quantizer) and one of NNCF's, as `quantizers` asks."""
     if form == CHECKPOINT_FORM:
         return [None]
     if form.startswith("trt-"):
         return [ExportSpec("trt", Precision(form.removeprefix("trt-")))]
     if form == Precision.INT8:
-        return [ExportSpec("onnx", Precision.INT8, choice) for choice in float_below]
+        ort = [ExportSpec("onnx", Precision.INT8, choice) for choice in float_below] if "onnxruntime" in quantizers else []
+        return ort + ([NNCF_SPEC] if "nncf" in quantizers else [])
     return [ExportSpec("onnx", Precision(form))]
 
 
@@ -80,8 +106,8 @@ def deploy_backends() -> list[str]:
 
 
 def plan_candidates(precisions: tuple[str, ...] = tuple(Precision), backends: tuple[str, ...] | None = None,
-                    float_below: tuple[int, ...] = DEFAULT_FLOAT_BELOW,
-                    int8: bool = True) -> tuple[list[Candidate], list[Skipped]]:
+                    float_below: tuple[int, ...] = DEFAULT_FLOAT_BELOW, int8: bool = True,
+                    quantizers: tuple[str, ...] = INT8_QUANTIZERS) -> tuple[list[Candidate], list[Skipped]]:
     """The candidates to try here, and those that cannot run here (with the reason), in a stable order.
     `int8=False` (no calibration data) leaves the int8 exports out, with that reason."""
     known = deploy_backends()
@@ -94,7 +120,7 @@ def plan_candidates(precisions: tuple[str, ...] = tuple(Precision), backends: tu
             continue
         backend = get_backend(name)
         for form in backend.forms:
-            for spec in export_specs(form, float_below):
+            for spec in export_specs(form, float_below, quantizers):
                 candidate = Candidate(name, spec)
                 if candidate.precision not in precisions:
                     continue
@@ -113,6 +139,8 @@ def why_not_here(backend: Backend, spec: ExportSpec | None, int8: bool) -> str |
         return reason
     if spec is not None and spec.precision == Precision.INT8 and not int8:
         return "int8 needs calibration faces: give --calib-data (or keep train.csv beside the test CSV)"
+    if spec is not None and spec.quantizer in NNCF_SETTINGS and not importable("nncf"):
+        return f"nncf is not installed ({NNCF_INSTALL_HINT})"
     if spec is not None:
         try:
             get_format(spec.format).check_available()

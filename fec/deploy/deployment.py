@@ -44,7 +44,7 @@ def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native",
     if not checkpoint.is_file():
         raise DeployError(f"{checkpoint}: checkpoint not found (give the .pt file fec-train wrote)")
     make_folder(options.out)
-    measured, reference, warnings = run_candidates(checkpoint, options)
+    measured, reference, warnings, students = run_candidates(checkpoint, options)
     per_batch = [choose_per_batch(measured, batch, options.max_drop, options.rank_by) for batch in options.batches]
     budget = (choose_under_budget(measured, list(options.batches), options.max_drop, options.latency_budget_ms,
                                   options.rank_by) if options.latency_budget_ms is not None else None)
@@ -55,8 +55,11 @@ def deploy(checkpoint: Path, options: DeployOptions, serve_with: str = "native",
     hardware = hardware_profile(options.threads)
     payload = decision_payload(checkpoint, settings_of(options, serve_with), hardware, reference, measured, per_batch,
                                budget, served, warnings)
+    payload["students"] = students
     table = markdown_table(measured, per_batch, budget, options.rank_by, hardware)
     table += "".join(f"\nwarning: {warning}\n" for warning in warnings)
+    table += "".join(f"\nstudent {item['describe']}; PyTorch {item['delta_pt_pytorch']:+.2f} pt against the checkpoint\n"
+                     for item in students)
     if served:
         table += f"\nServed by Triton: {served['candidate']} as embedding kind {served['embedding']} in {served['repo']}"
         table += f" ({served['why']})\n"
@@ -69,7 +72,8 @@ def settings_of(options: DeployOptions, serve_with: str) -> dict:
             "latency_budget_ms": options.latency_budget_ms, "precisions": list(options.precisions),
             "backends": list(options.backends) if options.backends else None, "float_below": list(options.float_below),
             "measure": asdict(options.settings), "threads": options.threads, "modes": list(options.modes),
-            "rank_by": options.rank_by, "serve_with": serve_with}
+            "rank_by": options.rank_by, "serve_with": serve_with, "peer": options.peer,
+            "compress": asdict(options.compress) if options.compress else None}
 
 
 def served_candidate(measured: list[Measured], per_batch: list[BatchDecision], budget: BudgetDecision | None,

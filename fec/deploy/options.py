@@ -12,10 +12,45 @@ from fec.artifacts import MAX_BATCH
 from fec.bench.measure import COMPUTE, MODES, MeasureSettings
 from fec.errors import DeployError
 from fec.export.registry import NARROW_CHANNELS
+from fec.preprocessing import MIN_INPUT_SIZE
 from fec.vocabulary import Precision
 
 MAX_PASSES = 100                                 # timing passes: each times every candidate again
+INT8_QUANTIZERS = ("onnxruntime", "nncf")        # fec-deploy's int8 exports: ONNX Runtime's (per --float-below), NNCF's
 DEFAULT_FLOAT_BELOW = (NARROW_CHANNELS, 16, 0)   # int8: convolutions narrower than this many channels stay float
+
+
+SHRINK = 0.75   # a student's default input side, as a share of the checkpoint's (0.56 of its arithmetic)
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """How students are made: their input sizes, and how long each may train."""
+
+    sizes: tuple[int, ...] = ()      # student input sides; () for SHRINK of the teacher's (a multiple of 8)
+    budget_s: float = 900.0          # training time for all students together
+    max_steps: int = 600             # per student
+    batch_size: int = 64
+    lr: float = 1e-3                 # the demo model's 48-px student: 79.4% at 3e-4, 81.7% at 1e-3 (teacher 81.0%)
+    max_faces: int = 20000           # training faces used, spread evenly over train.csv (memory: both sizes, uint8)
+    save_every: int = 25             # steps between saved states (what a killed run resumes from)
+    seed: int = 0
+
+    def validate(self) -> None:
+        problems = [
+            (any(not MIN_INPUT_SIZE <= size <= 1024 for size in self.sizes),
+             f"--compress-sizes: give sides in [{MIN_INPUT_SIZE}, 1024] pixels"),
+            (not 0 < self.budget_s <= 86400, "--compress-budget: give 1 to 86400 seconds"),
+            (not 1 <= self.max_steps <= 100_000, "--compress-steps: give 1 to 100000 steps"),
+        ]
+        for wrong, message in problems:
+            if wrong:
+                raise DeployError(message)
+
+    def student_sizes(self, teacher_size: int) -> list[int]:
+        default = max(MIN_INPUT_SIZE, round(teacher_size * SHRINK / 8) * 8)
+        return [size for size in (self.sizes or (default,)) if size < teacher_size]
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,12 +67,16 @@ class DeployOptions:
     precisions: tuple[str, ...] = tuple(Precision)
     backends: tuple[str, ...] | None = None
     float_below: tuple[int, ...] = DEFAULT_FLOAT_BELOW
+    quantizers: tuple[str, ...] = INT8_QUANTIZERS
     settings: MeasureSettings = field(default_factory=MeasureSettings)
     threads: int | None = None
     modes: tuple[str, ...] = MODES
     rank_by: str = COMPUTE
     passes: int = 2                              # timing passes over all candidates (every other one reversed)
+    peer: bool = True                            # also measure the peer row (NNCF's default int8, OpenVINO's hints)
+    compress: CompressOptions | None = None      # also distil students at smaller inputs and make them candidates
     progress: Callable[[str], None] | None = None
+    progress_bars: bool = False                  # tqdm bars for long steps (the students' training)
 
     def say(self, message: str) -> None:
         if self.progress:
@@ -56,6 +95,8 @@ class DeployOptions:
             (self.latency_budget_ms is not None and not 0 < self.latency_budget_ms < math.inf,
              "--latency-budget: give a positive, finite number of ms"),
             (not self.float_below or min(self.float_below) < 0, "--float-below: give channel counts >= 0"),
+            (not self.quantizers or not set(self.quantizers) <= set(INT8_QUANTIZERS),
+             f"--quantizer: choose from {', '.join(INT8_QUANTIZERS)}"),
             (self.calib_size < 1, "--calib-size: give 1 or more faces"),
             (not 1 <= self.passes <= MAX_PASSES, f"--passes: give 1 to {MAX_PASSES}"),
             (self.out.exists() and not self.out.is_dir(), f"--out {self.out}: exists and is not a folder; choose another"),
@@ -64,3 +105,5 @@ class DeployOptions:
             if wrong:
                 raise DeployError(message)
         self.settings.validate()
+        if self.compress is not None:
+            self.compress.validate()

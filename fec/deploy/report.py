@@ -16,6 +16,8 @@ from fec.vocabulary import Precision
 
 DECISION_SCHEMA = "fec-deploy/1"
 BASELINE = "onnxruntime/onnx-fp32"   # what speed-ups are quoted against (ONNX Runtime fp32), when it ran
+PEER_DESCRIPTION = ("what an OpenVINO user gets in five lines: nncf.quantize(model, dataset) on the fp32 ONNX file "
+                    "(NNCF's defaults), compiled with OpenVINO's default hints, dynamic batch")
 
 
 def decision_payload(checkpoint: Path, settings: dict, hardware: dict, reference: dict, measured: list[Measured],
@@ -24,8 +26,21 @@ def decision_payload(checkpoint: Path, settings: dict, hardware: dict, reference
     return {"format": DECISION_SCHEMA, "created": utc_now(),
             "checkpoint": str(checkpoint), "settings": settings, "hardware": hardware,
             "reference_accuracy": reference, "candidates": [candidate.to_dict() for candidate in measured],
-            "per_batch": [decision.to_dict() for decision in per_batch],
+            "per_batch": [decision.to_dict() for decision in per_batch], "peer": peer_summary(measured, per_batch,
+                                                                                          settings.get("rank_by", "compute")),
             "latency_budget": budget.to_dict() if budget else None, "served": served, "warnings": warnings}
+
+
+def peer_summary(measured: list[Measured], per_batch: list[BatchDecision], mode: str) -> dict | None:
+    """The peer row (what an OpenVINO user gets from NNCF in five lines), its accuracy change, and the choice's
+    speed-up over it at each batch; None when no peer was measured."""
+    peer = next((candidate for candidate in measured if candidate.peer), None)
+    if peer is None:
+        return None
+    return {"name": peer.name, "what": PEER_DESCRIPTION, "status": peer.status, "reason": peer.reason,
+            "delta_pt": peer.delta_pt, "choice_speedup": {str(decision.batch): speedup(measured, decision.chosen,
+                                                                                       decision.batch, mode, peer.name)
+                                                          for decision in per_batch}}
 
 
 def speedup(measured: list[Measured], name: str | None, batch: int, mode: str, baseline: str = BASELINE) -> float | None:
@@ -74,6 +89,9 @@ def decision_line(measured: list[Measured], decision: BatchDecision, mode: str) 
         return f"- batch {decision.batch}: no candidate keeps the accuracy budget"
     times = speedup(measured, decision.chosen, decision.batch, mode)
     against = f", {times:.2f}x ONNX Runtime fp32" if times else ""
+    peer = next((candidate.name for candidate in measured if candidate.peer), None)
+    over_peer = speedup(measured, decision.chosen, decision.batch, mode, peer) if peer else None
+    against += f", {over_peer:.2f}x the peer ({peer})" if over_peer else ""
     tie = (f"; the runner-up {decision.runner_up} lies within the measured noise ({decision.gap:.1%} slower, "
            f"noise {decision.noise:.1%}): another run may pick either" if decision.tied else "")
     return f"- batch {decision.batch}: **{decision.chosen}**, {decision.p50_ms:.3f} ms{against}{tie}"

@@ -9,7 +9,7 @@ reason and the others go on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fec.bench.backend_rows import bench_backend
@@ -18,7 +18,7 @@ from fec.bench.run import target_inputs
 from fec.bench.targets import resolve_target
 from fec.data.dataset import triplet_csv
 from fec.deploy.cache import DeployCache, key_of
-from fec.deploy.candidates import Candidate, ExportSpec, plan_candidates
+from fec.deploy.candidates import PEER, Candidate, ExportSpec, Skipped, plan_candidates, why_not_here
 from fec.deploy.options import DeployOptions
 from fec.deploy.select import FAILED, OK, SAME_MODEL, UNAVAILABLE, Measured, Timing
 from fec.errors import DeployError, FecError
@@ -44,25 +44,77 @@ class Trial:
     files_key: str = ""               # the sha256 of the export's files: what its verification is keyed by
 
 
-def run_candidates(checkpoint: Path, options: DeployOptions) -> tuple[list[Measured], dict, list[str]]:
-    """Every candidate made, verified and timed; returns their measurements, PyTorch's held-out accuracy and the
-    verification's warnings (e.g. a checkpoint that embeds every face alike, where accuracy changes mean nothing)."""
+def run_candidates(checkpoint: Path, options: DeployOptions) -> tuple[list[Measured], dict, list[str], list[dict]]:
+    """Every candidate made, verified and timed; returns their measurements, PyTorch's held-out accuracy, the
+    verification's warnings (e.g. a checkpoint that embeds every face alike, where accuracy changes mean nothing)
+    and the students trained by --compress (what, for how long)."""
     test_csv = triplet_csv(options.data)
     calib = calibration_csv(options.calib_data, test_csv)
-    runnable, skipped = plan_candidates(options.precisions, options.backends, options.float_below, int8=calib is not None)
+    runnable, skipped = plan_candidates(options.precisions, options.backends, options.float_below, int8=calib is not None,
+                                        quantizers=options.quantizers)
     if not any(candidate.name == REFERENCE for candidate in runnable):
         raise DeployError("the PyTorch reference (backend torch) must be among the candidates: it is what every "
                           "other is judged against; keep torch in --backend and fp32 in --precision")
     cache = DeployCache(options.out)
-    trials = [Trial(candidate, Measured(candidate.name, candidate.backend, candidate.export.name if candidate.export else None,
-                                        candidate.precision)) for candidate in runnable]
+    trials = [new_trial(candidate) for candidate in runnable]
+    peer, peer_missing = peer_trial(options, calib)
+    trials += [peer] if peer else []
+    skipped += [peer_missing] if peer_missing else []
     make_exports(trials, checkpoint, calib, cache, options)
     reference, warnings = verify_trials(trials, checkpoint, test_csv, cache, options)
+    made, students = student_trials(checkpoint, test_csv, calib, cache, options, reference)
+    trials += made
     time_trials(trials, checkpoint, test_csv, options)
-    unavailable = [Measured(item.candidate.name, item.candidate.backend,
-                            item.candidate.export.name if item.candidate.export else None, item.candidate.precision,
-                            status=UNAVAILABLE, reason=item.reason) for item in skipped]
-    return [trial.measured for trial in trials] + unavailable, reference, warnings
+    unavailable = [Measured(item.candidate.name, item.candidate.backend, item.candidate.folder_name,
+                            item.candidate.precision, status=UNAVAILABLE, reason=item.reason, peer=item.candidate == PEER)
+                   for item in skipped]
+    return [trial.measured for trial in trials] + unavailable, reference, warnings, students
+
+
+def new_trial(candidate: Candidate, peer: bool = False) -> Trial:
+    return Trial(candidate, Measured(candidate.name, candidate.backend, candidate.folder_name, candidate.precision, peer=peer))
+
+
+def student_trials(checkpoint: Path, test_csv: Path, calib: Path | None, cache: DeployCache, options: DeployOptions,
+                   reference: dict) -> tuple[list[Trial], list[dict]]:
+    """fec-deploy --compress: students distilled from the checkpoint (fec.deploy.compress), each exported and
+    verified like the checkpoint's exports, their accuracy change counted against the ORIGINAL checkpoint: the
+    change against their own PyTorch plus the student's own change against the original's."""
+    if options.compress is None:
+        return [], []
+    from fec.deploy.compress import distil_students
+
+    if calib is None:
+        raise DeployError("--compress trains students on the training faces: give --calib-data (or keep train.csv "
+                          "beside the test CSV)")
+    trials, students = [], []
+    for student in distil_students(checkpoint, calib, options.out / "compress", options.compress, options.progress_bars,
+                                   options.say):
+        runnable, _ = plan_candidates(options.precisions, options.backends, options.float_below, int8=True,
+                                      quantizers=options.quantizers)
+        made = [new_trial(replace(candidate, source=student.name)) for candidate in runnable if candidate.export]
+        make_exports(made, student.checkpoint, calib, cache, options)
+        own, _ = verify_trials(made, student.checkpoint, test_csv, cache, options)
+        offset = 100.0 * (own["overall"] - reference["overall"])
+        for trial in made:
+            if trial.measured.delta_pt is not None:
+                trial.measured.delta_pt = round(trial.measured.delta_pt + offset, 4)
+        trials += made
+        students.append({"name": student.name, "checkpoint": str(student.checkpoint), "input_size": student.input_size,
+                         "steps": student.steps, "seconds": round(student.seconds, 1), "final_loss": student.final_loss,
+                         "resumed_at": student.resumed_at, "reused": "reused" in student.notes,
+                         "delta_pt_pytorch": round(offset, 4), "describe": student.describe()})
+    return trials, students
+
+
+def peer_trial(options: DeployOptions, calib: Path | None) -> tuple[Trial | None, Skipped | None]:
+    """The peer row (NNCF's default int8 on OpenVINO's default hints), or why it cannot be measured here."""
+    if not options.peer:
+        return None, None
+    reason = why_not_here(get_backend(PEER.backend), PEER.export, int8=calib is not None)
+    if reason:
+        return None, Skipped(PEER, reason)
+    return new_trial(PEER, peer=True), None
 
 
 def calibration_csv(given: Path | None, test_csv: Path) -> Path | None:
@@ -77,6 +129,7 @@ def make_exports(trials: list[Trial], checkpoint: Path, calib: Path | None, cach
     """Each export the candidates need, made once (the fp32 ONNX file first: the others are made from it)."""
     checkpoint_sha = sha256_file(checkpoint)
     calib_sha = sha256_file(calib) if calib is not None else None
+    prefix = next((f"{trial.candidate.source}-" for trial in trials if trial.candidate.source), "")  # one source a call
     specs = sorted({trial.candidate.export for trial in trials if trial.candidate.export},
                    key=lambda spec: (spec.format != "onnx" or spec.precision != Precision.FP32, spec.name))
     made: dict[str, tuple[Path | None, str]] = {}
@@ -84,13 +137,13 @@ def make_exports(trials: list[Trial], checkpoint: Path, calib: Path | None, cach
         int8 = spec.precision == Precision.INT8
         key = key_of(checkpoint=checkpoint_sha, spec=spec.name, calib=(calib_sha, options.calib_size) if int8 else None,
                      max_batch=export_max_batch(options))
-        made[spec.name] = make_export(spec, key, checkpoint, calib, made, cache, options)
-        options.say(f"[export {index}/{len(specs)}] {spec.name}: {made[spec.name][1] or 'ready'}")
+        made[spec.name] = make_export(spec, prefix + spec.name, key, checkpoint, calib, made, cache, options)
+        options.say(f"[export {index}/{len(specs)}] {prefix}{spec.name}: {made[spec.name][1] or 'ready'}")
     for trial in trials:
         if trial.candidate.export is not None:
             trial.folder, error = made[trial.candidate.export.name]
             if trial.folder is None:  # error: why it could not be made
-                fail(trial, f"export {trial.candidate.export.name}: {error}")
+                fail(trial, f"export {trial.candidate.folder_name}: {error}")
             else:
                 trial.files_key = key_of(files=[entry["sha256"] for entry in read_manifest(trial.folder)["files"]])
     mark_same_models(trials)
@@ -117,11 +170,11 @@ def mark_same_models(trials: list[Trial]) -> None:
             first[key] = trial.candidate.name
 
 
-def make_export(spec: ExportSpec, key: str, checkpoint: Path, calib: Path | None, made: dict, cache: DeployCache,
-                options: DeployOptions) -> tuple[Path | None, str]:
-    """(folder, "reused" or "") for a reused or new export, or (None, why it could not be made)."""
-    folder = options.out / "exports" / spec.name
-    if cache.export_folder(spec.name, key, folder) is not None:
+def make_export(spec: ExportSpec, name: str, key: str, checkpoint: Path, calib: Path | None, made: dict,
+                cache: DeployCache, options: DeployOptions) -> tuple[Path | None, str]:
+    """(folder, "reused" or "") for a reused or new export (exports/NAME), or (None, why it could not be made)."""
+    folder = options.out / "exports" / name
+    if cache.export_folder(name, key, folder) is not None:
         return folder, "reused"
     fp32_onnx = made.get("onnx-fp32", (None,))[0]
     source = fp32_onnx / "model.onnx" if spec.format == "onnx" and spec.precision != Precision.FP32 and fp32_onnx else checkpoint
@@ -129,7 +182,7 @@ def make_export(spec: ExportSpec, key: str, checkpoint: Path, calib: Path | None
         export_model(source, spec.format, spec.request(calib, options.calib_size, export_max_batch(options)), folder)
     except FecError as exc:
         return None, str(exc)
-    cache.remember_export(spec.name, key)
+    cache.remember_export(name, key)
     return folder, ""
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 OK, FAILED, UNAVAILABLE, SAME_MODEL = "ok", "failed", "unavailable", "same model"
+PEER_VERDICT = "the peer: shown for comparison, never chosen"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Measured:
     min_cos: float | None = None
     nonfinite: int | None = None
     timings: dict[int, dict[str, Timing]] = field(default_factory=dict)
+    peer: bool = False                # the reference row of what others deploy (never chosen; speed-ups quoted over it)
 
     def timing(self, batch: int, mode: str) -> Timing | None:
         return self.timings.get(batch, {}).get(mode)
@@ -94,6 +96,8 @@ class BudgetDecision:
 
 def accuracy_verdict(candidate: Measured, max_drop: float) -> str | None:
     """Why the candidate is out before any timing counts, or None when it keeps the accuracy budget."""
+    if candidate.peer:
+        return PEER_VERDICT
     if candidate.status == UNAVAILABLE:
         return f"cannot run here: {candidate.reason}"
     if candidate.status == FAILED:

@@ -31,7 +31,7 @@ import onnx
 
 from fec.export.calibration import batches
 from fec.export.errors import ExportError, MissingToolError
-from fec.export.registry import INT8_TARGETS, NARROW_CHANNELS
+from fec.export.registry import INT8_TARGETS, NARROW_CHANNELS, NNCF_SETTINGS
 from fec.vocabulary import Precision
 
 LINEAR_OPS = ("Conv", "Gemm", "MatMul")
@@ -106,14 +106,14 @@ def sensitive_nodes(graph: onnx.GraphProto, float_below: int = NARROW_CHANNELS) 
     """
     weights = {tensor.name: tensor.dims for tensor in graph.initializer}
     standardization = [node.name for node in graph.node if node.op_type == "InstanceNormalization"]
-    narrow = [node.name for node in graph.node if node.op_type == "Conv" and _conv_width(node, weights) < float_below]
+    narrow = [node.name for node in graph.node if node.op_type == "Conv" and conv_width(node, weights) < float_below]
     last_conv = max((index for index, node in enumerate(graph.node) if node.op_type == "Conv"), default=-1)
     # Everything after the last convolution is the small embedding head (pool, FC, BN, ReLU, FC, L2).
     head = [node.name for node in graph.node[last_conv + 1:]]
     return standardization + narrow + head
 
 
-def _conv_width(node: onnx.NodeProto, weights: dict) -> int:
+def conv_width(node: onnx.NodeProto, weights: dict) -> int:
     """min(input channels, output channels) of a Conv whose weight is an initializer (else a large number)."""
     dims = weights.get(node.input[1]) if len(node.input) > 1 else None
     if not dims or len(dims) < 2:
@@ -131,11 +131,11 @@ def _import(module: str, hint: str):
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence the chatty quantizers and converters (stdout, warnings and the root logger)."""
+    """Silence the chatty quantizers and converters (stdout, stderr progress bars, warnings and the root logger)."""
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
         logging.disable(previous)
@@ -267,6 +267,8 @@ def quantize_int8(fp32_path: Path, out_path: Path, inputs: np.ndarray, input_nam
         raise ExportError(f"unknown INT8 target {target!r}; choose one of {', '.join(INT8_TARGETS)}")
     model = onnx.load(str(fp32_path))
     name_nodes(model.graph)
+    if quantizer in NNCF_SETTINGS:
+        return nncf_int8(model, out_path, inputs, input_name, quantizer, float_below)
     excluded = sensitive_nodes(model.graph, float_below)
     with tempfile.TemporaryDirectory(prefix=".fec-quant-", dir=out_path.parent) as scratch:
         named = Path(scratch) / "named.onnx"
@@ -280,6 +282,19 @@ def quantize_int8(fp32_path: Path, out_path: Path, inputs: np.ndarray, input_nam
     return {"target": target, "tool": tool, "calibration_faces": int(len(inputs)), "kept_in_float": excluded,
             "activations": "int8 symmetric" if target == "tensorrt" else "uint8 asymmetric",
             "weights": "int8 symmetric per-channel"}
+
+
+def nncf_int8(model: onnx.ModelProto, out_path: Path, inputs: np.ndarray, input_name: str, setting: str,
+              float_below: int) -> dict:
+    """NNCF's post-training int8 (fec.export.nncf_quantizer) with fec's float islands, or as NNCF's default."""
+    from fec.export.nncf_quantizer import nncf_float_nodes, quantize_with_nncf
+
+    kept = nncf_float_nodes(model.graph, float_below) if setting == "nncf" else []
+    with _quiet():
+        quantized = quantize_with_nncf(model, inputs, input_name, kept)
+    onnx.save_model(quantized, str(out_path))
+    return {"target": "cpu", "tool": f"nncf.quantize ({setting})", "calibration_faces": int(len(inputs)),
+            "kept_in_float": kept, "activations": "uint8/int8 as NNCF places them", "weights": "int8 per-channel"}
 
 
 def _ort_quantize(source: Path, out_path: Path, inputs: np.ndarray, input_name: str, excluded: list[str],

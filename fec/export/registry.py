@@ -27,7 +27,10 @@ HARDWARE_COMPATIBILITY = ("none", "ampere+", "same-cc")
 # What an export request may ask for (kept here, light, so that fec-export --help loads no torch or onnx).
 EXPORT_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)  # bf16 is a backend's, on an fp32 export
 INT8_TARGETS = ("cpu", "tensorrt")
-QUANTIZERS = ("onnxruntime", "modelopt")
+# int8 quantizers: ONNX Runtime's static Q/DQ (CPU), NVIDIA ModelOpt (TensorRT), NNCF with fec's float islands (the
+# input standardisation and the L2 normalisation) and NNCF exactly as an OpenVINO user calls it (fec-deploy's peer).
+NNCF_SETTINGS = ("nncf", "nncf-default")
+QUANTIZERS = ("onnxruntime", "modelopt", *NNCF_SETTINGS)
 NARROW_CHANNELS = 48   # int8 for CPUs: convolutions narrower than this stay float unless asked otherwise
 EXPORTERS = ("dynamo", "legacy")
 OPSET = 20
@@ -82,6 +85,8 @@ class ExportRequest:
              f"--opt-batch must be between 1 and --max-batch ({self.max_batch}), got {self.opt_batch}"),
             (self.target is None or self.target in INT8_TARGETS, f"--target must be one of {', '.join(INT8_TARGETS)}"),
             (self.quantizer in QUANTIZERS, f"--quantizer must be one of {', '.join(QUANTIZERS)}"),
+            (self.quantizer not in NNCF_SETTINGS or self.target != "tensorrt",
+             f"--quantizer {self.quantizer} makes int8 for CPUs (OpenVINO, ONNX Runtime): use --target cpu"),
             (self.exporter in EXPORTERS, f"--exporter must be one of {', '.join(EXPORTERS)}"),
             (self.float_below >= 0, f"--float-below must be 0 or more channels, got {self.float_below}"),
         ]

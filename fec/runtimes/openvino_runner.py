@@ -36,31 +36,41 @@ def import_openvino():
     return openvino
 
 
+HINTS = ("fec", "default")  # fec: the precision pinned and a latency hint; default: OpenVINO's own choices
+
+
 @register_runner("openvino")
 class OpenVinoRunner(Runner):
     name = "openvino"
 
-    def __init__(self, model: str | Path, precision: str = Precision.FP32, threads: int | None = None, device: str = "CPU"):
+    def __init__(self, model: str | Path, precision: str = Precision.FP32, threads: int | None = None, device: str = "CPU",
+                 hints: str = "fec", static_shapes: bool = False):
         if precision not in PRECISION_HINTS:
             raise RunnerError(f"openvino: precision must be one of {', '.join(PRECISION_HINTS)}, got {precision!r}")
+        if hints not in HINTS or (hints == "default" and precision != Precision.FP32):
+            raise RunnerError(f"openvino: hints must be one of {', '.join(HINTS)} (default with precision fp32 only)")
         self.model_path, self.precision, self.threads, self.device = Path(model), precision, threads, device
-        self.compiled = self.request = None
+        self.hints, self.static_shapes = hints, static_shapes
+        self.compiled = self.request = self.core = self.model = None
+        self.by_batch: dict[int, tuple] = {}   # static shapes: batch size -> (compiled model, infer request)
         self.input_format = FLOAT32_NCHW
 
     def activate(self) -> None:
         openvino = import_openvino()
         if not self.model_path.is_file():
             raise RunnerError(f"openvino: {self.model_path}: ONNX file not found")
-        core = openvino.Core()
+        self.core = openvino.Core()
         if self.precision == Precision.BF16 and not native_bf16():
             raise RunnerError("openvino: this CPU has no native bf16 (AVX-512 BF16 or AMX, with oneDNN allowed to use it); "
                               "use precision fp32 here")
         try:
-            self.compiled = core.compile_model(str(self.model_path), self.device, self._config())
+            self.model = self.core.read_model(str(self.model_path))
+            self.compiled = self.core.compile_model(self.model, self.device, self._config())
         except RuntimeError as exc:  # OpenVINO's own exception for files it cannot read
             raise RunnerError(f"openvino: cannot load {self.model_path}: {str(exc).splitlines()[0][:200]}") from None
         self.request = self.compiled.create_infer_request()
-        self._check_precision()
+        if self.hints == "fec":
+            self._check_precision()
         self._read_io()
 
     def _check_precision(self) -> None:
@@ -72,10 +82,21 @@ class OpenVinoRunner(Runner):
                               f"{compiled}; use precision fp32 here")
 
     def _config(self) -> dict:
-        config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision], "PERFORMANCE_HINT": "LATENCY"}
-        if self.threads:
-            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        config = {"INFERENCE_NUM_THREADS": int(self.threads)} if self.threads else {}
+        if self.hints == "fec":
+            config.update({"INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision], "PERFORMANCE_HINT": "LATENCY"})
         return config
+
+    def _static(self, batch: int) -> tuple:
+        """The model compiled for exactly `batch` inputs (an OpenVINO user's static shape), made on first use."""
+        if batch not in self.by_batch:
+            model = self.model.clone()
+            shape = list(model.inputs[0].get_partial_shape())
+            shape[0] = batch
+            model.reshape({model.inputs[0]: import_openvino().PartialShape(shape)})
+            compiled = self.core.compile_model(model, self.device, self._config())
+            self.by_batch[batch] = (compiled, compiled.create_infer_request())
+        return self.by_batch[batch]
 
     def _read_io(self) -> None:
         inputs, outputs = self.compiled.inputs, self.compiled.outputs
@@ -89,18 +110,22 @@ class OpenVinoRunner(Runner):
         self.max_batch = shape[0]
 
     def deactivate(self) -> None:
-        self.compiled = self.request = None
+        self.compiled = self.request = self.core = self.model = None
+        self.by_batch = {}
 
     def describe(self) -> dict:
-        info = {"runner": self.name, "model": str(self.model_path), "device": self.device, "precision": self.precision}
+        info = {"runner": self.name, "model": str(self.model_path), "device": self.device, "precision": self.precision,
+                "hints": self.hints, "static_shapes": self.static_shapes}
         if self.compiled is not None:
             hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
-            info.update(openvino=import_openvino().__version__, inference_precision=hint.get_type_name())
+            info.update(openvino=import_openvino().__version__, inference_precision=hint.get_type_name(),
+                        performance_hint=str(self.compiled.get_property("PERFORMANCE_HINT")))
         return info
 
     def inference_errors(self) -> tuple[type[BaseException], ...]:
         return (RuntimeError,)  # OpenVINO raises plain RuntimeErrors, e.g. "[CPU] MVN node ... bad combination"
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        result = self.request.infer({0: np.ascontiguousarray(batch)})
-        return np.array(result[self.compiled.outputs[0]], copy=True)
+        compiled, request = self._static(len(batch)) if self.static_shapes else (self.compiled, self.request)
+        result = request.infer({0: np.ascontiguousarray(batch)})
+        return np.array(result[compiled.outputs[0]], copy=True)

@@ -43,6 +43,7 @@ class RepositoryOptions:
     trt_accelerator: bool = False         # onnxruntime on GPU through TensorRT
     trt_precision: str = "FP16"
     openvino_precision: str = Precision.FP32      # the OpenVINO kinds' inference precision: fp32, or bf16 on CPUs that do it
+    openvino_static_shapes: bool = False  # ov-python: compile for each batch size, as the verified openvino-static did
     trt_cache_path: str = "/tmp/fec-trt-cache"
     face_margin: float | None = None      # None: the margin recorded in the export (training's)
     ort_threads: int = 0

@@ -52,7 +52,7 @@ def test_download_with_mtcnn_stores_levelled_face_crops(mtcnn, served, tmp_path)
     store = tmp_path / "store"
     dl.download([csv_path], options(store, align="mtcnn", face_size=FACE_SIZE, margin=MARGIN, timeout=5))
 
-    records = dl.load_manifest(store / dl.MANIFEST_NAME)
+    records = dl.load_manifest(store / dl.DOWNLOAD_RECORDS_NAME)
     assert sorted(record.status for record in records.values()) == ["ok"] * 3
     assert sum(record.unaligned for record in records.values()) == 0
     inner = FACE_SIZE * MARGIN / (1 + 2 * MARGIN)  # where the box itself lies inside a crop grown by MARGIN

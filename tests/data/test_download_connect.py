@@ -110,7 +110,7 @@ def test_a_download_records_a_private_url_as_refused_and_fetches_it_once_allowed
                                      (("r1", 1), ("r2", 1), ("r3", 2)))])
     options = dl.DownloadOptions(out=tmp_path / "store", workers=2, timeout=0.3, retry=dl.RetryPolicy(0))
     dl.download([csv_path], options)
-    records = dl.load_manifest(Path(options.out) / dl.MANIFEST_NAME)
+    records = dl.load_manifest(Path(options.out) / dl.DOWNLOAD_RECORDS_NAME)
     assert {url: record.status for url, record in records.items()} == {url: REFUSED for url in urls}
     assert all("--allow-private-hosts" in record.error for record in records.values())
     assert not reached(listener)

@@ -22,9 +22,9 @@ def test_every_known_pair_is_either_tried_or_skipped_with_its_reason():
     for item in skipped:
         assert item.reason == get_backend(item.candidate.backend).unavailable() or "tensorrt" in item.reason.lower()
     assert not set(names(runnable)) & set(names(item.candidate for item in skipped))
-    # 6 PyTorch (CPU; CUDA fp32, fp16, bf16; CUDA graphs fp32, fp16); ORT and OpenVINO x (fp32, fp16, 2 int8);
-    # OpenVINO bf16; ORT CUDA x2, TensorRT provider x2; 2 engines
-    assert len(runnable) + len(skipped) == 6 + 2 * 4 + 1 + 4 + 2
+    # 6 PyTorch (CPU; CUDA fp32, fp16, bf16; CUDA graphs fp32, fp16); ORT, OpenVINO and OpenVINO static shapes x
+    # (fp32, fp16, 2 int8 by ONNX Runtime, 1 by NNCF); OpenVINO bf16; ORT CUDA x2, TensorRT provider x2; 2 engines
+    assert len(runnable) + len(skipped) == 6 + 3 * 5 + 1 + 4 + 2
 
 
 def test_openvino_bf16_is_tried_exactly_where_the_cpu_computes_bf16_natively(cpu_kind):
@@ -45,7 +45,7 @@ def test_precision_of_a_candidate_is_what_it_computes_in():
 
 def test_filters_and_missing_calibration_data():
     runnable, skipped = plan_candidates(precisions=("fp32", "int8"), backends=("torch", "onnxruntime"),
-                                        float_below=(16,), int8=False)
+                                        float_below=(16,), int8=False, quantizers=("onnxruntime",))
     assert names(runnable) == ["torch/checkpoint", "onnxruntime/onnx-fp32"]
     assert [(item.candidate.name, item.reason.split(":")[0]) for item in skipped] == [
         ("onnxruntime/onnx-int8-cpu-fb16", "int8 needs calibration faces")]

@@ -35,7 +35,7 @@ def test_fec_deploy_verifies_pytorch_candidates_besides_the_reference(small_chec
     out = tmp_path / "deploy"
     args = [small_checkpoint, "--data", small_synth / "test.csv", "--out", out, "--batch", "2", "--threads", "1",
             "--warmup", "1", "--iters", "2", "--max-windows", "2", "--passes", "1", "--precision", "fp32,bf16",
-            "--backend", f"torch,{CPU_BF16.name}", "--no-triton", "--quiet"]
+            "--backend", f"torch,{CPU_BF16.name}", "--no-triton", "--no-peer", "--quiet"]
     result = CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     decision = json.loads((out / "decision.json").read_text())

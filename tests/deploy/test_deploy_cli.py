@@ -17,7 +17,8 @@ pytest.importorskip("openvino", reason="OpenVINO is an optional extra (pip insta
 
 QUICK = ["--batch", "1,4", "--threads", "1", "--warmup", "1", "--iters", "3", "--max-windows", "2",
          "--float-below", "16", "--calib-size", "32",
-         "--precision", "fp32,int8", "--backend", "torch,onnxruntime,openvino", "--serve-with", "python"]
+         "--precision", "fp32,int8", "--backend", "torch,onnxruntime,openvino", "--serve-with", "python",
+         "--quantizer", "onnxruntime", "--no-peer"]
 TRIED = ["torch/checkpoint", "onnxruntime/onnx-fp32", "onnxruntime/onnx-int8-cpu-fb16", "openvino/onnx-fp32",
          "openvino/onnx-int8-cpu-fb16"]
 
@@ -120,7 +121,7 @@ def test_a_changed_export_is_made_again(first_run, small_checkpoint, small_synth
     (["CKPT", "--data", "DATA", "--latency-budget", "0"], "--latency-budget: give a positive, finite number of ms"),
     (["CKPT", "--data", "DATA", "--latency-budget", "nan"], "--latency-budget: give a positive, finite number of ms"),
     (["CKPT", "--data", "DATA", "--latency-budget", "inf"], "--latency-budget: give a positive, finite number of ms"),
-    (["CKPT", "--data", "DATA", "--float-below", "-4"], "--float-below: give channel counts >= 0"),
+    (["CKPT", "--data", "DATA", "--compress", "--compress-sizes", "8"], "--compress-sizes: give sides in [16, 1024] pixels"),
     (["CKPT", "--data", "DATA", "--out", "DATA"], "exists and is not a folder; choose another"),
 ])
 def test_bad_input_is_one_line_and_exit_2(small_checkpoint, small_synth, tmp_path, args, message):

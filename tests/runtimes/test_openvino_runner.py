@@ -71,3 +71,35 @@ def test_a_precision_openvino_does_not_compile_is_refused_not_run_under_its_name
         assert runner.describe()["inference_precision"] == "f32"
         embeddings = runner.infer(np.ones((2, 3, 8, 8), np.float32))
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-6)
+
+
+def test_static_shapes_compile_each_batch_size_once_and_compute_what_the_dynamic_model_does(tmp_path):
+    """openvino-static: the model reshaped and compiled for each batch size it is given, as OpenVINO users compile."""
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
+    from test_onnxruntime_runner import tiny_model
+
+    tiny_model(tmp_path / "model.onnx")
+    batches = {size: np.random.default_rng(size).random((size, 3, 8, 8), np.float32) for size in (2, 3)}
+    with create_runner("openvino", model=tmp_path / "model.onnx") as dynamic, \
+            create_runner("openvino", model=tmp_path / "model.onnx", static_shapes=True) as static:
+        for batch in batches.values():
+            assert np.allclose(static.infer(batch), dynamic.infer(batch), atol=1e-6)
+        static.infer(batches[2])
+        assert sorted(static.by_batch) == [2, 3]  # compiled once per size, reused
+        assert [compiled.inputs[0].get_partial_shape().is_static for compiled, _ in static.by_batch.values()] == [True, True]
+        assert static.describe()["static_shapes"] is True
+
+
+def test_openvinos_default_hints_are_the_peers_and_take_fp32_files_only(tmp_path):
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
+    from test_onnxruntime_runner import tiny_model
+
+    tiny_model(tmp_path / "model.onnx")
+    with create_runner("openvino", model=tmp_path / "model.onnx", hints="default", threads=1) as runner:
+        described = runner.describe()
+        embeddings = runner.infer(np.ones((2, 3, 8, 8), np.float32))
+    assert described["hints"] == "default" and described["inference_precision"] in ("f32", "bf16")
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-3)
+    with pytest.raises(RunnerError, match=r"^openvino: hints must be one of fec, default \(default with precision fp32 only\)$"):
+        create_runner("openvino", model=tmp_path / "model.onnx", hints="default", precision="bf16")
+    assert get_backend("openvino-defaults").options == {"hints": "default"} and get_backend("openvino-defaults").forms == ()

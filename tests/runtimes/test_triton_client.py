@@ -25,4 +25,4 @@ def test_the_photo_model_is_named_after_its_ensemble_and_is_no_embedding_model()
     from fec.runtimes.triton_client import PHOTO_KIND, PHOTO_OUTPUTS
 
     assert model_name("fecnet", PHOTO_KIND) == "fecnet_photo" and ensemble_name("fecnet_photo") is None
-    assert PHOTO_OUTPUTS == ("boxes", "scores", "landmarks", "embeddings")
+    assert PHOTO_OUTPUTS == ("boxes", "scores", "landmarks", "embeddings", "left_out")

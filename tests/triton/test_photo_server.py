@@ -130,7 +130,9 @@ def test_a_crowd_photo_is_embedded_up_to_the_repositorys_cap_and_the_rest_counte
 
 def test_a_quick_photo_never_waits_behind_a_slow_one(photo_server, sample_photos, tmp_path):
     """Head-of-line blocking: a photo of 48 faces and Grace Hopper's portrait sent together. The photo model has an
-    instance per core, so the portrait answers first, within twice its time alone."""
+    instance per core, so the portrait answers first and takes a small part of the crowd's time (with one instance
+    it waits for the crowd: this test fails). Its time against its time alone is a figure of the benchmark
+    (benchmarks/photo_load.py: within 2x on an idle machine), not asserted here, where other tests share the cores."""
     import threading
     import time
 
@@ -147,16 +149,12 @@ def test_a_quick_photo_never_waits_behind_a_slow_one(photo_server, sample_photos
             client.detect_faces(payload, PHOTO_MODEL)
             done[key] = (started, time.perf_counter())
 
-    alone: dict = {}
-    for attempt in range(3):
-        timed(quick, alone, f"alone-{attempt}")
-    quick_alone = sorted(end - start for start, end in alone.values())[1]  # the median of three
     together: dict = {}
     slow_thread = threading.Thread(target=timed, args=(slow, together, "slow"))
     slow_thread.start()
     time.sleep(0.2)  # the slow photo is being worked on
     timed(quick, together, "quick")
     slow_thread.join()
-    quick_start, quick_end = together["quick"]
-    assert quick_end < together["slow"][1], "the quick photo waited for the slow one"
-    assert quick_end - quick_start <= 2 * quick_alone, (quick_end - quick_start, quick_alone)
+    (quick_start, quick_end), (slow_start, slow_end) = together["quick"], together["slow"]
+    assert quick_end < slow_end, "the quick photo waited for the slow one"
+    assert quick_end - quick_start < 0.5 * (slow_end - slow_start), (quick_end - quick_start, slow_end - slow_start)

@@ -77,7 +77,7 @@ def test_preprocessing_gets_one_instance_per_core_unless_set(cpu_repo, onnx_expo
     planned, _ = plan_repository(read_exports([onnx_export]), RepositoryOptions(instances=2, preprocess_instances=3))
     counts = {model.name: model.config.instance_groups[0].count for model in planned if model.config.instance_groups}
     assert (counts["fecnet_preprocess"], counts["fecnet_onnx"], counts["fecnet_ort_python"]) == (3, 2, 2)
-    with pytest.raises(RepositoryError, match="preprocess instances must be at least 1"):
+    with pytest.raises(RepositoryError, match=r"preprocess instances must be in \[1, 64\], got 0"):
         RepositoryOptions(preprocess_instances=0).validate()
 
 

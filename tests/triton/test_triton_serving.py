@@ -140,10 +140,10 @@ def test_pixel_cap_nan_boxes_and_pillow_faults_are_data_errors(monkeypatch):
     with pytest.raises(DataError, match="image 0: box left nan is outside"):
         boxes_from_tensor(np.array([[np.nan, 0.9, 0.1, 0.9]], np.float32), 1)
 
-    def odd_fault(payload, name):
+    def odd_fault(payload, name, longest_side=None):
         raise struct.error("unpack requires a buffer of 4 bytes")
 
-    monkeypatch.setattr("fec.triton.serving.decode_image", odd_fault)
+    monkeypatch.setattr("fec.triton.serving.decode_scaled", odd_fault)
     with pytest.raises(DataError, match=r"image 0: not a readable image \(error: unpack requires"):
         prepare_faces([b"GIF89a"], PREP)
 
@@ -277,7 +277,7 @@ def test_the_ort_python_model_runs_on_the_gpu_triton_gives_its_instance(monkeypa
         return Runner()
 
     monkeypatch.setattr(runtimes, "create_runner", create_runner)
-    path = Path(__file__).resolve().parents[2] / "fec" / "triton" / "backends" / RUNNER_EMBEDDING
+    path = Path(__file__).resolve().parents[2] / "fec" / "triton" / "python_models" / RUNNER_EMBEDDING
     spec = importlib.util.spec_from_file_location("fec_runner_model_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
