@@ -54,6 +54,8 @@ def test_export_folder_runs_on_every_cpu_backend_here_with_random_inputs(tmp_pat
         expected += [("openvino", 1, "random", "CPU"), ("openvino", 4, "random", "CPU")]
         if native_bf16():  # and in bf16 where the CPU computes it natively (AVX-512 BF16, AMX)
             expected += [("openvino-bf16", 1, "random", "CPU"), ("openvino-bf16", 4, "random", "CPU")]
+        # compiled per batch size, and compiled as OpenVINO's users do (fec-deploy's peer row)
+        expected += [(name, batch, "random", "CPU") for name in ("openvino-static", "openvino-defaults") for batch in (1, 4)]
     assert [(row["backend"], row["batch"], row["inputs"], row["device"]) for row in rows] == expected
     assert all(0 < row["min_ms"] <= row["p50_ms"] <= row["max_ms"] and row["throughput"] > 0 for row in rows)
 
@@ -69,7 +71,8 @@ def test_export_without_onnx_or_engine_is_refused(tmp_path):
 def test_an_export_gets_openvino_bf16_rows_only_where_the_cpu_has_native_bf16(cpu_kind, tmp_path):
     pytest.importorskip("openvino")
     target = resolve_target(str(write_tiny_export(tmp_path / "export")))
-    expected = ["onnxruntime", "openvino"] + (["openvino-bf16"] if cpu_kind.native_bf16 else [])
+    expected = (["onnxruntime", "openvino"] + (["openvino-bf16"] if cpu_kind.native_bf16 else [])
+                + ["openvino-static", "openvino-defaults"])
     assert [backend.name for backend in default_backends(target)] == expected
     reason = get_backend("openvino-bf16").unavailable()
     assert reason == (None if cpu_kind.native_bf16 else "this CPU has no native bf16 (AVX-512 BF16 or AMX)")

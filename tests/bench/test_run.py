@@ -40,7 +40,8 @@ def test_default_plan_runs_every_backend_that_fits_each_target_and_can_run_here(
         plan([target("engine")], None)
     pairs = [(chosen.path, backend.name) for chosen, backend in plan([checkpoint, export], None)]
     assert pairs == [("model-checkpoint", "torch"), ("model-checkpoint", "torch_compile"), ("model-onnx-engine", "onnxruntime"),
-                     ("model-onnx-engine", "openvino")]
+                     ("model-onnx-engine", "openvino"), ("model-onnx-engine", "openvino-static"),
+                     ("model-onnx-engine", "openvino-defaults")]
 
 
 def test_default_plan_on_a_gpu_machine_adds_the_cuda_backends(cpu_only, monkeypatch):
@@ -65,7 +66,7 @@ def test_plan_keeps_only_the_requested_backends():
     (["onnx"], ["torch"], "backend 'torch' cannot run ONNX exports"),
     (["checkpoint", "onnx"], ["torch"], "model-onnx: none of the chosen backends can run it (it needs one of "
                                         "onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, onnxruntime-tensorrt-fp16, "
-                                        "openvino, openvino-bf16)"),
+                                        "openvino, openvino-bf16, openvino-static, openvino-defaults)"),
 ])
 def test_plan_rejects_backends_that_cannot_run_the_targets(targets, backends, message):
     with pytest.raises(FecError) as caught:  # BenchError, or RunnerError from the backend registry
