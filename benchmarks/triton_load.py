@@ -1,14 +1,18 @@
-"""Throughput and latency of the served ensemble (image bytes -> embedding) on loopback, by concurrency.
+"""Throughput and latency of the served `fecnet` (image bytes -> embedding) on loopback, beside the model alone.
 
 Writes a python-backend repository from an export (or a checkpoint, exported first), starts the real
-tritonserver on 127.0.0.1, and for each concurrency C runs C clients x R requests of one picture
-each, then prints a Markdown table: images/s, p50/p99 latency, failures, and the mean batch the
-embedding model ran (from the server's statistics: dynamic batching at work).
+tritonserver on 127.0.0.1, and for each number of clients C and pictures per request runs C clients x R
+requests, then, in the same minute, the same ONNX file on the same runtime with the same threads alone, at the
+batch sizes the server ran (from its statistics). Prints Markdown tables: images/s, p50/p99 latency, the mean
+batch the model ran, the model alone, their ratio, the CPU the clients and the server spent per image, and
+where the server's time went (per model: queue, compute input / infer / output, from Triton's statistics).
 
-    python benchmarks/triton_load.py --checkpoint runs/demo/best.pt --concurrency 1 2 4 8 --requests 200
-    python benchmarks/triton_load.py --export export/mobilenet_v3_small-onnx-fp32 --protocol grpc
+    python benchmarks/triton_load.py --export export/fecnet-onnx --concurrency 1 8 32 --repeat 3
+    python benchmarks/triton_load.py --checkpoint runs/demo/best.pt --images-per-request 1 16
+    python benchmarks/triton_load.py --export export/fecnet-onnx --client tritonclient   # fec-embed's client
 
-Pictures: the 100 real LFW faces bundled with scikit-image (25x25 PNGs), or --pictures DIR.
+Pictures: the 100 real LFW faces bundled with scikit-image (25x25 PNGs), or --pictures DIR. The clients run on
+the server's own cores (--client asyncio takes the least CPU from it: fec/triton/load_generator.py).
 Figures depend on the machine and its load: compare rows of one run, not runs on different days.
 """
 
@@ -18,19 +22,22 @@ import argparse
 import io
 import json
 import os
-import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from fec.artifacts import FLOAT32_NCHW
 from fec.runtimes.triton_client import TritonClient
 from fec.triton.exports import read_exports
-from fec.triton.load_generator import run_load
+from fec.triton.load_generator import CLIENT_KINDS, run_load
 from fec.triton.repository import RepositoryOptions, write_repository
 from fec.triton.server import TritonServer
+
+STAT_FIELDS = ("queue", "compute_input", "compute_infer", "compute_output")
 
 
 def lfw_pictures() -> list[bytes]:
@@ -58,64 +65,189 @@ def export_folder(args, scratch: Path) -> Path:
     return export_model(args.checkpoint, "onnx", ExportRequest(max_batch=args.max_batch), out=scratch / "export").folder
 
 
-def mean_batch(before: dict[int, int], after: dict[int, int]) -> float:
-    runs = {size: after.get(size, 0) - before.get(size, 0) for size in after}
-    executions = sum(runs.values())
-    return sum(size * count for size, count in runs.items()) / executions if executions else float("nan")
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
-def measure(server: TritonServer, args, payloads: list[bytes]) -> list[dict]:
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its children (the server and its python-backend stubs)."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            text = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split() if text else []
+        if fields and (int(entry.name) == pid or int(fields[1]) == pid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def model_statistics(client: TritonClient) -> dict[str, dict]:
+    """Per model: successful requests, executions, batch counts and the nanoseconds of each step (Triton's own)."""
+    found = {}
+    for entry in client.client.get_inference_statistics().get("model_stats", []):
+        stats = entry["inference_stats"]
+        found[entry["name"]] = {"requests": int(stats["success"]["count"]), "executions": int(entry["execution_count"]),
+                                **{name: int(stats[name]["ns"]) for name in STAT_FIELDS},
+                                "batches": {int(batch["batch_size"]): int(batch["compute_infer"]["count"])
+                                            for batch in entry.get("batch_stats", [])}}
+    return found
+
+
+def statistics_delta(before: dict, after: dict) -> dict[str, dict]:
+    delta = {}
+    for name, now in after.items():
+        then = before.get(name, {"batches": {}})
+        change = {key: now[key] - then.get(key, 0) for key in now if key != "batches"}
+        change["batches"] = {size: count - then["batches"].get(size, 0) for size, count in now["batches"].items()}
+        if change["requests"]:
+            delta[name] = change
+    return delta
+
+
+def breakdown(delta: dict[str, dict]) -> dict[str, dict]:
+    """Per model: mean batch (images per execution) and microseconds per request in each step."""
+    return {name: {"mean_batch": round(sum(size * count for size, count in stats["batches"].items())
+                                       / max(1, sum(stats["batches"].values())), 2),
+                   **{f"{field}_us": round(stats[field] / stats["requests"] / 1e3, 1) for field in STAT_FIELDS}}
+            for name, stats in delta.items()}
+
+
+def model_alone(runner, faces: np.ndarray, batches: dict[int, int], window_s: float = 0.05) -> float:
+    """Images/s of the runner alone over the batch sizes the server ran, each weighted by how often it ran."""
+    seconds, images = 0.0, 0
+    for size, count in batches.items():
+        if not count:
+            continue
+        batch = faces[np.arange(size) % len(faces)]
+        runner.infer(batch)
+        rates = []
+        for _ in range(5):
+            runs, began = 0, time.perf_counter()
+            while time.perf_counter() - began < window_s:
+                runner.infer(batch)
+                runs += 1
+            rates.append((time.perf_counter() - began) / runs)
+        seconds += count * float(np.median(rates))
+        images += count * size
+    return images / seconds if seconds else float("nan")
+
+
+def measure_row(server, stats, args, payloads, runner, faces, batched_model, clients, per_request) -> dict:
     url = server.http_url if args.protocol == "http" else server.grpc_url
+    requests = args.requests or max(50, 1600 // clients // per_request)
+    before, server_cpu = model_statistics(stats), tree_cpu_s(server.process.pid)
+    result = run_load(url, args.protocol, "fecnet", payloads, clients, requests, per_request, args.deadline, args.client)
+    server_cpu = tree_cpu_s(server.process.pid) - server_cpu
+    delta = statistics_delta(before, model_statistics(stats))
+    batches = delta.get(batched_model, {}).get("batches", {})
+    alone = model_alone(runner, faces, batches)
+    row = result.to_dict()
+    images = max(1, (result.requests - result.failures) * per_request)
+    row |= {"mean_model_batch": breakdown(delta).get(batched_model, {}).get("mean_batch", float("nan")),
+            "model_alone_images_per_s": round(alone, 1), "ratio": round(result.throughput / alone, 3),
+            "server_cpu_ms_per_image": round(server_cpu / images * 1000.0, 3), "models": breakdown(delta),
+            "load_average": round(os.getloadavg()[0], 1)}
+    print(f"  {clients} clients x {per_request} images: {row['images_per_s']} images/s, "
+          f"model alone {row['model_alone_images_per_s']}, ratio {row['ratio']}", file=sys.stderr)
+    return row
+
+
+def faces_for(payloads: list[bytes], export: Path) -> np.ndarray:
+    """The pictures as the model's float32 input (what the server feeds it), for the model-alone runs."""
+    from fec.export.manifest import read_manifest
+    from fec.preprocessing import Preprocessing
+    from fec.triton.serving import prepare_faces
+
+    manifest = read_manifest(export)
+    prep = Preprocessing.from_dict(manifest["preprocessing"], export)
+    return prepare_faces(payloads[:32], prep, output_format=manifest.get("input_format", FLOAT32_NCHW))
+
+
+def measure(args, payloads: list[bytes], export: Path, repo: Path, scratch: Path) -> list[dict]:
+    from fec.runtimes import create_runner
+
     rows = []
-    with TritonClient(server.http_url) as stats:
-        run_load(url, args.protocol, "fecnet", payloads, 2, 20)  # warm the connections and caches
-        for clients in args.concurrency:
-            before = stats.batch_counts("fecnet_ort_python")
-            result = run_load(url, args.protocol, "fecnet", payloads, clients, args.requests, deadline_s=args.deadline)
-            row = result.to_dict() | {"mean_model_batch": round(mean_batch(before, stats.batch_counts("fecnet_ort_python")), 2)}
-            rows.append(row)
-            print(f"  concurrency {clients}: {row['images_per_s']} images/s, p99 {row['p99_ms']} ms", file=sys.stderr)
+    runner = create_runner("onnxruntime", model=export / "model.onnx", threads=args.ort_threads or None, provider="cpu")
+    runner.activate()
+    faces = faces_for(payloads, export)
+    with TritonServer(repo, log_path=scratch / "server.log") as server, TritonClient(server.http_url) as stats:
+        python_fecnet = stats.model_config("fecnet").get("backend") == "python"
+        batched_model = "fecnet" if python_fecnet else json.loads((repo / ".fec-triton.json").read_text())["embedding_model"]
+        url = server.http_url if args.protocol == "http" else server.grpc_url
+        run_load(url, args.protocol, "fecnet", payloads, 2, 20, client=args.client)  # warm connections and caches
+        for repeat in range(args.repeat):
+            for per_request in args.images_per_request:
+                for clients in args.concurrency:
+                    row = measure_row(server, stats, args, payloads, runner, faces, batched_model, clients, per_request)
+                    rows.append({"run": repeat + 1, **row})
     return rows
 
 
-def table(rows: list[dict], args) -> str:
-    lines = [f"protocol {args.protocol}, {args.instances} instance(s) per model, max_batch {args.max_batch}, "
-             f"queue delay {args.max_queue_delay_us} us, ORT threads {args.ort_threads}",
-             "", "| clients | requests | failures | images/s | p50 ms | p99 ms | mean model batch |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['clients']} | {r['requests']} | {r['failures']} | {r['images_per_s']} | {r['p50_ms']} | "
-              f"{r['p99_ms']} | {r['mean_model_batch']} |" for r in rows]
+def tables(rows: list[dict], args) -> str:
+    head = (f"{cpu_name()}, {os.cpu_count()} CPUs; protocol {args.protocol}, client {args.client}, "
+            f"ONNX Runtime {args.ort_threads or 'default'} thread(s) per instance, max_batch {args.max_batch}, "
+            f"queue delay {args.max_queue_delay_us} us")
+    lines = [head, "", "| run | clients | images/request | requests | failures | images/s | p50 ms | p99 ms | mean model batch "
+             "| model alone images/s | ratio | client CPU ms/image | server CPU ms/image |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['run']} | {r['clients']} | {r['images_per_request']} | {r['requests']} | {r['failures']} | "
+              f"{r['images_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['mean_model_batch']} | "
+              f"{r['model_alone_images_per_s']} | {r['ratio']} | {r['client_cpu_ms_per_image']} | "
+              f"{r['server_cpu_ms_per_image']} |" for r in rows]
+    lines += ["", "Where the server's time went (run 1; microseconds per request in each model, from Triton's statistics):",
+              "", "| clients | images/request | model | mean batch | queue | compute input | compute infer | compute output |",
+              "|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in (row for row in rows if row["run"] == 1):
+        lines += [f"| {r['clients']} | {r['images_per_request']} | {name} | {m['mean_batch']} | {m['queue_us']} | "
+                  f"{m['compute_input_us']} | {m['compute_infer_us']} | {m['compute_output_us']} |"
+                  for name, m in r["models"].items()]
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    defaults = RepositoryOptions()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--export", type=Path, help="An fec-export ONNX folder.")
     source.add_argument("--checkpoint", type=Path, help="A checkpoint, exported to ONNX first.")
     parser.add_argument("--pictures", type=Path, help="Folder of pictures to send (default: LFW faces).")
     parser.add_argument("--protocol", choices=["http", "grpc"], default="http")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--requests", type=int, default=200, help="Requests per client.")
-    parser.add_argument("--deadline", type=float, default=120.0, help="Seconds per concurrency at most.")
-    parser.add_argument("--instances", type=int, default=1)
-    parser.add_argument("--max-batch", type=int, default=32)
-    parser.add_argument("--max-queue-delay-us", type=int, default=1000)
-    parser.add_argument("--ort-threads", type=int, default=0)
+    parser.add_argument("--client", choices=CLIENT_KINDS, default="asyncio",
+                        help="asyncio: one loop of HTTP connections (least CPU); tritonclient: a thread each (fec-embed's).")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--images-per-request", type=int, nargs="+", default=[1])
+    parser.add_argument("--requests", type=int, help="Requests per client [default: 1600 images per row in all].")
+    parser.add_argument("--repeat", type=int, default=1, help="Runs of the whole sweep, on the same server.")
+    parser.add_argument("--deadline", type=float, default=120.0, help="Seconds per row at most.")
+    parser.add_argument("--instances", type=int, default=defaults.instances)
+    parser.add_argument("--preprocess-instances", type=int, default=defaults.preprocess_instances)
+    parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
+    parser.add_argument("--max-queue-delay-us", type=int, default=defaults.max_queue_delay_us)
+    parser.add_argument("--ort-threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="Also write the rows as JSON.")
     args = parser.parse_args()
+    if args.client == "asyncio" and args.protocol != "http":
+        parser.error("--client asyncio speaks HTTP only; use --client tritonclient for gRPC")
+    return args
 
+
+def main() -> None:
+    args = parse_args()
     payloads = folder_pictures(args.pictures) if args.pictures else lfw_pictures()
     with tempfile.TemporaryDirectory(prefix="fec-triton-load-") as scratch:
         options = RepositoryOptions(embedding="ort-python", instances=args.instances, max_batch=args.max_batch,
-                                    max_queue_delay_us=args.max_queue_delay_us, ort_threads=args.ort_threads)
-        repo = Path(scratch) / "repo"
-        write_repository(read_exports([export_folder(args, Path(scratch))]), options, repo)
-        with TritonServer(repo, log_path=Path(scratch) / "server.log") as server:
-            print(f"{server.install.source}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                  f"load average before {os.getloadavg()[0]:.1f}", file=sys.stderr)
-            rows = measure(server, args, payloads)
-    print(table(rows, args))
+                                    max_queue_delay_us=args.max_queue_delay_us, ort_threads=args.ort_threads,
+                                    preprocess_instances=args.preprocess_instances)
+        export, repo = export_folder(args, Path(scratch)), Path(scratch) / "repo"
+        write_repository(read_exports([export]), options, repo)
+        print(f"{cpu_name()}, load average before {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        rows = measure(args, payloads, export, repo, Path(scratch))
+    print(tables(rows, args))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 

@@ -3,10 +3,20 @@
 Used by the load test (which asserts only success and batching) and by benchmarks/triton_load.py
 (which records throughput and latency). Clients start together; each stops at its request count or
 at the deadline, whichever comes first.
+
+Two kinds of client. `tritonclient`: C threads, each with fec's TritonClient (what fec-embed uses). `asyncio`:
+C connections on one asyncio loop speaking Triton's HTTP protocol with its binary tensor extension, every request
+encoded before the clock starts, as perf_analyzer does. A load generator on the server's own cores takes CPU
+from it: tritonclient spends about 0.35 ms of CPU per request (a thread per client, its JSON and HTTP layers),
+the asyncio client about 0.09 ms, so the second measures the server rather than the client (benchmarks/triton.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import resource
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fec.errors import FecError
-from fec.runtimes.triton_client import TritonClient
+from fec.runtimes.triton_client import EMBEDDING_OUTPUT, IMAGE_INPUT, TritonClient, split_url
+
+CLIENT_KINDS = ("tritonclient", "asyncio")
+MAX_ERRORS_KEPT = 5
 
 
 @dataclass
@@ -27,6 +40,7 @@ class LoadResult:
     latencies_ms: np.ndarray
     errors: list[str] = field(default_factory=list)  # the first few failure messages
     deadline_hit: bool = False
+    client_cpu_s: float = 0.0   # CPU time this process (the clients) spent during the run
 
     @property
     def throughput(self) -> float:
@@ -37,38 +51,58 @@ class LoadResult:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else float("nan")
 
     def to_dict(self) -> dict:
+        images = max(1, (self.requests - self.failures) * self.images_per_request)
         return {"clients": self.clients, "requests": self.requests, "images_per_request": self.images_per_request,
                 "failures": self.failures, "seconds": round(self.seconds, 3), "images_per_s": round(self.throughput, 1),
                 "p50_ms": round(self.percentile(50), 2), "p99_ms": round(self.percentile(99), 2),
+                "client_cpu_ms_per_image": round(self.client_cpu_s / images * 1000.0, 3),
                 "deadline_hit": self.deadline_hit, "errors": self.errors}
 
 
+def process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def request_batches(payloads: list[bytes], clients: int, requests_per_client: int, images_per_request: int):
+    """The pictures of client `index`'s request `number`: consecutive pictures, cycling through `payloads`."""
+    def batch(index: int, number: int) -> list[bytes]:
+        first = (index * requests_per_client + number) * images_per_request
+        return [payloads[(first + offset) % len(payloads)] for offset in range(images_per_request)]
+    return batch
+
+
 def run_load(url: str, protocol: str, model: str, payloads: list[bytes], clients: int, requests_per_client: int,
-             images_per_request: int = 1, deadline_s: float = 300.0) -> LoadResult:
-    """Send `clients` x `requests_per_client` requests of `images_per_request` pictures; collect latencies."""
+             images_per_request: int = 1, deadline_s: float = 300.0, client: str = "tritonclient") -> LoadResult:
+    """Send `clients` x `requests_per_client` requests of `images_per_request` pictures; collect latencies.
+    `client` "asyncio" speaks HTTP only."""
+    if client == "asyncio":
+        if protocol != "http":
+            raise ValueError("the asyncio client speaks HTTP only")
+        return run_asyncio_load(url, model, payloads, clients, requests_per_client, images_per_request, deadline_s)
     start_line = threading.Barrier(clients + 1, timeout=60)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[list[str]] = [[] for _ in range(clients)]
     stop_at = [0.0]
+    batch_of = request_batches(payloads, clients, requests_per_client, images_per_request)
 
     def client_loop(index: int) -> None:
         try:
-            client = TritonClient(url, protocol)
+            connection = TritonClient(url, protocol)
         except FecError as exc:
             errors[index].append(str(exc))
-            client = None
+            connection = None
         start_line.wait()
-        if client is None:
+        if connection is None:
             return
-        with client:
+        with connection:
             for number in range(requests_per_client):
                 if time.monotonic() > stop_at[0]:
                     return
-                first = (index * requests_per_client + number) * images_per_request
-                batch = [payloads[(first + offset) % len(payloads)] for offset in range(images_per_request)]
+                batch = batch_of(index, number)
                 began = time.perf_counter()
                 try:
-                    client.embed_images(batch, model=model)
+                    connection.embed_images(batch, model=model)
                     latencies[index].append((time.perf_counter() - began) * 1000.0)
                 except FecError as exc:
                     errors[index].append(str(exc))
@@ -78,12 +112,104 @@ def run_load(url: str, protocol: str, model: str, payloads: list[bytes], clients
         thread.start()
     stop_at[0] = time.monotonic() + deadline_s
     start_line.wait()
-    began = time.perf_counter()
+    began, cpu_before = time.perf_counter(), process_cpu_s()
     for thread in threads:
         thread.join(deadline_s + 60)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, process_cpu_s() - cpu_before
+    return collected(clients, requests_per_client, images_per_request, seconds, latencies, errors, cpu)
+
+
+def collected(clients: int, requests_per_client: int, images_per_request: int, seconds: float,
+              latencies: list[list[float]], errors: list[list[str]], cpu_s: float) -> LoadResult:
     sent = sum(len(items) for items in latencies) + sum(len(items) for items in errors)
     flat_errors = [message for items in errors for message in items]
     return LoadResult(clients, sent, images_per_request, len(flat_errors), seconds,
-                      np.asarray([value for items in latencies for value in items]), flat_errors[:5],
-                      deadline_hit=sent < clients * requests_per_client)
+                      np.asarray([value for items in latencies for value in items]), flat_errors[:MAX_ERRORS_KEPT],
+                      deadline_hit=sent < clients * requests_per_client, client_cpu_s=cpu_s)
+
+
+def http_infer_request(host: str, model: str, payloads: list[bytes]) -> bytes:
+    """One whole HTTP/1.1 request: the pictures as a BYTES input in binary form (each a 4-byte little-endian length,
+    then its bytes), the embeddings asked for in binary form (Triton's binary tensor data extension)."""
+    blob = b"".join(struct.pack("<I", len(payload)) + payload for payload in payloads)
+    header = json.dumps({"inputs": [{"name": IMAGE_INPUT, "shape": [len(payloads), 1], "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": len(blob)}}],
+                         "outputs": [{"name": EMBEDDING_OUTPUT, "parameters": {"binary_data": True}}]}).encode()
+    head = (f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\n"
+            f"Inference-Header-Content-Length: {len(header)}\r\nContent-Length: {len(header) + len(blob)}\r\n\r\n")
+    return head.encode() + header + blob
+
+
+def embeddings_of(status_line: bytes, fields: dict[str, str], body: bytes, count: int) -> np.ndarray:
+    """The (count, D) float32 embeddings of a response, or FecError with the server's message."""
+    if not status_line.startswith(b"HTTP/1.1 200"):
+        message = body.decode("utf-8", "replace")
+        try:
+            message = json.loads(message)["error"]
+        except (ValueError, KeyError, TypeError):
+            pass
+        raise FecError(f"{status_line.decode('latin-1').strip()}: {message}")
+    size = int(fields["inference-header-content-length"])
+    output = json.loads(body[:size])["outputs"][0]
+    embeddings = np.frombuffer(body[size:], dtype=np.float32).reshape(output["shape"])
+    if embeddings.shape[0] != count:
+        raise FecError(f"{count} pictures sent, {embeddings.shape[0]} embeddings received")
+    return embeddings
+
+
+async def asyncio_client(address: tuple[str, int], requests: list[tuple[bytes, int]], stop_at: float,
+                         latencies: list[float], errors: list[str]) -> None:
+    try:
+        reader, writer = await asyncio.open_connection(*address)
+    except OSError as exc:
+        errors.append(f"cannot reach the server at {address[0]}:{address[1]} ({exc})")
+        return
+    try:
+        for request, count in requests:
+            if time.monotonic() > stop_at:
+                return
+            began = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status_line, _, rest = head.partition(b"\r\n")
+            fields = {name.strip().lower(): value.strip() for name, _, value in
+                      (line.partition(":") for line in rest.decode("latin-1").split("\r\n") if line)}
+            body = await reader.readexactly(int(fields.get("content-length", "0")))
+            try:
+                embeddings_of(status_line, fields, body, count)
+                latencies.append((time.perf_counter() - began) * 1000.0)
+            except FecError as exc:
+                errors.append(str(exc))
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        errors.append(f"connection to {address[0]}:{address[1]} failed ({type(exc).__name__})")
+    finally:
+        writer.close()
+
+
+def run_asyncio_load(url: str, model: str, payloads: list[bytes], clients: int, requests_per_client: int,
+                     images_per_request: int = 1, deadline_s: float = 300.0) -> LoadResult:
+    """run_load with `clients` connections on one asyncio loop (see the module docstring)."""
+    address, _ = split_url(url, "http")
+    host, port = address.rsplit(":", 1)
+    batch_of = request_batches(payloads, clients, requests_per_client, images_per_request)
+    encoded: dict[tuple[int, ...], bytes] = {}  # the same pictures, the same bytes: encode each distinct request once
+    plans = []
+    for index in range(clients):
+        plan = []
+        for number in range(requests_per_client):
+            batch = batch_of(index, number)
+            key = tuple(id(payload) for payload in batch)
+            plan.append((encoded.setdefault(key, http_infer_request(address, model, batch)), len(batch)))
+        plans.append(plan)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[list[str]] = [[] for _ in range(clients)]
+
+    async def everyone() -> None:
+        stop_at = time.monotonic() + deadline_s
+        await asyncio.gather(*(asyncio_client((host.strip("[]"), int(port)), plans[index], stop_at, latencies[index],
+                                              errors[index]) for index in range(clients)))
+
+    began, cpu_before = time.perf_counter(), process_cpu_s()
+    asyncio.run(everyone())
+    seconds, cpu = time.perf_counter() - began, process_cpu_s() - cpu_before
+    return collected(clients, requests_per_client, images_per_request, seconds, latencies, errors, cpu)

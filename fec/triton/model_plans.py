@@ -33,11 +33,17 @@ from fec.triton.exports import ExportSet
 from fec.triton.model_io import ModelIO
 from fec.triton.options import RepositoryOptions
 from fec.triton.photo_config import photo_comment, photo_config
-from fec.triton.python_models import PHOTO, PREPROCESS, RUNNER_EMBEDDING, template_text
+from fec.triton.python_models import FUSED, PHOTO, PREPROCESS, RUNNER_EMBEDDING, template_text
 from fec.triton.serving import FaceSettings
 from fec.vocabulary import Precision
 
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
+# A lone instance behind a queue policy with a timeout (what every batched model has: fec-triton --queue-timeout) left
+# 1 request in 100 to 1000 waiting 500 ms on tritonserver 2.51: with a queue timeout its batcher hands a batch only to
+# an idle instance, and when it misses that instance's wake-up it sleeps its idle wait, 500 ms
+# (triton-inference-server/server#8870 is a relative). Two instances never showed it in 3000 requests
+# (benchmarks/triton.md), so the fused model, which every picture passes, has at least two.
+MIN_FUSED_INSTANCES = 2
 
 
 @dataclass
@@ -49,6 +55,7 @@ class PlannedModel:
     model_io: ModelIO | None = None
     source: str = ""
     summary: str = ""
+    embedding_model: str = ""  # the ensemble's or fused model's: the model whose ONNX file or engine it runs
 
     @property
     def name(self) -> str:
@@ -147,6 +154,16 @@ def openvino_model(exports: ExportSet, options: RepositoryOptions, max_batch: in
 PYTHON_RUNNERS = {"ort-python": ("onnxruntime", "ONNX Runtime"), "ov-python": ("openvino", "OpenVINO")}
 
 
+def runner_parameters(options: RepositoryOptions, kind: str, threads: int) -> tuple[tuple[str, str], ...]:
+    """What fec.triton.serving.runner_from_args reads: the runner, its ONNX file and threads (0: one per core), and for
+    OpenVINO its precision and whether it compiles for each batch size (as the verified openvino-static did)."""
+    runner = PYTHON_RUNNERS[kind][0]
+    openvino = (("precision", options.openvino_precision),
+                *((("static_shapes", "1"),) if options.openvino_static_shapes else ()))
+    return (("runner", runner), ("onnx_file", "model.onnx"), ("intra_op_threads", str(threads)),
+            *(openvino if runner == "openvino" else ()))
+
+
 def python_runner_model(exports: ExportSet, options: RepositoryOptions, max_batch: int, kind: str,
                         chosen: bool = True) -> PlannedModel:
     """An embedding model inside the python backend: model.py runs model.onnx on one of fec's runners. One that
@@ -158,8 +175,7 @@ def python_runner_model(exports: ExportSet, options: RepositoryOptions, max_batc
         name=model_name(options.name, kind), backend="python", max_batch_size=max_batch,
         inputs=(source,), outputs=(target,), instance_groups=instance_group(options, None if chosen else "cpu"),
         dynamic_batching=batching(options), warmups=warmups(source, max_batch),
-        parameters=(("runner", runner), ("onnx_file", "model.onnx"), ("intra_op_threads", str(options.ort_threads)),
-                    *((("precision", options.openvino_precision),) if runner == "openvino" else ())),
+        parameters=runner_parameters(options, kind, options.ort_threads),
         comment=comment(exports, f"FECNet embedding on {title} inside the python backend."))
     return PlannedModel(config, {"model.onnx": exports.onnx, "model.py": template_text(RUNNER_EMBEDDING)},
                         exports.onnx_io, str(exports.onnx), f"python backend running model.onnx on {title}")
@@ -197,11 +213,16 @@ def preprocess_output(exports: ExportSet, name: str) -> Tensor:
     return Tensor(name, "TYPE_FP32", (3, size, size))
 
 
+def face_parameters(exports: ExportSet, options: RepositoryOptions) -> tuple[tuple[str, str], ...]:
+    """How pictures become faces (fec.triton.serving.FaceSettings): the preprocessing, the margin, the input layout."""
+    margin = exports.face_margin if options.face_margin is None else options.face_margin
+    return (("preprocessing", json.dumps(exports.preprocessing.to_dict())),
+            ("face_margin", str(margin)), ("output_format", exports.input_format))
+
+
 def preprocess_model(exports: ExportSet, options: RepositoryOptions, output_name: str) -> PlannedModel:
     model_input = preprocess_output(exports, output_name)
-    margin = exports.face_margin if options.face_margin is None else options.face_margin
-    parameters = (("preprocessing", json.dumps(exports.preprocessing.to_dict())),
-                  ("face_margin", str(margin)), ("output_format", exports.input_format))
+    parameters = face_parameters(exports, options)
     config = ModelConfig(
         name=model_name(options.name, PREPROCESS_KIND), backend="python", max_batch_size=options.max_batch,
         inputs=(Tensor(IMAGE_INPUT, "TYPE_STRING", (1,)), Tensor(BOX_INPUT, "TYPE_FP32", (4,), optional=True)),
@@ -239,4 +260,28 @@ def ensemble_model(options: RepositoryOptions, preprocess: ModelConfig, embeddin
         comment=f"Image bytes -> {preprocess.name} -> {embedding.name} -> {model_output.name}.\n"
                 "Written by fec-triton; re-run fec-triton instead of editing.")
     return PlannedModel(config, summary=f"ensemble: image bytes -> {preprocess.name} -> {embedding.name} -> "
-                                        f"{list(model_output.dims)} embedding")
+                                        f"{list(model_output.dims)} embedding", embedding_model=embedding.name)
+
+
+def fused_model(exports: ExportSet, options: RepositoryOptions, preprocess: ModelConfig, embedding: PlannedModel,
+                kind: str) -> PlannedModel:
+    """The python kinds' `<name>`: the ensemble's tensors, but one python model doing the preprocess model's work and
+    the embedding model's (python_models/fused_model.py says why). Decoding is CPU work, so it gets the preprocess
+    model's instance count (one per core, at least MIN_FUSED_INSTANCES); on several instances sharing the cores,
+    ONNX Runtime runs one thread each unless --ort-threads says otherwise."""
+    model_output = embedding.config.outputs[0]
+    instances = options.preprocess_instances or max(MIN_FUSED_INSTANCES, cpu_info().cores)
+    threads = options.ort_threads or (1 if instances > 1 else 0)
+    config = ModelConfig(
+        name=options.name, backend="python", max_batch_size=min(preprocess.max_batch_size, embedding.config.max_batch_size),
+        inputs=preprocess.inputs, outputs=(model_output,),
+        instance_groups=instance_group(options, None, instances), dynamic_batching=batching(options),
+        parameters=(*face_parameters(exports, options), *runner_parameters(options, kind, threads)),
+        comment=comment(exports, f"Image bytes (+ optional face box) -> {list(model_output.dims)} embedding in one python "
+                                 f"model:\ndecoded, cropped and resized as in training, then model.onnx on "
+                                 f"{PYTHON_RUNNERS[kind][1]}."))
+    return PlannedModel(config, {"model.onnx": exports.onnx, "model.py": template_text(FUSED)}, source=str(exports.onnx),
+                        summary=f"python backend ({instances} {options.device.upper()} instances): image bytes (+ face box) "
+                                f"-> face -> model.onnx on {PYTHON_RUNNERS[kind][1]} -> {list(model_output.dims)} "
+                                "embedding, in one model (the ensemble's tensors)",
+                        embedding_model=embedding.name)

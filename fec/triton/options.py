@@ -37,7 +37,9 @@ class RepositoryOptions:
     device: str = "cpu"                   # where the embedding model's instances run: cpu or gpu
     instances: int = 1
     max_batch: int = 32
-    max_queue_delay_us: int = 1000
+    # 0: a batch is whatever queued while the instances were busy. A wait for a fuller batch cost every request it
+    # (at 1 client 1000 us halved the served images/s) and gained nothing at 8 or 32 (benchmarks/triton.md).
+    max_queue_delay_us: int = 0
     queue_timeout_s: float = 30.0         # a request queued longer than this is answered with an error, not kept
     embedding: str | None = None          # an EMBEDDING_KINDS entry; None: trt when an engine is given, else onnx
     trt_accelerator: bool = False         # onnxruntime on GPU through TensorRT

@@ -23,7 +23,7 @@ expression embedding per image. Preprocessing runs on the server with the code u
 |---|---|
 {rows}
 
-The ensemble `{name}` uses `{summary.embedding_model}`.
+{front_line(summary)}
 {notes}
 ## Tensors of `{name}`
 
@@ -72,6 +72,14 @@ or from Python with tritonclient:
     image.set_data_from_numpy(np.array([[open("face.jpg", "rb").read()]], dtype=object))
     embedding = client.infer("{name}", [image]).as_numpy("embeddings")  # shape (1, 16)
 """
+
+
+def front_line(summary: RepositorySummary) -> str:
+    """What `<name>` is: an ensemble using the embedding model, or (the python kinds) one model running its file."""
+    if summary.fused:
+        return (f"`{summary.ensemble}` is one python model with the ensemble's tensors: it decodes the pictures and runs "
+                f"`{summary.embedding_model}`'s model.onnx itself (one process hop instead of two).")
+    return f"The ensemble `{summary.ensemble}` uses `{summary.embedding_model}`."
 
 
 def photo_section(summary: RepositorySummary) -> str:

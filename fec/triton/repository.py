@@ -7,7 +7,8 @@ Models (for `--name fecnet`):
   fecnet_ov_python   the same ONNX on OpenVINO in the python backend (only when asked)
   fecnet_trt         platform tensorrt_plan, one plan per GPU architecture (when engines are exported)
   fecnet_preprocess  python backend: image bytes (+ optional face box) -> model input
-  fecnet             ensemble: image bytes -> preprocess -> embedding model -> 16-d embedding
+  fecnet             ensemble: image bytes -> preprocess -> embedding model -> 16-d embedding; for the python kinds
+                     (ort-python, ov-python) one python model doing both, with the same tensors (fused_model.py)
   fecnet_photo       python backend: a photo -> every face's box, score, landmarks, embedding (only when asked:
                      --photos; it needs facenet-pytorch in the server's Python; see photo_config.py)
 
@@ -27,9 +28,11 @@ from fec.triton import checks
 from fec.triton.errors import RepositoryError
 from fec.triton.exports import ExportSet
 from fec.triton.model_plans import (
+    PYTHON_RUNNERS,
     PlannedModel,
     ensemble_model,
     fitted_batch,
+    fused_model,
     onnx_model,
     openvino_model,
     photo_model,
@@ -52,6 +55,7 @@ class RepositorySummary:
     ensemble: str
     embedding_model: str
     notes: tuple[str, ...] = ()
+    fused: bool = False      # the ensemble's name is one python model (the python kinds), not an ensemble
 
     def to_dict(self) -> dict:
         payload = asdict(self)
@@ -65,13 +69,14 @@ def write_repository(exports: ExportSet, options: RepositoryOptions, repo: str |
     planned, notes = plan_repository(exports, options)
     check_planned(planned)
     summary = RepositorySummary(Path(repo), {model.name: model.summary for model in planned}, options.name,
-                                planned[-1].config.ensemble_steps[-1].model_name, tuple(notes))
+                                planned[-1].embedding_model, tuple(notes), planned[-1].config.platform != "ensemble")
     replace_folder(Path(repo), lambda folder: fill_folder(folder, planned, summary, exports, options))
     return summary
 
 
 def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[list[PlannedModel], list[str]]:
-    """The models to write, ensemble last, and notes on choices made (e.g. a clamped batch size)."""
+    """The models to write, `<name>` last (the ensemble, or the fused model for the python kinds), and notes on choices
+    made (e.g. a clamped batch size)."""
     kind = options.embedding or ("trt" if exports.engines else "onnx")
     if kind == "trt" and not exports.engines:
         raise RepositoryError("--embedding trt needs an export folder with a TensorRT engine")
@@ -92,7 +97,11 @@ def plan_repository(exports: ExportSet, options: RepositoryOptions) -> tuple[lis
     chosen = embedding[kind]
     preprocess = preprocess_model(exports, options, chosen.config.inputs[0].name)
     photo = [photo_model(exports, options, chosen.config)] if options.photos else []
-    return [*embedding.values(), preprocess, *photo, ensemble_model(options, preprocess.config, chosen.config)], notes
+    if kind in PYTHON_RUNNERS:
+        front = fused_model(exports, options, preprocess.config, chosen, kind)
+    else:
+        front = ensemble_model(options, preprocess.config, chosen.config)
+    return [*embedding.values(), preprocess, *photo, front], notes
 
 
 def check_planned(planned: list[PlannedModel]) -> dict:

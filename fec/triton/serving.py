@@ -2,8 +2,9 @@
 
 The python backends in `fec.triton.python_models` are thin shells around these functions, and
 `fec-embed --checkpoint` calls the same ones, so a picture becomes the same model input on the
-server, locally and in evaluation: `decode_image` -> `crop_box` (when a face box is given) ->
-`resize_uint8` -> `normalize_uint8`, all from `fec.preprocessing`.
+server, locally and in evaluation: `decode_scaled` -> `crop_box` (when a face box is given) ->
+`resize_uint8` -> `normalize_uint8`, all from `fec.preprocessing`. A JPEG much larger than its face needs is
+decoded at a reduced scale (`working_side`); every other picture is decoded whole, as training decodes it.
 
 Requests come from anyone who can reach the server. A bad one (undecodable bytes, a bad face box,
 a wrong shape, NaN or infinite values) fails alone as a `RequestFailure` the client is blamed for
@@ -13,17 +14,29 @@ a wrong shape, NaN or infinite values) fails alone as a `RequestFailure` the cli
 from __future__ import annotations
 
 import json
+import math
+import os
 import struct
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.data.triplets import FaceBox
 from fec.detect.convention import BoxConvention
 from fec.errors import DataError
-from fec.preprocessing import Preprocessing, ScaledPicture, crop_box, decode_scaled, normalize_uint8, resize_uint8
+from fec.preprocessing import (
+    Preprocessing,
+    ScaledPicture,
+    crop_box,
+    crop_pixels,
+    decode_scaled,
+    normalize_uint8,
+    picture_header,
+    resize_uint8,
+)
 
 DECODER_FAULTS = (EOFError, struct.error, IndexError, KeyError, ZeroDivisionError)  # Pillow on malformed files
 MAX_MESSAGE_CHARS = 500
@@ -32,6 +45,15 @@ MAX_MESSAGE_CHARS = 500
 MAX_INPUT_MAGNITUDE = 1e4
 CONVENTION_PARAMETER = "box_convention"  # JSON of fec.detect.convention.BoxConvention; empty: none
 MAX_FACES = 32  # faces a photo is embedded with by default (best first); the rest are counted as left out
+# A JPEG over SCALED_ABOVE_PIXELS is decoded at 1/2, 1/4 or 1/8 of its size (in its DCT, by decode_scaled) where its
+# face region keeps at least OVERSAMPLING times the model's input side: the resize to the input then still reduces,
+# so the face differs from a whole decode by little (tests/triton/test_triton_serving.py measures it). Smaller
+# pictures (every face crop and test picture here) decode whole, exactly as training decodes them: their decode
+# costs a few milliseconds at most, a 12 MP photo's about 100.
+SCALED_ABOVE_PIXELS = 1_000_000
+OVERSAMPLING = 2
+JPEG_MAGIC = b"\xff\xd8"
+DCT_SCALES = (8, 4, 2)  # what a JPEG decoder can scale by while decoding, largest first
 
 
 def model_settings(args: dict) -> tuple[dict, dict[str, str]]:
@@ -140,10 +162,30 @@ def prepare_faces(payloads: list[bytes], prep: Preprocessing, boxes: list[FaceBo
 
 def face_pixels(payload: bytes, prep: Preprocessing, index: int, box: FaceBox | None, margin: float) -> np.ndarray:
     """One picture -> HWC uint8 face at the model's input size."""
-    image = decoded(payload, f"image {index}").picture
+    image = decoded(payload, f"image {index}", working_side(payload, prep.input_size, box, margin)).picture
     if box is not None:
         image = crop_box(image, box, margin)
     return resize_uint8(image, prep.input_size)
+
+
+def working_side(payload: bytes, input_size: int, box: FaceBox | None = None, margin: float = 0.0) -> int | None:
+    """The longest side to decode a JPEG at so that its face region (the box grown by `margin`, else the whole
+    picture) keeps at least OVERSAMPLING x `input_size` pixels on its shorter side, or None: decode whole (any other
+    format, a JPEG of at most SCALED_ABOVE_PIXELS or too small to scale, one whose header cannot be read: decoding
+    will say why)."""
+    if not payload.startswith(JPEG_MAGIC):
+        return None
+    try:
+        (width, height), _ = picture_header(payload)
+        if width * height <= SCALED_ABOVE_PIXELS:
+            return None
+        whole = (0.0, 1.0, 0.0, 1.0)
+        rectangles = [crop_pixels(size, box or FaceBox(*whole), margin) for size in ((width, height), (height, width))]
+    except (OSError, SyntaxError, ValueError, DataError, Image.DecompressionBombError, *DECODER_FAULTS):
+        return None  # a header Pillow cannot read, or an empty box: decoding and cropping say why in their words
+    face_side = min(min(right - left, bottom - top) for left, top, right, bottom in rectangles)  # either EXIF turn
+    scale = next((scale for scale in DCT_SCALES if face_side >= scale * OVERSAMPLING * input_size), 1)
+    return None if scale == 1 else math.ceil(max(width, height) / scale)
 
 
 def decoded(payload: bytes, name: str, longest_side: int | None = None) -> ScaledPicture:
@@ -152,6 +194,80 @@ def decoded(payload: bytes, name: str, longest_side: int | None = None) -> Scale
         return decode_scaled(payload, name, longest_side)
     except DECODER_FAULTS as exc:
         raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {one_line(str(exc))})") from None
+
+
+def normalising_table(prep: Preprocessing) -> np.ndarray:
+    """(3, 256) float32: what `normalize_uint8` makes of each 8-bit level in each channel. Normalising a batch by
+    looking its pixels up is about 4x faster here than the arithmetic, with bit-identical values."""
+    levels = np.repeat(np.arange(256, dtype=np.uint8).reshape(1, 1, 256, 1), 3, axis=3)
+    return np.ascontiguousarray(normalize_uint8(levels, prep)[0, :, 0, :])
+
+
+def normalise_faces(faces_nhwc: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """uint8 NHWC faces -> the float32 NCHW model input, by `normalising_table` lookup."""
+    batch = np.empty((len(faces_nhwc), 3, *faces_nhwc.shape[1:3]), dtype=np.float32)
+    for channel in range(3):
+        np.take(table[channel], faces_nhwc[..., channel], out=batch[:, channel], mode="clip")  # levels are < 256
+    return batch
+
+
+def runner_from_args(args: dict, parameters: dict[str, str]):
+    """The activated fec.runtimes runner a python-backend model runs on its version folder's ONNX file: ONNX Runtime
+    (on a GPU instance, with the CUDA provider on the GPU Triton gave it, no quiet fallback to the CPU) or OpenVINO."""
+    from fec.runtimes import create_runner
+
+    path = os.path.join(args["model_repository"], args["model_version"], parameters["onnx_file"])
+    threads = int(parameters.get("intra_op_threads", "0"))
+    runner = parameters.get("runner", "onnxruntime")
+    options: dict = {"threads": threads or None}
+    if runner == "onnxruntime":
+        on_gpu = args.get("model_instance_kind") == "GPU"
+        options["provider"] = "cuda" if on_gpu else "cpu"
+        if on_gpu:
+            options["provider_options"] = {"device_id": int(args.get("model_instance_device_id", 0))}
+    if "precision" in parameters:  # OpenVINO: fp32, or bf16 where the CPU does it natively
+        options["precision"] = parameters["precision"]
+    if parameters.get("static_shapes") == "1":  # OpenVINO compiled for each batch size it is given
+        options["static_shapes"] = True
+    model = create_runner(runner, model=path, **options)
+    model.activate()
+    return model
+
+
+@dataclass(frozen=True)
+class PictureEmbedder:
+    """The fused model's work (fec-triton's python kinds): the pictures of several requests -> uint8 faces -> one
+    batch, normalised by table lookup (`table` None: the model takes uint8 faces) -> `infer` -> each request's
+    embeddings. One python model instead of an ensemble of two: each python-backend hop costs a round trip
+    through shared memory and the stub, more than decoding a small face (benchmarks/triton.md)."""
+
+    faces: FaceSettings
+    infer: object  # a runner's infer: model input batch -> embeddings
+    table: np.ndarray | None
+
+    @classmethod
+    def for_model(cls, faces: FaceSettings, infer) -> PictureEmbedder:
+        """Normalising by table for a model that takes float32 NCHW, none for one that takes uint8 NHWC itself."""
+        return cls(faces, infer, None if faces.output_format == UINT8_NHWC else normalising_table(faces.prep))
+
+    def embed(self, requests: list[tuple[np.ndarray, np.ndarray | None]]) -> list[np.ndarray | RequestFailure]:
+        """(image tensor, box tensor or None) per request -> its embeddings or its RequestFailure; a bad picture
+        fails its own request alone."""
+        prepared = [self.faces_of(images, boxes) for images, boxes in requests]
+        ready = [faces for faces in prepared if isinstance(faces, np.ndarray)]
+        embedded = iter(embed_requests(self.model_output, ready) if ready else [])
+        return [next(embedded) if isinstance(faces, np.ndarray) else faces for faces in prepared]
+
+    def faces_of(self, images: np.ndarray, boxes: np.ndarray | None) -> np.ndarray | RequestFailure:
+        try:
+            payloads = payloads_from_tensor(images)
+            return prepare_faces(payloads, self.faces.prep, boxes_from_tensor(boxes, len(payloads)), self.faces.margin,
+                                 UINT8_NHWC)
+        except Exception as exc:  # this request fails alone
+            return RequestFailure.of(exc)
+
+    def model_output(self, faces_nhwc: np.ndarray) -> np.ndarray:
+        return self.infer(faces_nhwc if self.table is None else normalise_faces(faces_nhwc, self.table))
 
 
 def check_model_batch(batch: np.ndarray, sample_shape: tuple[int, ...] | None = None) -> None:

@@ -12,6 +12,7 @@ from importlib import resources
 PREPROCESS = "preprocess_model.py"
 RUNNER_EMBEDDING = "runner_model.py"
 PHOTO = "photo_model.py"
+FUSED = "fused_model.py"  # image bytes -> embeddings in one model: the python kinds' <name>
 
 
 def template_text(name: str) -> str:

@@ -7,30 +7,15 @@ A request that is empty, of the wrong shape or holds NaN/Inf values is refused a
 HTTP 400, gRPC INVALID_ARGUMENT) and never embedded; a failure of the runtime is INTERNAL (500).
 """
 
-import os
-
 import triton_python_backend_utils as pb_utils
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        from fec.runtimes import create_runner
-        from fec.triton.serving import model_settings
+        from fec.triton.serving import model_settings, runner_from_args
 
         config, parameters = model_settings(args)
-        path = os.path.join(args["model_repository"], args["model_version"], parameters["onnx_file"])
-        threads = int(parameters.get("intra_op_threads", "0"))
-        runner = parameters.get("runner", "onnxruntime")
-        options = {"threads": threads or None}
-        if runner == "onnxruntime":  # on a GPU instance the CUDA provider, with no quiet fallback to the CPU
-            on_gpu = args.get("model_instance_kind") == "GPU"
-            options["provider"] = "cuda" if on_gpu else "cpu"
-            if on_gpu:  # the GPU Triton gave this instance, not always GPU 0
-                options["provider_options"] = {"device_id": int(args.get("model_instance_device_id", 0))}
-        if "precision" in parameters:  # OpenVINO: fp32, or bf16 where the CPU does it natively
-            options["precision"] = parameters["precision"]
-        self.runner = create_runner(runner, model=path, **options)
-        self.runner.activate()
+        self.runner = runner_from_args(args, parameters)
         self.embed = self.runner.infer
         self.input_name = config["input"][0]["name"]
         self.sample_shape = tuple(int(size) for size in config["input"][0]["dims"])

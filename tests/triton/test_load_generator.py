@@ -1,0 +1,33 @@
+"""The load generator's two clients (fec/triton/load_generator.py) against the real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from fec.triton.load_generator import http_infer_request, run_load
+
+
+def test_the_asyncio_clients_request_is_triton_http_with_binary_pictures():
+    request = http_infer_request("127.0.0.1:8000", "fecnet", [b"ab", b"cde"])
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /v2/models/fecnet/infer HTTP/1.1"
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    header_size = int(fields["Inference-Header-Content-Length"])
+    assert int(fields["Content-Length"]) == len(body) and fields["Host"] == "127.0.0.1:8000"
+    assert body[header_size:] == b"\x02\x00\x00\x00ab\x03\x00\x00\x00cde"  # each picture: its length, then its bytes
+    assert b'"shape": [2, 1]' in body[:header_size] and b'"binary_data_size": 13' in body[:header_size]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("client", ["asyncio", "tritonclient"])
+def test_both_load_clients_get_every_embedding_and_report_a_bad_picture(server, pictures, client):
+    payloads = [picture.payload for picture in pictures if picture.box is None]
+    result = run_load(server.http_url, "http", "fecnet", payloads, clients=4, requests_per_client=10,
+                      images_per_request=3, client=client)
+    assert (result.requests, result.failures, result.errors, result.latencies_ms.size) == (40, 0, [], 40)
+    assert result.throughput > 0 and result.client_cpu_s > 0
+    refused = run_load(server.http_url, "http", "fecnet", [b"not a picture"], clients=1, requests_per_client=2,
+                       client=client)
+    assert (refused.requests, refused.failures) == (2, 2)
+    assert "image 0: not a readable image" in refused.errors[0]
