@@ -48,8 +48,9 @@ NO_CHOICE_EXIT = 1
 @click.option("--precision", "precisions", callback=comma_list(str), default=",".join(DEFAULTS.precisions), show_default=True)
 @click.option("--backend", "backends", callback=comma_list(str), help="Comma list of backends to try (default: all).")
 @click.option("--quantizer", "quantizers", callback=comma_list(str), default=",".join(DEFAULTS.quantizers),
-              show_default=True, help="int8 exports to try: ONNX Runtime's Q/DQ (one per --float-below) and NNCF's "
-                                      "(OpenVINO's quantizer, with fec's float islands).")
+              show_default=True, help="int8 exports to try: ONNX Runtime's Q/DQ (one per --float-below), NNCF's "
+                                      "(OpenVINO's quantizer, with fec's float islands) and, when asked, "
+                                      "nncf-accuracy (NNCF's accuracy control on triplet accuracy within --max-drop).")
 @click.option("--float-below", callback=comma_list(int), default=",".join(map(str, DEFAULTS.float_below)), show_default=True,
               help="int8 candidates: convolutions narrower than this many channels stay float, one export per value.")
 @click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="Intra-op threads of every runtime (default: all cores).")

@@ -41,7 +41,12 @@ REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, sh
               help="INT8: where it will run (cpu: ONNX Runtime uint8 QDQ; tensorrt: symmetric Q/DQ). "
                    "Default: cpu for onnx, tensorrt for trt.")
 @click.option("--quantizer", type=click.Choice(QUANTIZERS), default=REQUEST.quantizer, show_default=True,
-              help="INT8 for TensorRT: NVIDIA ModelOpt (optional extra) or ONNX Runtime in symmetric mode.")
+              help="INT8 for TensorRT: NVIDIA ModelOpt (optional extra) or ONNX Runtime in symmetric mode. INT8 for "
+                   "CPUs: ONNX Runtime's, or NNCF's (nncf: with fec's float islands; nncf-default: as OpenVINO users "
+                   "call it; nncf-accuracy: NNCF's accuracy control on triplet accuracy, within --max-drop).")
+@click.option("--max-drop", type=float, default=REQUEST.max_drop, show_default=True,
+              help="INT8 with --quantizer nncf-accuracy: triplet accuracy points it may lose on triplets of "
+                   "--calib-data.")
 @click.option("--float-below", type=int,
               help=f"INT8: keep convolutions with fewer channels than this (in or out) in float "
                    f"(default {REQUEST.float_below}); 0 "
@@ -65,8 +70,8 @@ REQUEST, ENGINE = ExportRequest(), EngineOptions()  # the library's defaults, sh
 @click.option("--tf32", is_flag=True, help="Allow TF32 in fp32 TensorRT engines (faster, beyond fp32 tolerances).")
 @quiet_option
 @user_errors
-def main(source, fmt, precision, max_batch, opt_batch, out, calib_data, calib_size, target, quantizer, float_below,
-         bake_preprocessing,
+def main(source, fmt, precision, max_batch, opt_batch, out, calib_data, calib_size, target, quantizer, max_drop,
+         float_below, bake_preprocessing,
          opset, exporter, store, face_size, workspace_mb, opt_level, hardware_compat, version_compat, timing_cache, tf32,
          quiet):
     from fec.export import export_model
@@ -77,7 +82,7 @@ def main(source, fmt, precision, max_batch, opt_batch, out, calib_data, calib_si
                             calib_data=calib_data, calib_size=calib_size, quantizer=quantizer,
                             bake_preprocessing=bake_preprocessing, opset=opset, exporter=exporter, store=store,
                             face_size=face_size, engine=engine,
-                            float_below=REQUEST.float_below if float_below is None else float_below)
+                            float_below=REQUEST.float_below if float_below is None else float_below, max_drop=max_drop)
     result = export_model(source, fmt, request, out)
     if not quiet:
         click.echo(result.summary())

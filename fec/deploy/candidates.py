@@ -27,7 +27,8 @@ class ExportSpec:
     format: str                       # onnx | trt
     precision: Precision              # fp32 | fp16 | int8
     float_below: int | None = None    # int8 only
-    quantizer: str = "onnxruntime"    # int8 only: onnxruntime, nncf (fec's float islands) or nncf-default (the peer)
+    quantizer: str = "onnxruntime"    # int8 only: onnxruntime, nncf (fec's float islands), nncf-accuracy (NNCF's
+                                      # accuracy control) or nncf-default (the peer)
 
     @property
     def name(self) -> str:
@@ -38,16 +39,18 @@ class ExportSpec:
             return f"{self.format}-int8-cpu-fb{self.float_below}"
         return f"{self.format}-{self.precision}"
 
-    def request(self, calib_data: Path | None, calib_size: int, max_batch: int) -> ExportRequest:
-        """What fec-export is asked for (int8: for the CPU, calibrated on `calib_size` faces of `calib_data`)."""
+    def request(self, calib_data: Path | None, calib_size: int, max_batch: int, max_drop: float = 0.5) -> ExportRequest:
+        """What fec-export is asked for (int8: for the CPU, calibrated on `calib_size` faces of `calib_data`;
+        nncf-accuracy: losing at most `max_drop` points on its triplets)."""
         if self.precision != Precision.INT8:
             return ExportRequest(precision=self.precision, max_batch=max_batch, opt_batch=min(16, max_batch))
         return ExportRequest(precision=Precision.INT8, target="cpu", calib_data=calib_data, calib_size=calib_size,
                              float_below=self.float_below or 0, quantizer=self.quantizer, max_batch=max_batch,
-                             opt_batch=min(16, max_batch))
+                             opt_batch=min(16, max_batch), max_drop=max_drop)
 
 
 NNCF_SPEC = ExportSpec("onnx", Precision.INT8, 0, "nncf")
+NNCF_ACCURACY_SPEC = ExportSpec("onnx", Precision.INT8, 0, "nncf-accuracy")
 # The peer fec-deploy's choice is compared with: what an OpenVINO user gets in five lines, NNCF's default
 # post-training int8 compiled with OpenVINO's default hints. Verified and timed in the same run; never chosen.
 PEER_SPEC = ExportSpec("onnx", Precision.INT8, 0, "nncf-default")
@@ -96,7 +99,8 @@ def export_specs(form: str, float_below: tuple[int, ...],
         return [ExportSpec("trt", Precision(form.removeprefix("trt-")))]
     if form == Precision.INT8:
         ort = [ExportSpec("onnx", Precision.INT8, choice) for choice in float_below] if "onnxruntime" in quantizers else []
-        return ort + ([NNCF_SPEC] if "nncf" in quantizers else [])
+        nncf = [spec for spec in (NNCF_SPEC, NNCF_ACCURACY_SPEC) if spec.quantizer in quantizers]
+        return ort + nncf
     return [ExportSpec("onnx", Precision(form))]
 
 

@@ -17,6 +17,9 @@ from fec.vocabulary import Precision
 
 MAX_PASSES = 100                                 # timing passes: each times every candidate again
 INT8_QUANTIZERS = ("onnxruntime", "nncf")        # fec-deploy's int8 exports: ONNX Runtime's (per --float-below), NNCF's
+# ... and what --quantizer may add: NNCF's accuracy control on triplet accuracy within --max-drop (a few validation
+# passes per candidate, so asked for, not default)
+INT8_QUANTIZER_CHOICES = (*INT8_QUANTIZERS, "nncf-accuracy")
 DEFAULT_FLOAT_BELOW = (NARROW_CHANNELS, 16, 0)   # int8: convolutions narrower than this many channels stay float
 
 
@@ -95,8 +98,8 @@ class DeployOptions:
             (self.latency_budget_ms is not None and not 0 < self.latency_budget_ms < math.inf,
              "--latency-budget: give a positive, finite number of ms"),
             (not self.float_below or min(self.float_below) < 0, "--float-below: give channel counts >= 0"),
-            (not self.quantizers or not set(self.quantizers) <= set(INT8_QUANTIZERS),
-             f"--quantizer: choose from {', '.join(INT8_QUANTIZERS)}"),
+            (not self.quantizers or not set(self.quantizers) <= set(INT8_QUANTIZER_CHOICES),
+             f"--quantizer: choose from {', '.join(INT8_QUANTIZER_CHOICES)}"),
             (self.calib_size < 1, "--calib-size: give 1 or more faces"),
             (not 1 <= self.passes <= MAX_PASSES, f"--passes: give 1 to {MAX_PASSES}"),
             (self.out.exists() and not self.out.is_dir(), f"--out {self.out}: exists and is not a folder; choose another"),

@@ -135,8 +135,9 @@ def make_exports(trials: list[Trial], checkpoint: Path, calib: Path | None, cach
     made: dict[str, tuple[Path | None, str]] = {}
     for index, spec in enumerate(specs, 1):
         int8 = spec.precision == Precision.INT8
+        budget = {"max_drop": options.max_drop} if spec.quantizer == "nncf-accuracy" else {}  # it shapes that file
         key = key_of(checkpoint=checkpoint_sha, spec=spec.name, calib=(calib_sha, options.calib_size) if int8 else None,
-                     max_batch=export_max_batch(options))
+                     max_batch=export_max_batch(options), **budget)
         made[spec.name] = make_export(spec, prefix + spec.name, key, checkpoint, calib, made, cache, options)
         options.say(f"[export {index}/{len(specs)}] {prefix}{spec.name}: {made[spec.name][1] or 'ready'}")
     for trial in trials:
@@ -179,7 +180,8 @@ def make_export(spec: ExportSpec, name: str, key: str, checkpoint: Path, calib: 
     fp32_onnx = made.get("onnx-fp32", (None,))[0]
     source = fp32_onnx / "model.onnx" if spec.format == "onnx" and spec.precision != Precision.FP32 and fp32_onnx else checkpoint
     try:
-        export_model(source, spec.format, spec.request(calib, options.calib_size, export_max_batch(options)), folder)
+        request = spec.request(calib, options.calib_size, export_max_batch(options), options.max_drop)
+        export_model(source, spec.format, request, folder)
     except FecError as exc:
         return None, str(exc)
     cache.remember_export(name, key)

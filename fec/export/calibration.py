@@ -6,6 +6,7 @@ the same face crops (same store, face size and margin) as training, never random
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,30 @@ from fec.preprocessing import Preprocessing, normalize_uint8
 
 MIN_CALIBRATION_FACES = 32
 CALIBRATION_BATCH = 16
+MIN_VALIDATION_TRIPLETS = 50   # accuracy-controlled int8: fewer cannot tell a 0.5-point drop from noise at all
+VALIDATION_TRIPLETS = 600      # ... and its validation set: triplets spread over the calibration CSV
+
+
+@dataclass(frozen=True)
+class ValidationTriplets:
+    """Triplets an accuracy-controlled quantizer measures the task's own metric on (nncf-accuracy): uint8 faces
+    (N, 3, H, W, 3) and the 0-based odd one of each. Taken from the calibration CSV (training data), never from
+    the held-out set fec-verify and fec-deploy score on."""
+
+    faces: np.ndarray
+    odd_index: np.ndarray
+
+
+def load_validation_triplets(csv_path: str | Path, input_size: int, count: int, store: str | Path | None = None,
+                             face_size: int = 224, margin: float = 0.0) -> ValidationTriplets:
+    """`count` triplets (or all, when fewer) spread evenly over the CSV."""
+    dataset = load_triplets(csv_path, input_size, store, face_size, margin, skip_bad_rows=True, cache=False).dataset
+    if len(dataset) < MIN_VALIDATION_TRIPLETS:
+        raise ExportError(f"{csv_path}: {len(dataset)} usable triplets; accuracy-controlled int8 validates on at least "
+                          f"{MIN_VALIDATION_TRIPLETS}: use a larger FEC-format CSV for --calib-data")
+    picks = np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(np.int64)
+    faces = np.stack([np.stack([dataset.faces[int(face)] for face in dataset.face_index[index]]) for index in picks])
+    return ValidationTriplets(faces, dataset.odd_index[picks])
 
 
 def load_calibration_faces(csv_path: str | Path, input_size: int, count: int, store: str | Path | None = None,

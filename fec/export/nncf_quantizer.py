@@ -8,6 +8,10 @@ Two settings (fec-export --quantizer):
   +0.9 points at the same speed. Convolutions narrower than --float-below stay float too (0: none).
 - `nncf-default`: `nncf.quantize(model, dataset)` and nothing else, what an OpenVINO user writes: fec-deploy's
   reference row (the peer its choice is compared with).
+- `nncf-accuracy`: `nncf.quantize_with_accuracy_control`, whose validation function is the task's own metric
+  (triplet accuracy on triplets of the calibration CSV) and whose `max_drop` is --max-drop: NNCF quantizes as by
+  default, then reverts to float the layers it ranks most harmful until the drop is within budget. It measures
+  which layers matter where `nncf` and --float-below decide by rule.
 
 NNCF is an optional extra (`pip install 'fec[nncf]'`); it installs beside OpenVINO without touching torch.
 """
@@ -42,6 +46,40 @@ def quantize_with_nncf(model: onnx.ModelProto, inputs: np.ndarray, input_name: s
     if kept_float:
         options["ignored_scope"] = nncf.IgnoredScope(names=kept_float, validate=False)
     return nncf.quantize(model, dataset, **options)
+
+
+def quantize_with_accuracy_control(model: onnx.ModelProto, inputs: np.ndarray, input_name: str, triplets: np.ndarray,
+                                   odd_index: np.ndarray, max_drop_points: float) -> onnx.ModelProto:
+    """NNCF's accuracy-controlled int8 on `inputs` (calibration faces), validated on `triplets` ((N, 3, ...) faces as
+    the model takes them, `odd_index` the odd one of each): at most `max_drop_points` of triplet accuracy lost."""
+    nncf = import_nncf()
+    calibration = nncf.Dataset([inputs[index:index + 1] for index in range(len(inputs))], lambda face: {input_name: face})
+
+    def validate(candidate: onnx.ModelProto, items) -> tuple[float, list[float]]:
+        """Triplet accuracy of `candidate` on the triplets `items` names, and each one's 1 (right) or 0."""
+        chosen = np.fromiter(items, dtype=np.int64)
+        correct = triplets_correct(candidate, triplets[chosen], odd_index[chosen], input_name)
+        return float(correct.mean()), correct.astype(float).tolist()
+
+    return nncf.quantize_with_accuracy_control(
+        model, calibration, nncf.Dataset(list(range(len(triplets)))), validate, max_drop=max_drop_points / 100.0,
+        subset_size=len(inputs))
+
+
+def triplets_correct(model: onnx.ModelProto, triplets: np.ndarray, odd_index: np.ndarray, input_name: str,
+                     batch: int = 96) -> np.ndarray:
+    """Boolean (N,): each triplet's similar pair is the closest of its three under `model` (ONNX Runtime, CPU)."""
+    import onnxruntime
+    import torch
+
+    from fec.metrics import correct_predictions, pair_distances
+
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    faces = triplets.reshape(-1, *triplets.shape[2:])
+    embedded = np.concatenate([session.run(None, {input_name: faces[start:start + batch]})[0]
+                               for start in range(0, len(faces), batch)])
+    distances = pair_distances(torch.from_numpy(embedded.reshape(len(triplets), 3, -1)))
+    return correct_predictions(distances, torch.from_numpy(odd_index)).numpy()
 
 
 def import_nncf():

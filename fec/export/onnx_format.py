@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +12,11 @@ import onnx
 
 from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.data.dataset import FaceCrops
-from fec.export.calibration import load_calibration_faces, model_inputs
+from fec.export.calibration import VALIDATION_TRIPLETS, load_calibration_faces, load_validation_triplets, model_inputs
 from fec.export.errors import ExportError
 from fec.export.manifest import ArtifactFile
 from fec.export.onnx_export import INPUT_NAME, OnnxInfo, export_onnx, io_shapes, save_onnx
-from fec.export.precision import convert_fp16, quantize_int8
+from fec.export.precision import Validation, convert_fp16, quantize_int8
 from fec.export.registry import ExportFormat, ExportRequest, FormatOutcome, register_format
 from fec.export.source import ExportSource
 from fec.vocabulary import Precision
@@ -47,6 +47,8 @@ def write_onnx(source: ExportSource, request: ExportRequest, path: Path) -> dict
         check_derivable(source, request)
     already_int8 = source.onnx is not None and source.onnx.precision == Precision.INT8
     calibration = calibration_inputs(source, request) if request.precision == Precision.INT8 and not already_int8 else None
+    if calibration is not None and request.quantizer == "nncf-accuracy":
+        calibration = Calibration(calibration.inputs, validation_triplets(source, request))
     if source.onnx is not None:
         return _from_onnx(source, request, path, calibration)
     info = OnnxInfo(source.model_config, source.preprocessing, input_format=input_format(request),
@@ -70,7 +72,7 @@ def check_derivable(source: ExportSource, request: ExportRequest) -> None:
                           f"ONNX export or from the checkpoint")
 
 
-def _from_onnx(source: ExportSource, request: ExportRequest, path: Path, calibration: np.ndarray | None) -> dict:
+def _from_onnx(source: ExportSource, request: ExportRequest, path: Path, calibration: Calibration | None) -> dict:
     info = source.onnx
     if info.precision == request.precision and info.int8_target == request.target:
         shutil.copyfile(source.path, path)
@@ -78,7 +80,7 @@ def _from_onnx(source: ExportSource, request: ExportRequest, path: Path, calibra
     return derive(source.path, info, request, path, calibration)
 
 
-def derive(fp32_path: Path, info: OnnxInfo, request: ExportRequest, path: Path, calibration: np.ndarray | None) -> dict:
+def derive(fp32_path: Path, info: OnnxInfo, request: ExportRequest, path: Path, calibration: Calibration | None) -> dict:
     """FP16 or INT8 from an fp32 fec ONNX file."""
     if request.precision == Precision.FP16:
         info = replace(info, precision=Precision.FP16, int8_target=None)
@@ -86,22 +88,43 @@ def derive(fp32_path: Path, info: OnnxInfo, request: ExportRequest, path: Path, 
         return describe(info) | {Precision.FP16: {"kept_in_fp32": "graph input/output casts and the L2 normalisation"}}
     with tempfile.TemporaryDirectory(prefix=".fec-int8-", dir=path.parent) as scratch:
         quantized = Path(scratch) / "int8.onnx"
-        facts = quantize_int8(fp32_path, quantized, calibration, INPUT_NAME, request.target, request.quantizer,
-                              request.float_below)
+        facts = quantize_int8(fp32_path, quantized, calibration.inputs, INPUT_NAME, request.target, request.quantizer,
+                              request.float_below, calibration.validation)
         info = replace(info, precision=Precision.INT8, int8_target=request.target)
         save_onnx(onnx.load(str(quantized)), info, path)
     return describe(info) | {Precision.INT8: facts}
 
 
-def calibration_inputs(source: ExportSource, request: ExportRequest) -> np.ndarray:
+@dataclass(frozen=True)
+class Calibration:
+    """What int8 is calibrated on (faces as the graph takes them) and, for nncf-accuracy, validated on."""
+
+    inputs: np.ndarray
+    validation: Validation | None = None
+
+
+def calibration_inputs(source: ExportSource, request: ExportRequest) -> Calibration:
     """Calibration faces, loaded first so a bad or small set fails before any slow work."""
     if request.calib_data is None:
         raise ExportError("INT8 needs real face crops to calibrate on: pass --calib-data TRAIN.csv (an FEC-format triplet CSV)")
     crops = FaceCrops.recorded(source.provenance, request.face_size, f"{source.path}: the recorded crops")
     faces = load_calibration_faces(request.calib_data, source.preprocessing.input_size, request.calib_size,
                                    request.store, crops.size, crops.margin)
-    fmt = source.onnx.input_format if source.onnx is not None else input_format(request)
-    return model_inputs(faces, source.preprocessing, fmt)
+    return Calibration(model_inputs(faces, source.preprocessing, graph_input_format(source, request)))
+
+
+def validation_triplets(source: ExportSource, request: ExportRequest) -> Validation:
+    """nncf-accuracy's triplets, from the calibration CSV, as the graph takes them, with the --max-drop budget."""
+    crops = FaceCrops.recorded(source.provenance, request.face_size, f"{source.path}: the recorded crops")
+    loaded = load_validation_triplets(request.calib_data, source.preprocessing.input_size, VALIDATION_TRIPLETS,
+                                      request.store, crops.size, crops.margin)
+    flat = loaded.faces.reshape(-1, *loaded.faces.shape[2:])
+    inputs = model_inputs(flat, source.preprocessing, graph_input_format(source, request))
+    return Validation(inputs.reshape(len(loaded.faces), 3, *inputs.shape[1:]), loaded.odd_index, request.max_drop)
+
+
+def graph_input_format(source: ExportSource, request: ExportRequest) -> str:
+    return source.onnx.input_format if source.onnx is not None else input_format(request)
 
 
 def input_format(request: ExportRequest) -> str:

@@ -24,6 +24,7 @@ import io
 import logging
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -261,12 +262,15 @@ def _half_tensor(tensor: onnx.TensorProto, name: str) -> onnx.TensorProto:
 
 
 def quantize_int8(fp32_path: Path, out_path: Path, inputs: np.ndarray, input_name: str, target: str,
-                  quantizer: str, float_below: int = NARROW_CHANNELS) -> dict:
-    """Write an INT8 Q/DQ copy of `fp32_path` calibrated on `inputs`; return what was done."""
+                  quantizer: str, float_below: int = NARROW_CHANNELS, validation: Validation | None = None) -> dict:
+    """Write an INT8 Q/DQ copy of `fp32_path` calibrated on `inputs`; return what was done. `validation`: the
+    triplets and budget of the accuracy-controlled quantizer (nncf-accuracy)."""
     if target not in INT8_TARGETS:
         raise ExportError(f"unknown INT8 target {target!r}; choose one of {', '.join(INT8_TARGETS)}")
     model = onnx.load(str(fp32_path))
     name_nodes(model.graph)
+    if quantizer == "nncf-accuracy":
+        return nncf_accuracy_int8(model, out_path, inputs, input_name, validation)
     if quantizer in NNCF_SETTINGS:
         return nncf_int8(model, out_path, inputs, input_name, quantizer, float_below)
     excluded = sensitive_nodes(model.graph, float_below)
@@ -295,6 +299,36 @@ def nncf_int8(model: onnx.ModelProto, out_path: Path, inputs: np.ndarray, input_
     onnx.save_model(quantized, str(out_path))
     return {"target": "cpu", "tool": f"nncf.quantize ({setting})", "calibration_faces": int(len(inputs)),
             "kept_in_float": kept, "activations": "uint8/int8 as NNCF places them", "weights": "int8 per-channel"}
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What the accuracy-controlled quantizer validates on: triplets as the model takes them ((N, 3, ...)), the odd
+    one of each, and the triplet accuracy points it may lose."""
+
+    triplets: np.ndarray
+    odd_index: np.ndarray
+    max_drop: float
+
+
+def nncf_accuracy_int8(model: onnx.ModelProto, out_path: Path, inputs: np.ndarray, input_name: str,
+                       validation: Validation | None) -> dict:
+    """NNCF's accuracy-controlled int8 (fec.export.nncf_quantizer), and which nodes it left float."""
+    from fec.export.nncf_quantizer import quantize_with_accuracy_control
+
+    if validation is None:
+        raise ExportError("--quantizer nncf-accuracy validates on triplets: pass --calib-data TRAIN.csv")
+    with _quiet():
+        quantized = quantize_with_accuracy_control(model, inputs, input_name, validation.triplets,
+                                                   validation.odd_index, validation.max_drop)
+    onnx.save_model(quantized, str(out_path))
+    quantized_inputs = {name for node in quantized.graph.node if node.op_type == "DequantizeLinear" for name in node.output}
+    kept = [node.name for node in quantized.graph.node if node.op_type in ("Conv", "Gemm", "MatMul")
+            and not set(node.input) & quantized_inputs]
+    return {"target": "cpu", "tool": "nncf.quantize_with_accuracy_control (triplet accuracy)",
+            "calibration_faces": int(len(inputs)), "validation_triplets": int(len(validation.triplets)),
+            "max_drop_points": validation.max_drop, "kept_in_float": kept,
+            "activations": "uint8/int8 as NNCF places them", "weights": "int8 per-channel"}
 
 
 def _ort_quantize(source: Path, out_path: Path, inputs: np.ndarray, input_name: str, excluded: list[str],

@@ -29,7 +29,7 @@ EXPORT_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)  # bf16 is 
 INT8_TARGETS = ("cpu", "tensorrt")
 # int8 quantizers: ONNX Runtime's static Q/DQ (CPU), NVIDIA ModelOpt (TensorRT), NNCF with fec's float islands (the
 # input standardisation and the L2 normalisation) and NNCF exactly as an OpenVINO user calls it (fec-deploy's peer).
-NNCF_SETTINGS = ("nncf", "nncf-default")
+NNCF_SETTINGS = ("nncf", "nncf-default", "nncf-accuracy")  # the last: NNCF's accuracy control on fec's metric
 QUANTIZERS = ("onnxruntime", "modelopt", *NNCF_SETTINGS)
 NARROW_CHANNELS = 48   # int8 for CPUs: convolutions narrower than this stay float unless asked otherwise
 EXPORTERS = ("dynamo", "legacy")
@@ -75,6 +75,7 @@ class ExportRequest:
     face_size: int | None = None
     engine: EngineOptions = field(default_factory=EngineOptions)
     float_below: int = NARROW_CHANNELS       # INT8: convolutions narrower than this stay float
+    max_drop: float = 0.5                    # INT8 with nncf-accuracy: triplet accuracy points it may lose
 
     def validate(self) -> None:
         checks = [
@@ -89,6 +90,7 @@ class ExportRequest:
              f"--quantizer {self.quantizer} makes int8 for CPUs (OpenVINO, ONNX Runtime): use --target cpu"),
             (self.exporter in EXPORTERS, f"--exporter must be one of {', '.join(EXPORTERS)}"),
             (self.float_below >= 0, f"--float-below must be 0 or more channels, got {self.float_below}"),
+            (0 <= self.max_drop <= 100, f"--max-drop must be between 0 and 100 accuracy points, got {self.max_drop}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -51,6 +51,16 @@ def test_filters_and_missing_calibration_data():
         ("onnxruntime/onnx-int8-cpu-fb16", "int8 needs calibration faces")]
 
 
+def test_nncf_accuracy_is_a_candidate_when_asked_with_the_runs_max_drop():
+    pytest.importorskip("nncf", reason="NNCF is an optional extra")
+    runnable, _ = plan_candidates(precisions=("int8",), backends=("openvino",), quantizers=("nncf", "nncf-accuracy"))
+    assert names(runnable) == ["openvino/onnx-int8-nncf", "openvino/onnx-int8-nncf-accuracy"]
+    request = runnable[1].export.request(calib_data=None, calib_size=64, max_batch=32, max_drop=0.25)
+    assert (request.quantizer, request.max_drop, request.target) == ("nncf-accuracy", 0.25, "cpu")
+    by_default, _ = plan_candidates(precisions=("int8",), backends=("openvino",))
+    assert "openvino/onnx-int8-nncf-accuracy" not in names(by_default)  # validation passes cost time: asked for
+
+
 def test_an_unknown_backend_is_one_line():
     with pytest.raises(FecError, match=r"^--backend: unknown bogus; choose from torch, "):
         plan_candidates(backends=("bogus",))

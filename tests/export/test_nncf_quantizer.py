@@ -65,3 +65,42 @@ def test_nncf_int8_is_for_cpus(onnx_exports, trained, tmp_path):
                           "nncf", "--target", "tensorrt", "--calib-data", trained.train_csv, "--out", tmp_path / "x")
     assert code == 2 and output.strip().splitlines()[-1] == (
         "error: --quantizer nncf makes int8 for CPUs (OpenVINO, ONNX Runtime): use --target cpu")
+
+
+def test_triplets_correct_is_the_tasks_metric_on_the_models_embeddings():
+    """An identity model: the embeddings are the inputs, so which triplets are right is known by hand."""
+    from onnx import TensorProto, helper
+
+    from fec.export.nncf_quantizer import triplets_correct
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    near, far = [0.0, 0.0], [5.0, 0.0]
+    triplets = np.array([[near, near, far], [near, far, near], [far, near, near], [near, near, far]], np.float32)
+    odd = np.array([2, 1, 0, 0])  # the last names a close pair's face as odd: wrong
+    assert triplets_correct(model, triplets, odd, "x", batch=2).tolist() == [True, True, True, False]
+
+
+def test_nncf_accuracy_validates_on_triplets_of_the_calibration_csv(onnx_exports, trained, tmp_path):
+    out = tmp_path / "accuracy"
+    code, output = export(onnx_exports["fp32"] / "model.onnx", "--format", "onnx", "--precision", "int8", "--quantizer",
+                          "nncf-accuracy", "--max-drop", "1.5", "--calib-data", trained.train_csv, "--calib-size", "32",
+                          "--out", out, "--quiet")
+    assert code == 0, output
+    details = json.loads((out / "manifest.json").read_text())["details"]["int8"]
+    assert details["tool"] == "nncf.quantize_with_accuracy_control (triplet accuracy)"
+    rows = len(trained.train_csv.read_text().splitlines())  # one triplet per row, every face in the store
+    assert details["validation_triplets"] == min(600, rows)
+    assert (details["max_drop_points"], details["calibration_faces"]) == (1.5, 32)
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert sum(node.op_type == "QuantizeLinear" for node in graph.node) > 0
+    assert set(details["kept_in_float"]) <= {node.name for node in graph.node}
+
+
+def test_nncf_accuracy_refuses_a_budget_outside_0_to_100_points(onnx_exports, trained, tmp_path):
+    code, output = export(onnx_exports["fp32"] / "model.onnx", "--format", "onnx", "--precision", "int8", "--quantizer",
+                          "nncf-accuracy", "--max-drop", "-1", "--calib-data", trained.train_csv, "--out", tmp_path / "x")
+    assert code == 2 and output.strip().splitlines()[-1] == (
+        "error: --max-drop must be between 0 and 100 accuracy points, got -1.0")
