@@ -38,7 +38,7 @@ class RepositoryOptions:
     instances: int = 1
     max_batch: int = 32
     # 0: a batch is whatever queued while the instances were busy. A wait for a fuller batch cost every request it
-    # (at 1 client 1000 us halved the served images/s) and gained nothing at 8 or 32 (benchmarks/triton.md).
+    # and gained nothing: at 8 clients 500 us lost 10-20% of the images/s, 2000 us half (benchmarks/triton.md).
     max_queue_delay_us: int = 0
     queue_timeout_s: float = 30.0         # a request queued longer than this is answered with an error, not kept
     embedding: str | None = None          # an EMBEDDING_KINDS entry; None: trt when an engine is given, else onnx
