@@ -15,7 +15,8 @@ TRAIN_ARGS ?=          # e.g. TRAIN_ARGS="--max-steps 20" for a quick pass
 DEMO_DEPLOY ?= export/demo-deploy
 # Short windows, one intra-op thread per backend (comparable, and robust to other load on 2 cores): ~15 s.
 BENCH_ARGS ?= --threads 1 --warmup 3 --iters 10 --max-windows 3 --quiet
-# fec-deploy: the same windows over every candidate (PyTorch, ONNX Runtime and OpenVINO x fp32/fp16/int8): ~1 min.
+# fec-deploy: the same windows over every candidate (PyTorch, ONNX Runtime and OpenVINO x fp32/fp16/int8, the peer):
+# 93 s with the Triton repository on two Zen 3 cores (2026-12-07); --compress is left to deploy_targets.sh.
 DEPLOY_ARGS ?= --threads 1 --warmup 3 --iters 10 --max-windows 3 --float-below 48,16,0
 # pytest-xdist workers, one file each at a time (module fixtures built once; the session's shared builds are
 # made by one worker and reused by the other: tests/conftest.py). Two use both cores of a 2-core machine:
