@@ -7,8 +7,9 @@ at the deadline, whichever comes first.
 Two kinds of client. `tritonclient`: C threads, each with fec's TritonClient (what fec-embed uses). `asyncio`:
 C connections on one asyncio loop speaking Triton's HTTP protocol with its binary tensor extension, every request
 encoded before the clock starts, as perf_analyzer does. A load generator on the server's own cores takes CPU
-from it: tritonclient spends about 0.35 ms of CPU per request (a thread per client, its JSON and HTTP layers),
-the asyncio client about 0.09 ms, so the second measures the server rather than the client (benchmarks/triton.md).
+from it: tritonclient spent 0.58-0.64 ms of CPU per request at 8 clients (a thread per client, its JSON and HTTP
+layers), the asyncio client 0.08-0.16 ms, so the second measures the server rather than the client
+(benchmarks/triton.md).
 """
 
 from __future__ import annotations
