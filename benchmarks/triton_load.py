@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from fec.artifacts import FLOAT32_NCHW
+from fec.hardware import cpu_info
 from fec.runtimes.triton_client import TritonClient
 from fec.triton.exports import read_exports
 from fec.triton.load_generator import CLIENT_KINDS, run_load
@@ -63,13 +64,6 @@ def export_folder(args, scratch: Path) -> Path:
     from fec.export import ExportRequest, export_model
 
     return export_model(args.checkpoint, "onnx", ExportRequest(max_batch=args.max_batch), out=scratch / "export").folder
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -189,7 +183,7 @@ def measure(args, payloads: list[bytes], export: Path, repo: Path, scratch: Path
 
 
 def tables(rows: list[dict], args) -> str:
-    head = (f"{cpu_name()}, {os.cpu_count()} CPUs; protocol {args.protocol}, client {args.client}, "
+    head = (f"{cpu_info().model}, {os.cpu_count()} CPUs; protocol {args.protocol}, client {args.client}, "
             f"ONNX Runtime {args.ort_threads or 'default'} thread(s) per instance, max_batch {args.max_batch}, "
             f"queue delay {args.max_queue_delay_us} us")
     lines = [head, "", "| run | clients | images/request | requests | failures | images/s | p50 ms | p99 ms | mean model batch "
@@ -245,7 +239,7 @@ def main() -> None:
                                     preprocess_instances=args.preprocess_instances)
         export, repo = export_folder(args, Path(scratch)), Path(scratch) / "repo"
         write_repository(read_exports([export]), options, repo)
-        print(f"{cpu_name()}, load average before {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        print(f"{cpu_info().model}, load average before {os.getloadavg()[0]:.1f}", file=sys.stderr)
         rows = measure(args, payloads, export, repo, Path(scratch))
     print(tables(rows, args))
     if args.json:

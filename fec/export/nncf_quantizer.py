@@ -41,11 +41,10 @@ def quantize_with_nncf(model: onnx.ModelProto, inputs: np.ndarray, input_name: s
     """The model quantized by NNCF on `inputs` (calibration faces, one per item, normalised as the model takes
     them), `kept_float` nodes left alone."""
     nncf = import_nncf()
-    dataset = nncf.Dataset([inputs[index:index + 1] for index in range(len(inputs))], lambda face: {input_name: face})
     options = {"subset_size": len(inputs)}
     if kept_float:
         options["ignored_scope"] = nncf.IgnoredScope(names=kept_float, validate=False)
-    return nncf.quantize(model, dataset, **options)
+    return nncf.quantize(model, calibration_dataset(nncf, inputs, input_name), **options)
 
 
 def quantize_with_accuracy_control(model: onnx.ModelProto, inputs: np.ndarray, input_name: str, triplets: np.ndarray,
@@ -53,7 +52,6 @@ def quantize_with_accuracy_control(model: onnx.ModelProto, inputs: np.ndarray, i
     """NNCF's accuracy-controlled int8 on `inputs` (calibration faces), validated on `triplets` ((N, 3, ...) faces as
     the model takes them, `odd_index` the odd one of each): at most `max_drop_points` of triplet accuracy lost."""
     nncf = import_nncf()
-    calibration = nncf.Dataset([inputs[index:index + 1] for index in range(len(inputs))], lambda face: {input_name: face})
 
     def validate(candidate: onnx.ModelProto, items) -> tuple[float, list[float]]:
         """Triplet accuracy of `candidate` on the triplets `items` names, and each one's 1 (right) or 0."""
@@ -62,8 +60,13 @@ def quantize_with_accuracy_control(model: onnx.ModelProto, inputs: np.ndarray, i
         return float(correct.mean()), correct.astype(float).tolist()
 
     return nncf.quantize_with_accuracy_control(
-        model, calibration, nncf.Dataset(list(range(len(triplets)))), validate, max_drop=max_drop_points / 100.0,
-        subset_size=len(inputs))
+        model, calibration_dataset(nncf, inputs, input_name), nncf.Dataset(list(range(len(triplets)))), validate,
+        max_drop=max_drop_points / 100.0, subset_size=len(inputs))
+
+
+def calibration_dataset(nncf, inputs: np.ndarray, input_name: str):
+    """NNCF's view of the calibration faces: one face per item, fed to the graph's input."""
+    return nncf.Dataset([inputs[index:index + 1] for index in range(len(inputs))], lambda face: {input_name: face})
 
 
 def triplets_correct(model: onnx.ModelProto, triplets: np.ndarray, odd_index: np.ndarray, input_name: str,

@@ -107,7 +107,7 @@ def calibration_inputs(source: ExportSource, request: ExportRequest) -> Calibrat
     """Calibration faces, loaded first so a bad or small set fails before any slow work."""
     if request.calib_data is None:
         raise ExportError("INT8 needs real face crops to calibrate on: pass --calib-data TRAIN.csv (an FEC-format triplet CSV)")
-    crops = FaceCrops.recorded(source.provenance, request.face_size, f"{source.path}: the recorded crops")
+    crops = recorded_crops(source, request)
     faces = load_calibration_faces(request.calib_data, source.preprocessing.input_size, request.calib_size,
                                    request.store, crops.size, crops.margin)
     return Calibration(model_inputs(faces, source.preprocessing, graph_input_format(source, request)))
@@ -115,12 +115,17 @@ def calibration_inputs(source: ExportSource, request: ExportRequest) -> Calibrat
 
 def validation_triplets(source: ExportSource, request: ExportRequest) -> Validation:
     """nncf-accuracy's triplets, from the calibration CSV, as the graph takes them, with the --max-drop budget."""
-    crops = FaceCrops.recorded(source.provenance, request.face_size, f"{source.path}: the recorded crops")
+    crops = recorded_crops(source, request)
     loaded = load_validation_triplets(request.calib_data, source.preprocessing.input_size, VALIDATION_TRIPLETS,
                                       request.store, crops.size, crops.margin)
     flat = loaded.faces.reshape(-1, *loaded.faces.shape[2:])
     inputs = model_inputs(flat, source.preprocessing, graph_input_format(source, request))
     return Validation(inputs.reshape(len(loaded.faces), 3, *inputs.shape[1:]), loaded.odd_index, request.max_drop)
+
+
+def recorded_crops(source: ExportSource, request: ExportRequest) -> FaceCrops:
+    """How the model's training cropped faces (--face-size overrides the size): calibration crops them alike."""
+    return FaceCrops.recorded(source.provenance, request.face_size, f"{source.path}: the recorded crops")
 
 
 def graph_input_format(source: ExportSource, request: ExportRequest) -> str:

@@ -323,8 +323,7 @@ def nncf_accuracy_int8(model: onnx.ModelProto, out_path: Path, inputs: np.ndarra
                                                    validation.odd_index, validation.max_drop)
     onnx.save_model(quantized, str(out_path))
     quantized_inputs = {name for node in quantized.graph.node if node.op_type == "DequantizeLinear" for name in node.output}
-    kept = [node.name for node in quantized.graph.node if node.op_type in ("Conv", "Gemm", "MatMul")
-            and not set(node.input) & quantized_inputs]
+    kept = [node.name for node in quantized.graph.node if node.op_type in LINEAR_OPS and not set(node.input) & quantized_inputs]
     return {"target": "cpu", "tool": "nncf.quantize_with_accuracy_control (triplet accuracy)",
             "calibration_faces": int(len(inputs)), "validation_triplets": int(len(validation.triplets)),
             "max_drop_points": validation.max_drop, "kept_in_float": kept,

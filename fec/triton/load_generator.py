@@ -200,7 +200,9 @@ def run_asyncio_load(url: str, model: str, payloads: list[bytes], clients: int, 
         for number in range(requests_per_client):
             batch = batch_of(index, number)
             key = tuple(id(payload) for payload in batch)
-            plan.append((encoded.setdefault(key, http_infer_request(address, model, batch)), len(batch)))
+            if key not in encoded:
+                encoded[key] = http_infer_request(address, model, batch)
+            plan.append((encoded[key], len(batch)))
         plans.append(plan)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[list[str]] = [[] for _ in range(clients)]

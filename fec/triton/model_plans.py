@@ -38,11 +38,11 @@ from fec.triton.serving import FaceSettings
 from fec.vocabulary import Precision
 
 FACE_TENSOR = "face_batch"  # ensemble tensor between the preprocess and embedding steps
-# A lone instance behind a queue policy with a timeout (what every batched model has: fec-triton --queue-timeout) left
-# 1 request in 100 to 1000 waiting 500 ms on tritonserver 2.51: with a queue timeout its batcher hands a batch only to
-# an idle instance, and when it misses that instance's wake-up it sleeps its idle wait, 500 ms
-# (triton-inference-server/server#8870 is a relative). Two instances never showed it in 3000 requests
-# (benchmarks/triton.md), so the fused model, which every picture passes, has at least two.
+# A lone instance behind a queue policy with a timeout (what every batched model has: fec-triton --queue-timeout)
+# leaves requests waiting 500 ms on tritonserver 2.51: with a queue timeout its batcher hands a batch only to an idle
+# instance, and when it misses that instance's wake-up it sleeps its idle wait. One instance served 62-66 images/s
+# at 8 clients with p99 520 ms, two 1250-1910 with p99 8-14 ms (benchmarks/triton.md), so the fused model, which
+# every picture passes, has at least two.
 MIN_FUSED_INSTANCES = 2
 
 

@@ -198,7 +198,8 @@ def decoded(payload: bytes, name: str, longest_side: int | None = None) -> Scale
 
 def normalising_table(prep: Preprocessing) -> np.ndarray:
     """(3, 256) float32: what `normalize_uint8` makes of each 8-bit level in each channel. Normalising a batch by
-    looking its pixels up is about 4x faster here than the arithmetic, with bit-identical values."""
+    looking its pixels up is 10x faster than the arithmetic (8 faces at 64 px: 154 against 1562 us, AMD EPYC Zen 3,
+    2026-12-07), with bit-identical values (tests/triton/test_fused_model.py)."""
     levels = np.repeat(np.arange(256, dtype=np.uint8).reshape(1, 1, 256, 1), 3, axis=3)
     return np.ascontiguousarray(normalize_uint8(levels, prep)[0, :, 0, :])
 
