@@ -12,7 +12,7 @@ where the server's time went (per model: queue, compute input / infer / output, 
     python benchmarks/triton_load.py --export export/fecnet-onnx --client tritonclient   # fec-embed's client
 
 Pictures: the 100 real LFW faces bundled with scikit-image (25x25 PNGs), or --pictures DIR. The clients run on
-the server's own cores (--client asyncio takes the least CPU from it: fec/triton/load_generator.py).
+the server's own cores (--client sockets takes the least CPU from it: fec/triton/load_generator.py).
 Figures depend on the machine and its load: compare rows of one run, not runs on different days.
 """
 
@@ -211,8 +211,9 @@ def parse_args() -> argparse.Namespace:
     source.add_argument("--checkpoint", type=Path, help="A checkpoint, exported to ONNX first.")
     parser.add_argument("--pictures", type=Path, help="Folder of pictures to send (default: LFW faces).")
     parser.add_argument("--protocol", choices=["http", "grpc"], default="http")
-    parser.add_argument("--client", choices=CLIENT_KINDS, default="asyncio",
-                        help="asyncio: one loop of HTTP connections (least CPU); tritonclient: a thread each (fec-embed's).")
+    parser.add_argument("--client", choices=CLIENT_KINDS, default="sockets",
+                        help="sockets: one thread and a selector over the connections (least CPU); "
+                             "tritonclient: a thread each (fec-embed's).")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--images-per-request", type=int, nargs="+", default=[1])
     parser.add_argument("--requests", type=int, help="Requests per client [default: 1600 images per row in all].")
@@ -225,8 +226,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ort-threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="Also write the rows as JSON.")
     args = parser.parse_args()
-    if args.client == "asyncio" and args.protocol != "http":
-        parser.error("--client asyncio speaks HTTP only; use --client tritonclient for gRPC")
+    if args.client == "sockets" and args.protocol != "http":
+        parser.error("--client sockets speaks HTTP only; use --client tritonclient for gRPC")
     return args
 
 

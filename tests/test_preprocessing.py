@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, PngImagePlugin
 
 from fec.data.triplets import FaceBox
 from fec.errors import ArtifactError, DataError
@@ -46,6 +46,34 @@ def test_decode_applies_exif_orientation_and_rejects_garbage():
     assert decode_image(payload.getvalue()).size == (20, 40)
     with pytest.raises(DataError, match="upload.jpg: not a readable image"):
         decode_image(b"<html>", name="upload.jpg")
+
+
+def asymmetric_picture() -> Image.Image:
+    return Image.fromarray(np.random.default_rng(3).integers(0, 256, (20, 40, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("orientation", range(0, 10))
+def test_decode_turns_exactly_as_exif_transpose_for_every_orientation(orientation):
+    payload, exif = io.BytesIO(), Image.Exif()
+    exif[0x0112] = orientation
+    asymmetric_picture().save(payload, format="PNG", exif=exif)
+    with Image.open(io.BytesIO(payload.getvalue())) as stored:
+        expected = ImageOps.exif_transpose(stored).convert("RGB")
+    assert np.array_equal(np.asarray(decode_image(payload.getvalue())), np.asarray(expected))
+    assert (decode_image(payload.getvalue()).size == (20, 40)) == (orientation in range(5, 9))
+
+
+def test_decode_reads_an_orientation_given_in_xmp_only():
+    payload, info = io.BytesIO(), PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta><rdf:Description tiff:Orientation="8"/></x:xmpmeta>')
+    asymmetric_picture().save(payload, format="PNG", pnginfo=info)
+    assert decode_image(payload.getvalue()).size == (20, 40)
+
+
+def test_resize_uint8_returns_the_pictures_pixels_in_hwc_order():
+    picture = asymmetric_picture()
+    assert np.array_equal(resize_uint8(picture, 16), np.asarray(picture.resize((16, 16), Image.BILINEAR)))
+    assert np.array_equal(resize_uint8(picture.resize((16, 16)), 16), np.asarray(picture.resize((16, 16))))
 
 
 def test_preprocess_images_resizes_to_the_model_input():

@@ -4,19 +4,21 @@ Used by the load test (which asserts only success and batching) and by benchmark
 (which records throughput and latency). Clients start together; each stops at its request count or
 at the deadline, whichever comes first.
 
-Two kinds of client. `tritonclient`: C threads, each with fec's TritonClient (what fec-embed uses). `asyncio`:
-C connections on one asyncio loop speaking Triton's HTTP protocol with its binary tensor extension, every request
-encoded before the clock starts, as perf_analyzer does. A load generator on the server's own cores takes CPU
-from it: tritonclient spent 0.58-0.64 ms of CPU per request at 8 clients (a thread per client, its JSON and HTTP
-layers), the asyncio client 0.08-0.16 ms, so the second measures the server rather than the client
-(benchmarks/triton.md).
+Two kinds of client. `tritonclient`: C threads, each with fec's TritonClient (what fec-embed uses). `sockets`: C
+connections served by one thread and a selector, speaking Triton's HTTP protocol with its binary tensor extension,
+every request encoded before the clock starts, as perf_analyzer does; each answer is still checked (status, count and
+shape of the embeddings). A load generator on the server's own cores takes CPU from it: at 8 clients tritonclient
+spent 0.58-0.64 ms of CPU per request (a thread per client, its JSON and HTTP layers), an asyncio loop 0.10-0.16 ms,
+the sockets client 0.05-0.07 ms (AMD EPYC Zen 3, 2026-12-07; benchmarks/triton.md), so the last measures the server
+rather than the client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import resource
+import selectors
+import socket
 import struct
 import threading
 import time
@@ -27,7 +29,9 @@ import numpy as np
 from fec.errors import FecError
 from fec.runtimes.triton_client import EMBEDDING_OUTPUT, IMAGE_INPUT, TritonClient, split_url
 
-CLIENT_KINDS = ("tritonclient", "asyncio")
+CLIENT_KINDS = ("tritonclient", "sockets")
+RECEIVE_BYTES = 1 << 16
+CONNECT_TIMEOUT_S = 10.0
 MAX_ERRORS_KEPT = 5
 
 
@@ -76,11 +80,11 @@ def request_batches(payloads: list[bytes], clients: int, requests_per_client: in
 def run_load(url: str, protocol: str, model: str, payloads: list[bytes], clients: int, requests_per_client: int,
              images_per_request: int = 1, deadline_s: float = 300.0, client: str = "tritonclient") -> LoadResult:
     """Send `clients` x `requests_per_client` requests of `images_per_request` pictures; collect latencies.
-    `client` "asyncio" speaks HTTP only."""
-    if client == "asyncio":
+    `client` "sockets" speaks HTTP only."""
+    if client == "sockets":
         if protocol != "http":
-            raise ValueError("the asyncio client speaks HTTP only")
-        return run_asyncio_load(url, model, payloads, clients, requests_per_client, images_per_request, deadline_s)
+            raise ValueError("the sockets client speaks HTTP only")
+        return run_socket_load(url, model, payloads, clients, requests_per_client, images_per_request, deadline_s)
     start_line = threading.Barrier(clients + 1, timeout=60)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[list[str]] = [[] for _ in range(clients)]
@@ -158,42 +162,12 @@ def embeddings_of(status_line: bytes, fields: dict[str, str], body: bytes, count
     return embeddings
 
 
-async def asyncio_client(address: tuple[str, int], requests: list[tuple[bytes, int]], stop_at: float,
-                         latencies: list[float], errors: list[str]) -> None:
-    try:
-        reader, writer = await asyncio.open_connection(*address)
-    except OSError as exc:
-        errors.append(f"cannot reach the server at {address[0]}:{address[1]} ({exc})")
-        return
-    try:
-        for request, count in requests:
-            if time.monotonic() > stop_at:
-                return
-            began = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status_line, _, rest = head.partition(b"\r\n")
-            fields = {name.strip().lower(): value.strip() for name, _, value in
-                      (line.partition(":") for line in rest.decode("latin-1").split("\r\n") if line)}
-            body = await reader.readexactly(int(fields.get("content-length", "0")))
-            try:
-                embeddings_of(status_line, fields, body, count)
-                latencies.append((time.perf_counter() - began) * 1000.0)
-            except FecError as exc:
-                errors.append(str(exc))
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        errors.append(f"connection to {address[0]}:{address[1]} failed ({type(exc).__name__})")
-    finally:
-        writer.close()
-
-
-def run_asyncio_load(url: str, model: str, payloads: list[bytes], clients: int, requests_per_client: int,
-                     images_per_request: int = 1, deadline_s: float = 300.0) -> LoadResult:
-    """run_load with `clients` connections on one asyncio loop (see the module docstring)."""
-    address, _ = split_url(url, "http")
-    host, port = address.rsplit(":", 1)
+def encoded_plans(host: str, model: str, payloads: list[bytes], clients: int, requests_per_client: int,
+                  images_per_request: int) -> list[list[tuple[bytes, int]]]:
+    """Per client, its requests as whole HTTP messages with their picture counts, encoded before the clock starts
+    (the same pictures, the same bytes: each distinct request is encoded once)."""
     batch_of = request_batches(payloads, clients, requests_per_client, images_per_request)
-    encoded: dict[tuple[int, ...], bytes] = {}  # the same pictures, the same bytes: encode each distinct request once
+    encoded: dict[tuple[int, ...], bytes] = {}
     plans = []
     for index in range(clients):
         plan = []
@@ -201,18 +175,102 @@ def run_asyncio_load(url: str, model: str, payloads: list[bytes], clients: int, 
             batch = batch_of(index, number)
             key = tuple(id(payload) for payload in batch)
             if key not in encoded:
-                encoded[key] = http_infer_request(address, model, batch)
+                encoded[key] = http_infer_request(host, model, batch)
             plan.append((encoded[key], len(batch)))
         plans.append(plan)
+    return plans
+
+
+@dataclass
+class SocketClient:
+    """One connection of the sockets client: sends its next request when the answer to the last one is in."""
+
+    sock: socket.socket
+    plan: list[tuple[bytes, int]]
+    latencies: list[float]
+    errors: list[str]
+    sent: int = 0
+    began: float = 0.0
+    received: bytearray = field(default_factory=bytearray)
+
+    def send_next(self) -> bool:
+        """Send the next request; False when the plan is done."""
+        if self.sent == len(self.plan):
+            return False
+        self.began = time.perf_counter()
+        self.sock.sendall(self.plan[self.sent][0])
+        self.sent += 1
+        return True
+
+    def answered(self) -> bool | None:
+        """Read what arrived: True when the answer to the request in flight is complete (recorded), False when more is
+        to come, None when the server closed the connection."""
+        data = self.sock.recv(RECEIVE_BYTES)
+        if not data:
+            self.errors.append("the server closed the connection")
+            return None
+        self.received += data
+        head_end = self.received.find(b"\r\n\r\n")
+        if head_end < 0:
+            return False
+        status_line, _, rest = bytes(self.received[:head_end]).partition(b"\r\n")
+        fields = {name.strip().lower(): value.strip() for name, _, value in
+                  (line.partition(":") for line in rest.decode("latin-1").split("\r\n") if line)}
+        length = int(fields.get("content-length", "0"))
+        if len(self.received) < head_end + 4 + length:
+            return False
+        body = bytes(self.received[head_end + 4:head_end + 4 + length])
+        del self.received[:head_end + 4 + length]
+        try:
+            embeddings_of(status_line, fields, body, self.plan[self.sent - 1][1])
+            self.latencies.append((time.perf_counter() - self.began) * 1000.0)
+        except FecError as exc:
+            self.errors.append(str(exc))
+        return True
+
+
+def run_socket_load(url: str, model: str, payloads: list[bytes], clients: int, requests_per_client: int,
+                    images_per_request: int = 1, deadline_s: float = 300.0) -> LoadResult:
+    """run_load with `clients` connections served by one thread and a selector (see the module docstring)."""
+    address, _ = split_url(url, "http")
+    host, port = address.rsplit(":", 1)
+    plans = encoded_plans(address, model, payloads, clients, requests_per_client, images_per_request)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[list[str]] = [[] for _ in range(clients)]
-
-    async def everyone() -> None:
-        stop_at = time.monotonic() + deadline_s
-        await asyncio.gather(*(asyncio_client((host.strip("[]"), int(port)), plans[index], stop_at, latencies[index],
-                                              errors[index]) for index in range(clients)))
-
+    selector = selectors.DefaultSelector()
+    for index in range(clients):
+        try:
+            sock = socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S)
+        except OSError as exc:
+            errors[index].append(f"cannot reach the server at {address} ({exc})")
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        selector.register(sock, selectors.EVENT_READ, SocketClient(sock, plans[index], latencies[index], errors[index]))
     began, cpu_before = time.perf_counter(), process_cpu_s()
-    asyncio.run(everyone())
+    try:
+        serve_answers(selector, began + deadline_s)
+    finally:
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
+        selector.close()
     seconds, cpu = time.perf_counter() - began, process_cpu_s() - cpu_before
     return collected(clients, requests_per_client, images_per_request, seconds, latencies, errors, cpu)
+
+
+def serve_answers(selector: selectors.BaseSelector, stop_at: float) -> None:
+    """Every connection sends, then sends again as each answer arrives, until its plan is done or `stop_at`."""
+    for key in list(selector.get_map().values()):
+        if not key.data.send_next():
+            selector.unregister(key.fileobj)
+    while selector.get_map() and time.perf_counter() < stop_at:
+        for key, _ in selector.select(timeout=max(0.0, stop_at - time.perf_counter())):
+            client = key.data
+            try:
+                state = client.answered()
+                if state is None or (state and not client.send_next()):
+                    selector.unregister(client.sock)
+                    client.sock.close()
+            except OSError as exc:
+                client.errors.append(f"connection to the server failed ({type(exc).__name__})")
+                selector.unregister(client.sock)
+                client.sock.close()

@@ -4,12 +4,13 @@ at the size its face needs, and the repository that writes it."""
 from __future__ import annotations
 
 import json
+import tempfile
 
 import numpy as np
 import pytest
 from triton_helpers import cosines, jpeg_bytes
 
-from fec.artifacts import UINT8_NHWC
+from fec.artifacts import FLOAT32_NCHW, UINT8_NHWC
 from fec.data.triplets import FaceBox
 from fec.hardware import cpu_info
 from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_uint8, resize_uint8
@@ -55,7 +56,7 @@ def test_the_embedder_runs_every_request_as_one_normalised_batch_and_fails_a_bad
         batches.append(batch)
         return batch.reshape(len(batch), -1)[:, :4].copy()
 
-    embedder = PictureEmbedder.for_model(FaceSettings(PREP, margin=0.1), infer)
+    embedder = PictureEmbedder.for_model(FaceSettings(PREP, margin=0.1), infer, FLOAT32_NCHW)
     good = [p for p in pictures if p.box is not None][:2]
     boxes = np.array([[good[1].box.left, good[1].box.right, good[1].box.top, good[1].box.bottom]], np.float32)
     results = embedder.embed([(image_tensor([good[0].payload, pictures[0].payload]), None),
@@ -73,8 +74,8 @@ def test_the_embedder_runs_every_request_as_one_normalised_batch_and_fails_a_bad
 
 def test_a_model_taking_uint8_faces_gets_them_unnormalised(pictures):
     fed = []
-    embedder = PictureEmbedder.for_model(FaceSettings(PREP, output_format=UINT8_NHWC),
-                                         lambda batch: fed.append(batch) or np.ones((len(batch), 2), np.float32))
+    embedder = PictureEmbedder.for_model(FaceSettings(PREP), lambda batch: fed.append(batch) or np.ones((len(batch), 2),
+                                                                                                  np.float32), UINT8_NHWC)
     (result,) = embedder.embed([(image_tensor([pictures[0].payload]), None)])
     assert embedder.table is None and fed[0].dtype == np.uint8 and fed[0].shape == (1, 64, 64, 3)
     assert np.array_equal(fed[0][0], resize_uint8(decode_image(pictures[0].payload), 64)) and result.shape == (1, 2)
@@ -84,9 +85,23 @@ def test_a_runtime_failure_fails_every_request_of_the_batch_as_the_servers_fault
     def broken(batch):
         raise RuntimeError("no memory")
 
-    results = PictureEmbedder.for_model(FaceSettings(PREP), broken).embed([(image_tensor([p.payload]), None)
-                                                                           for p in pictures[:2]])
-    assert results == [RequestFailure("RuntimeError: no memory", client_fault=False)] * 2
+    results = PictureEmbedder.for_model(FaceSettings(PREP), broken, FLOAT32_NCHW).embed(
+        [(image_tensor([p.payload]), None) for p in pictures[:2]] + [(image_tensor([b"GIF89a"]), None)])
+    assert results[:2] == [RequestFailure("RuntimeError: no memory", client_fault=False)] * 2
+    assert results[2].client_fault  # a bad picture stays its own request's fault
+
+
+def test_non_finite_embeddings_fail_their_own_request_alone(pictures):
+    def half_broken(batch):
+        embeddings = np.ones((len(batch), 2), np.float32)
+        embeddings[1, 0] = np.nan
+        return embeddings
+
+    results = PictureEmbedder.for_model(FaceSettings(PREP), half_broken, UINT8_NHWC).embed(
+        [(image_tensor([pictures[0].payload]), None), (image_tensor([pictures[1].payload, pictures[2].payload]), None),
+         (image_tensor([pictures[3].payload]), None)])
+    assert np.array_equal(results[0], np.ones((1, 2))) and np.array_equal(results[2], np.ones((1, 2)))
+    assert results[1] == RequestFailure("the model produced non-finite embeddings for finite inputs", client_fault=False)
 
 
 def mosaic_jpeg(tiles: int) -> bytes:
@@ -184,3 +199,24 @@ def test_the_native_kinds_keep_the_ensemble(onnx_export, tmp_path):
     summary = write_repository(read_exports([onnx_export]), RepositoryOptions(embedding="onnx"), tmp_path / "repo")
     assert read_config(tmp_path / "repo/fecnet/config.pbtxt").platform == "ensemble" and not summary.fused
     assert "The ensemble `fecnet` uses `fecnet_onnx`." in (tmp_path / "repo/README.md").read_text()
+
+
+def test_the_fused_models_onnx_runtime_takes_uint8_faces_and_leaves_no_scratch_file(tmp_path, monkeypatch):
+    from tiny_export import SIZE, tiny_onnx
+
+    from fec.triton.serving import runner_for_faces, runner_from_args
+
+    (tmp_path / "fecnet" / "1").mkdir(parents=True)
+    tiny_onnx(tmp_path / "fecnet" / "1" / "model.onnx")
+    args = {"model_repository": str(tmp_path / "fecnet"), "model_version": "1"}
+    parameters = {"onnx_file": "model.onnx", "intra_op_threads": "1"}
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    prep = Preprocessing(SIZE)
+    baked, plain = runner_for_faces(args, parameters, prep), runner_from_args(args, parameters)
+    assert (baked.input_format, plain.input_format) == (UINT8_NHWC, FLOAT32_NCHW)
+    assert list((tmp_path / "scratch").iterdir()) == []
+    faces = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
+    assert np.array_equal(baked.infer(faces), plain.infer(normalise_faces(faces, normalising_table(prep))))
+    openvino = runner_for_faces(args, {**parameters, "runner": "openvino"}, prep)  # runs the file as it is
+    assert openvino.input_format == FLOAT32_NCHW

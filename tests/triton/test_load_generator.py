@@ -7,7 +7,7 @@ import pytest
 from fec.triton.load_generator import http_infer_request, run_load
 
 
-def test_the_asyncio_clients_request_is_triton_http_with_binary_pictures():
+def test_the_sockets_clients_request_is_triton_http_with_binary_pictures():
     request = http_infer_request("127.0.0.1:8000", "fecnet", [b"ab", b"cde"])
     head, _, body = request.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
@@ -20,7 +20,7 @@ def test_the_asyncio_clients_request_is_triton_http_with_binary_pictures():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("client", ["asyncio", "tritonclient"])
+@pytest.mark.parametrize("client", ["sockets", "tritonclient"])
 def test_both_load_clients_get_every_embedding_and_report_a_bad_picture(server, pictures, client):
     payloads = [picture.payload for picture in pictures if picture.box is None]
     result = run_load(server.http_url, "http", "fecnet", payloads, clients=4, requests_per_client=10,
@@ -31,3 +31,30 @@ def test_both_load_clients_get_every_embedding_and_report_a_bad_picture(server, 
                        client=client)
     assert (refused.requests, refused.failures) == (2, 2)
     assert "image 0: not a readable image" in refused.errors[0]
+
+
+def test_the_sockets_client_reports_a_server_it_cannot_reach_or_that_hangs_up():
+    import socket
+    import threading
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    unreachable = run_load(f"http://127.0.0.1:{closed_port}", "http", "fecnet", [b"x"], clients=2, requests_per_client=3,
+                           client="sockets")
+    assert (unreachable.requests, unreachable.failures, unreachable.latencies_ms.size) == (2, 2, 0)
+    assert unreachable.errors[0].startswith(f"cannot reach the server at 127.0.0.1:{closed_port}")
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up_after_reading():
+        connection, _ = listener.accept()
+        connection.recv(1 << 16)
+        connection.close()
+
+    threading.Thread(target=hang_up_after_reading, daemon=True).start()
+    with listener:
+        dropped = run_load(f"http://127.0.0.1:{listener.getsockname()[1]}", "http", "fecnet", [b"x"], clients=1,
+                           requests_per_client=3, client="sockets", deadline_s=10)
+    assert (dropped.requests, dropped.failures, dropped.errors) == (1, 1, ["the server closed the connection"])
+    assert dropped.deadline_hit  # 1 of 3 requests sent: the run says it stopped short

@@ -5,8 +5,9 @@ ensemble preprocess -> embedding model, with the ensemble's name and tensors. Wh
 model is a separate process, and a request crossing two of them pays two round trips through shared memory and
 two schedulers, which cost more than decoding a small face and running the model on it (benchmarks/triton.md).
 Here the pictures of every request the dynamic batcher hands over are decoded, cropped and resized as training
-does (fec.triton.serving.prepare_faces, uint8), normalised in one batch by table lookup, and run as one batch on
-the runner of `<name>_<kind>` (fec.runtimes: ONNX Runtime or OpenVINO) on the same ONNX file.
+does (fec.triton.serving.face_pixels, uint8) and run as one batch on the runner of `<name>_<kind>` (fec.runtimes:
+ONNX Runtime or OpenVINO) on the same ONNX file: ONNX Runtime normalises the uint8 faces in front of its graph
+(fec.export.baked_input), OpenVINO gets them normalised by table lookup.
 
 A bad picture or box fails its own request alone (INVALID_ARG: HTTP 400, gRPC INVALID_ARGUMENT); a failure of
 the runtime is INTERNAL (500); non-finite embeddings are never returned.
@@ -18,11 +19,12 @@ import triton_python_backend_utils as pb_utils
 
 class TritonPythonModel:
     def initialize(self, args):
-        from fec.triton.serving import FaceSettings, PictureEmbedder, model_settings, runner_from_args
+        from fec.triton.serving import FaceSettings, PictureEmbedder, model_settings, runner_for_faces
 
         config, parameters = model_settings(args)
-        runner = runner_from_args(args, parameters)
-        self.embedder = PictureEmbedder.for_model(FaceSettings.from_parameters(parameters), runner.infer)
+        faces = FaceSettings.from_parameters(parameters)
+        runner = runner_for_faces(args, parameters, faces.prep)
+        self.embedder = PictureEmbedder.for_model(faces, runner.infer, runner.input_format)
         self.output_name = config["output"][0]["name"]
         size = self.embedder.faces.prep.input_size
         for batch in sorted({1, int(config["max_batch_size"])}):  # warm-up: image bytes cannot be zeros in the config
