@@ -2,8 +2,8 @@
 
 Writes a python-backend repository from an export (or a checkpoint, exported first), starts the real
 tritonserver on 127.0.0.1, and for each number of clients C and pictures per request runs C clients x R
-requests, then, in the same minute, the same ONNX file on the same runtime with the same threads alone, at the
-batch sizes the server ran (from its statistics). Prints Markdown tables: images/s, p50/p99 latency, the mean
+requests in --chunks parts, after each part the same ONNX file on the same runtime with the same threads alone, at the
+batch sizes the server ran in it (from its statistics). Prints Markdown tables: images/s, p50/p99 latency, the mean
 batch the model ran, the model alone, their ratio, the CPU the clients and the server spent per image, and
 where the server's time went (per model: queue, compute input / infer / output, from Triton's statistics).
 
@@ -34,7 +34,7 @@ from fec.artifacts import FLOAT32_NCHW
 from fec.hardware import cpu_info
 from fec.runtimes.triton_client import TritonClient
 from fec.triton.exports import read_exports
-from fec.triton.load_generator import CLIENT_KINDS, run_load
+from fec.triton.load_generator import CLIENT_KINDS, LoadResult, run_load
 from fec.triton.repository import RepositoryOptions, write_repository
 from fec.triton.server import TritonServer
 
@@ -111,8 +111,8 @@ def breakdown(delta: dict[str, dict]) -> dict[str, dict]:
             for name, stats in delta.items()}
 
 
-def model_alone(runner, faces: np.ndarray, batches: dict[int, int], window_s: float = 0.05) -> float:
-    """Images/s of the runner alone over the batch sizes the server ran, each weighted by how often it ran."""
+def model_alone(runner, faces: np.ndarray, batches: dict[int, int], window_s: float = 0.05) -> tuple[int, float]:
+    """(images, seconds) of the runner alone over the batch sizes the server ran, each weighted by how often it ran."""
     seconds, images = 0.0, 0
     for size, count in batches.items():
         if not count:
@@ -128,18 +128,27 @@ def model_alone(runner, faces: np.ndarray, batches: dict[int, int], window_s: fl
             rates.append((time.perf_counter() - began) / runs)
         seconds += count * float(np.median(rates))
         images += count * size
-    return images / seconds if seconds else float("nan")
+    return images, seconds
 
 
 def measure_row(server, stats, args, payloads, runner, faces, batched_model, clients, per_request) -> dict:
+    """One row: the served run in `args.chunks` parts, the model alone run after each at that part's batch sizes, so
+    that both see the machine in the same seconds (its speed moves by up to 1.7x between minutes, and more between
+    seconds); images/s and the model alone are totals over the parts, the ratio theirs."""
     url = server.http_url if args.protocol == "http" else server.grpc_url
     requests = args.requests or max(50, 1600 // clients // per_request)
-    before, server_cpu = model_statistics(stats), tree_cpu_s(server.process.pid)
-    result = run_load(url, args.protocol, "fecnet", payloads, clients, requests, per_request, args.deadline, args.client)
-    server_cpu = tree_cpu_s(server.process.pid) - server_cpu
-    delta = statistics_delta(before, model_statistics(stats))
-    batches = delta.get(batched_model, {}).get("batches", {})
-    alone = model_alone(runner, faces, batches)
+    parts = [requests // args.chunks + (index < requests % args.chunks) for index in range(args.chunks)]
+    results, deltas, alone_images, alone_seconds, server_cpu = [], [], 0, 0.0, 0.0
+    for part in (count for count in parts if count):
+        before, cpu_before = model_statistics(stats), tree_cpu_s(server.process.pid)
+        results.append(run_load(url, args.protocol, "fecnet", payloads, clients, part, per_request, args.deadline,
+                                args.client))
+        server_cpu += tree_cpu_s(server.process.pid) - cpu_before
+        deltas.append(statistics_delta(before, model_statistics(stats)))
+        images, seconds = model_alone(runner, faces, deltas[-1].get(batched_model, {}).get("batches", {}))
+        alone_images, alone_seconds = alone_images + images, alone_seconds + seconds
+    result, delta = LoadResult.combined(results), summed_statistics(deltas)
+    alone = alone_images / alone_seconds if alone_seconds else float("nan")
     row = result.to_dict()
     images = max(1, (result.requests - result.failures) * per_request)
     row |= {"mean_model_batch": breakdown(delta).get(batched_model, {}).get("mean_batch", float("nan")),
@@ -149,6 +158,20 @@ def measure_row(server, stats, args, payloads, runner, faces, batched_model, cli
     print(f"  {clients} clients x {per_request} images: {row['images_per_s']} images/s, "
           f"model alone {row['model_alone_images_per_s']}, ratio {row['ratio']}", file=sys.stderr)
     return row
+
+
+def summed_statistics(deltas: list[dict[str, dict]]) -> dict[str, dict]:
+    """statistics_delta of several parts of a run, added up per model."""
+    total: dict[str, dict] = {}
+    for delta in deltas:
+        for name, stats in delta.items():
+            into = total.setdefault(name, {"batches": {}})
+            for key, value in stats.items():
+                if key != "batches":
+                    into[key] = into.get(key, 0) + value
+            for size, count in stats["batches"].items():
+                into["batches"][size] = into["batches"].get(size, 0) + count
+    return total
 
 
 def faces_for(payloads: list[bytes], export: Path) -> np.ndarray:
@@ -185,7 +208,7 @@ def measure(args, payloads: list[bytes], export: Path, repo: Path, scratch: Path
 def tables(rows: list[dict], args) -> str:
     head = (f"{cpu_info().model}, {os.cpu_count()} CPUs; protocol {args.protocol}, client {args.client}, "
             f"ONNX Runtime {args.ort_threads or 'default'} thread(s) per instance, max_batch {args.max_batch}, "
-            f"queue delay {args.max_queue_delay_us} us")
+            f"queue delay {args.max_queue_delay_us} us, instances pinned to cores: {args.pin_cores}, {args.chunks} parts a row")
     lines = [head, "", "| run | clients | images/request | requests | failures | images/s | p50 ms | p99 ms | mean model batch "
              "| model alone images/s | ratio | client CPU ms/image | server CPU ms/image |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -218,16 +241,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--images-per-request", type=int, nargs="+", default=[1])
     parser.add_argument("--requests", type=int, help="Requests per client [default: 1600 images per row in all].")
     parser.add_argument("--repeat", type=int, default=1, help="Runs of the whole sweep, on the same server.")
-    parser.add_argument("--deadline", type=float, default=120.0, help="Seconds per row at most.")
+    parser.add_argument("--deadline", type=float, default=120.0, help="Seconds per part of a row at most.")
+    parser.add_argument("--chunks", type=int, default=4,
+                        help="Parts of each row, the model alone measured after each (see measure_row).")
     parser.add_argument("--instances", type=int, default=defaults.instances)
     parser.add_argument("--preprocess-instances", type=int, default=defaults.preprocess_instances)
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
     parser.add_argument("--max-queue-delay-us", type=int, default=defaults.max_queue_delay_us)
     parser.add_argument("--ort-threads", type=int, default=1)
+    parser.add_argument("--pin-cores", action=argparse.BooleanOptionalAction, default=defaults.pin_cores,
+                        help="Each fused instance on a core of its own (fec-triton's default).")
     parser.add_argument("--json", type=Path, help="Also write the rows as JSON.")
     args = parser.parse_args()
     if args.client == "sockets" and args.protocol != "http":
         parser.error("--client sockets speaks HTTP only; use --client tritonclient for gRPC")
+    if args.chunks < 1:
+        parser.error(f"--chunks {args.chunks}: cut each row into at least 1 part")
     return args
 
 
@@ -237,7 +266,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fec-triton-load-") as scratch:
         options = RepositoryOptions(embedding="ort-python", instances=args.instances, max_batch=args.max_batch,
                                     max_queue_delay_us=args.max_queue_delay_us, ort_threads=args.ort_threads,
-                                    preprocess_instances=args.preprocess_instances)
+                                    preprocess_instances=args.preprocess_instances, pin_cores=args.pin_cores)
         export, repo = export_folder(args, Path(scratch)), Path(scratch) / "repo"
         write_repository(read_exports([export]), options, repo)
         print(f"{cpu_info().model}, load average before {os.getloadavg()[0]:.1f}", file=sys.stderr)

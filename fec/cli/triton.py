@@ -55,6 +55,8 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
                    "[default: the training margin recorded in the export].")
 @click.option("--ort-threads", type=int, default=DEFAULTS.ort_threads, show_default=True,
               help="ONNX Runtime threads per ort-python instance (0: one per core).")
+@click.option("--pin-cores/--no-pin-cores", default=DEFAULTS.pin_cores, show_default=True,
+              help="Each CPU instance of the fused python model on a core of its own, where there are enough.")
 @click.option("--photos", is_flag=True,
               help="Also write the photo model <name>_photo: one photo in (no box), every face's box, score, landmarks "
                    "and embedding out (MTCNN inside the server: needs facenet-pytorch in the server's Python).")
@@ -69,7 +71,7 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
 @quiet_option
 @user_errors
 def main(exports, repo, name, device, instances, preprocess_instances, max_batch, max_queue_delay_us, queue_timeout, embedding,
-         openvino_precision, trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, photos, max_faces,
+         openvino_precision, trt_accelerator, trt_precision, trt_cache, face_margin, ort_threads, pin_cores, photos, max_faces,
          photo_time_budget, box_convention, force, quiet):
     from dataclasses import replace
 
@@ -82,6 +84,7 @@ def main(exports, repo, name, device, instances, preprocess_instances, max_batch
                                 openvino_precision=openvino_precision,
                                 trt_accelerator=trt_accelerator, trt_precision=trt_precision, trt_cache_path=trt_cache,
                                 face_margin=face_margin, ort_threads=ort_threads, preprocess_instances=preprocess_instances,
+                                pin_cores=pin_cores,
                                 photos=photos, max_faces=max_faces, photo_time_budget_s=photo_time_budget).validate()
     if box_convention is not None and not photos:
         raise click.UsageError("--box-convention applies to the photo model: add --photos")

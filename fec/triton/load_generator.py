@@ -52,6 +52,16 @@ class LoadResult:
         """Successful images per second."""
         return (self.requests - self.failures) * self.images_per_request / self.seconds if self.seconds else 0.0
 
+    @classmethod
+    def combined(cls, parts: list[LoadResult]) -> LoadResult:
+        """Several runs of the same clients as one: counts, seconds and CPU added, latencies pooled."""
+        first = parts[0]
+        return cls(first.clients, sum(part.requests for part in parts), first.images_per_request,
+                   sum(part.failures for part in parts), sum(part.seconds for part in parts),
+                   np.concatenate([part.latencies_ms for part in parts]),
+                   [error for part in parts for error in part.errors][:MAX_ERRORS_KEPT],
+                   any(part.deadline_hit for part in parts), sum(part.client_cpu_s for part in parts))
+
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else float("nan")
 

@@ -276,7 +276,8 @@ def fused_model(exports: ExportSet, options: RepositoryOptions, preprocess: Mode
         name=options.name, backend="python", max_batch_size=min(preprocess.max_batch_size, embedding.config.max_batch_size),
         inputs=preprocess.inputs, outputs=(model_output,),
         instance_groups=instance_group(options, None, instances), dynamic_batching=batching(options),
-        parameters=(*face_parameters(exports, options), *runner_parameters(options, kind, threads)),
+        parameters=(*face_parameters(exports, options), *runner_parameters(options, kind, threads),
+                    ("pin_cores", "1" if options.pin_cores else "0")),
         comment=comment(exports, f"Image bytes (+ optional face box) -> {list(model_output.dims)} embedding in one python "
                                  f"model:\ndecoded, cropped and resized as in training, then model.onnx on "
                                  f"{PYTHON_RUNNERS[kind][1]}."))

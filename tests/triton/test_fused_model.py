@@ -17,14 +17,12 @@ from fec.preprocessing import Preprocessing, crop_box, decode_image, normalize_u
 from fec.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 from fec.triton import checks
 from fec.triton.exports import read_exports
+from fec.triton.fused import PictureEmbedder, normalise_faces, normalising_table
 from fec.triton.repository import MARKER, RepositoryOptions, write_repository
 from fec.triton.serving import (
     FaceSettings,
-    PictureEmbedder,
     RequestFailure,
     decoded,
-    normalise_faces,
-    normalising_table,
     prepare_faces,
     working_side,
 )
@@ -169,6 +167,7 @@ def test_the_python_kinds_fecnet_is_one_python_model_with_the_ensembles_tensors(
     assert fused.dynamic_batching.default_queue_policy.default_timeout_microseconds == 30_000_000  # queues stay bounded
     assert parameters["runner"] == runner and parameters["onnx_file"] == "model.onnx"
     assert parameters["intra_op_threads"] == "1"  # several instances share the cores: one thread each
+    assert parameters["pin_cores"] == "1"  # each instance on a core of its own, where there are enough
     assert json.loads(parameters["preprocessing"])["input_size"] == 112 and parameters["output_format"] == "float32-nchw"
     assert (tmp_path / "repo/fecnet/1/model.onnx").read_bytes() == (onnx_export / "model.onnx").read_bytes()
     assert "PictureEmbedder" in (tmp_path / "repo/fecnet/1/model.py").read_text()
@@ -177,11 +176,32 @@ def test_the_python_kinds_fecnet_is_one_python_model_with_the_ensembles_tensors(
     assert marker["fused"] is True and "`fecnet` is one python model" in (tmp_path / "repo/README.md").read_text()
 
 
-def test_asked_instances_and_threads_are_kept(onnx_export, tmp_path):
-    options = RepositoryOptions(embedding="ort-python", preprocess_instances=3, ort_threads=2)
+def test_asked_instances_threads_and_placement_are_kept(onnx_export, tmp_path):
+    options = RepositoryOptions(embedding="ort-python", preprocess_instances=3, ort_threads=2, pin_cores=False)
     write_repository(read_exports([onnx_export]), options, tmp_path / "repo")
     fused = read_config(tmp_path / "repo/fecnet/config.pbtxt")
     assert fused.instance_group[0].count == 3 and fused.parameters["intra_op_threads"].string_value == "2"
+    assert fused.parameters["pin_cores"].string_value == "0"
+
+
+@pytest.mark.parametrize("name, kind, count, allowed, core", [
+    ("fecnet_0_1", "CPU", 2, {0, 1}, 1), ("fecnet_0_0", "CPU", 2, {4, 6, 7}, 4), ("fecnet_0_2", "CPU", 3, {3, 5, 9}, 9),
+    ("fecnet_0_2", "CPU", 3, {0, 1}, None),  # more instances than cores: the scheduler places them
+    ("fecnet_0_0", "CPU", 1, {0, 1}, None),  # a lone instance may use every core
+    ("fecnet_0_1", "GPU", 2, {0, 1}, None), ("fecnet", "CPU", 2, {0, 1}, None), ("fecnet_0_5", "CPU", 2, {0, 1}, None)])
+def test_an_instance_is_pinned_to_its_own_core_only_where_there_is_one_for_each(monkeypatch, name, kind, count, allowed,
+                                                                                 core):
+    import os
+
+    from fec.triton.fused import pin_instance
+
+    pinned = {}
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: allowed)
+    monkeypatch.setattr(os, "sched_setaffinity", lambda thread, cores: pinned.update({thread: cores}))
+    monkeypatch.setattr(os, "listdir", lambda path: ["100", "101"] if path == "/proc/self/task" else [])
+    config = {"instance_group": [{"count": count, "kind": f"KIND_{kind}"}]}
+    assert pin_instance({"model_instance_name": name, "model_instance_kind": kind}, config) == core
+    assert pinned == ({} if core is None else {100: {core}, 101: {core}})
 
 
 def test_ov_python_compiles_for_each_batch_size_when_the_verified_backend_did(onnx_export, tmp_path):
@@ -204,7 +224,8 @@ def test_the_native_kinds_keep_the_ensemble(onnx_export, tmp_path):
 def test_the_fused_models_onnx_runtime_takes_uint8_faces_and_leaves_no_scratch_file(tmp_path, monkeypatch):
     from tiny_export import SIZE, tiny_onnx
 
-    from fec.triton.serving import runner_for_faces, runner_from_args
+    from fec.triton.fused import runner_for_faces
+    from fec.triton.serving import runner_from_args
 
     (tmp_path / "fecnet" / "1").mkdir(parents=True)
     tiny_onnx(tmp_path / "fecnet" / "1" / "model.onnx")

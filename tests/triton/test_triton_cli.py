@@ -76,6 +76,14 @@ def test_fec_triton_places_the_embedding_model_with_device_or_its_old_name_kind(
     assert "kind: KIND_GPU" in (tmp_path / "repo" / "fecnet_ort_python" / "config.pbtxt").read_text()
 
 
+@pytest.mark.parametrize("flag, pinned", [([], "1"), (["--no-pin-cores"], "0"), (["--pin-cores"], "1")])
+def test_fec_triton_pins_the_fused_instances_to_cores_unless_told_not_to(onnx_export, tmp_path, flag, pinned):
+    result = invoke(triton_cli.main, [onnx_export, "--repo", tmp_path / "repo", "--embedding", "ort-python", *flag])
+    assert result.exit_code == 0, result.output
+    config = (tmp_path / "repo" / "fecnet" / "config.pbtxt").read_text()
+    assert f'key: "pin_cores"\n  value {{\n    string_value: "{pinned}"' in config
+
+
 def test_fec_triton_rejects_a_folder_that_is_not_an_export(tmp_path):
     assert_one_line_error(invoke(triton_cli.main, [tmp_path, "--repo", tmp_path / "repo"]), "not an export folder")
 

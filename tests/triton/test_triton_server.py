@@ -136,6 +136,19 @@ def test_preprocessing_runs_one_instance_per_core(server):
     assert [(group["kind"], group["count"]) for group in groups] == [("KIND_CPU", cpu_info().cores)]
 
 
+def test_the_fused_models_instances_each_run_on_a_core_of_their_own(server):
+    """fec-triton's default (--pin-cores): instance i on the i-th core this machine lets the server use."""
+    stubs = [pid for pid in child_pids(server.process.pid)
+             if b"/fecnet/1/model.py" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    allowed = sorted(os.sched_getaffinity(0))
+    placed = sorted((os.sched_getaffinity(pid) for pid in stubs), key=sorted)
+    assert len(stubs) == max(2, cpu_info().cores)
+    if len(stubs) <= len(allowed):
+        assert placed == [{core} for core in allowed[:len(stubs)]]
+    else:  # more instances than cores: left to the scheduler
+        assert placed == [set(allowed)] * len(stubs)
+
+
 def settled_executions(client, model: str, before: dict[int, int], expected_requests: int, wait_s: float = 10.0):
     """Executions per batch size since `before`, once the server's statistics have caught up.
 

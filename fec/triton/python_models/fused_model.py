@@ -7,7 +7,8 @@ two schedulers, which cost more than decoding a small face and running the model
 Here the pictures of every request the dynamic batcher hands over are decoded, cropped and resized as training
 does (fec.triton.serving.face_pixels, uint8) and run as one batch on the runner of `<name>_<kind>` (fec.runtimes:
 ONNX Runtime or OpenVINO) on the same ONNX file: ONNX Runtime normalises the uint8 faces in front of its graph
-(fec.export.baked_input), OpenVINO gets them normalised by table lookup.
+(fec.export.baked_input), OpenVINO gets them normalised by table lookup (fec.triton.fused). Each CPU instance
+runs on a core of its own where there are enough (parameter pin_cores, fec-triton --no-pin-cores to leave it out).
 
 A bad picture or box fails its own request alone (INVALID_ARG: HTTP 400, gRPC INVALID_ARGUMENT); a failure of
 the runtime is INTERNAL (500); non-finite embeddings are never returned.
@@ -19,9 +20,12 @@ import triton_python_backend_utils as pb_utils
 
 class TritonPythonModel:
     def initialize(self, args):
-        from fec.triton.serving import FaceSettings, PictureEmbedder, model_settings, runner_for_faces
+        from fec.triton.fused import PictureEmbedder, pin_instance, runner_for_faces
+        from fec.triton.serving import FaceSettings, model_settings
 
         config, parameters = model_settings(args)
+        if parameters.get("pin_cores") == "1":
+            pin_instance(args, config)
         faces = FaceSettings.from_parameters(parameters)
         runner = runner_for_faces(args, parameters, faces.prep)
         self.embedder = PictureEmbedder.for_model(faces, runner.infer, runner.input_format)
