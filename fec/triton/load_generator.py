@@ -7,10 +7,12 @@ at the deadline, whichever comes first.
 Two kinds of client. `tritonclient`: C threads, each with fec's TritonClient (what fec-embed uses). `sockets`: C
 connections served by one thread and a selector, speaking Triton's HTTP protocol with its binary tensor extension,
 every request encoded before the clock starts, as perf_analyzer does; each answer is still checked (status, count and
-shape of the embeddings). A load generator on the server's own cores takes CPU from it: at 8 clients tritonclient
-spent 0.58-0.64 ms of CPU per request (a thread per client, its JSON and HTTP layers), an asyncio loop 0.10-0.16 ms,
-the sockets client 0.05-0.07 ms (AMD EPYC Zen 3, 2026-12-07; benchmarks/triton.md), so the last measures the server
-rather than the client.
+shape of the embeddings). A load generator on the server's own cores takes CPU from it. At 8 clients against a
+python model that does nothing (AMD EPYC Zen 3, 2026-12-07; benchmarks/triton.md):
+- tritonclient spent 0.42-0.51 ms of CPU per request (a thread per client, its JSON and HTTP layers);
+- an asyncio loop over the same requests, 0.09-0.13 ms;
+- the sockets client, 0.08 ms.
+So the sockets client measures the server rather than the client.
 """
 
 from __future__ import annotations
