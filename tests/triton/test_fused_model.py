@@ -241,3 +241,17 @@ def test_the_fused_models_onnx_runtime_takes_uint8_faces_and_leaves_no_scratch_f
     assert np.array_equal(baked.infer(faces), plain.infer(normalise_faces(faces, normalising_table(prep))))
     openvino = runner_for_faces(args, {**parameters, "runner": "openvino"}, prep)  # runs the file as it is
     assert openvino.input_format == FLOAT32_NCHW
+
+
+def test_an_instance_the_system_refuses_to_pin_runs_where_the_scheduler_puts_it(monkeypatch):
+    import os
+
+    from fec.triton.fused import pin_instance
+
+    def refuse(thread, cores):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    config = {"instance_group": [{"count": 2}]}
+    assert pin_instance({"model_instance_name": "fecnet_0_1", "model_instance_kind": "CPU"}, config) is None
