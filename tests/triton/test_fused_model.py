@@ -221,14 +221,16 @@ def test_the_native_kinds_keep_the_ensemble(onnx_export, tmp_path):
     assert "The ensemble `fecnet` uses `fecnet_onnx`." in (tmp_path / "repo/README.md").read_text()
 
 
-def test_the_fused_models_onnx_runtime_takes_uint8_faces_and_leaves_no_scratch_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("external_weights", [None, "weights.bin"])
+def test_the_fused_models_onnx_runtime_takes_uint8_faces_and_leaves_no_scratch_file(tmp_path, monkeypatch,
+                                                                                    external_weights):
     from tiny_export import SIZE, tiny_onnx
 
     from fec.triton.fused import runner_for_faces
     from fec.triton.serving import runner_from_args
 
     (tmp_path / "fecnet" / "1").mkdir(parents=True)
-    tiny_onnx(tmp_path / "fecnet" / "1" / "model.onnx")
+    tiny_onnx(tmp_path / "fecnet" / "1" / "model.onnx", external_weights)
     args = {"model_repository": str(tmp_path / "fecnet"), "model_version": "1"}
     parameters = {"onnx_file": "model.onnx", "intra_op_threads": "1"}
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
