@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fec.artifacts import UINT8_NHWC
+from fec.errors import DataError
 from fec.preprocessing import Preprocessing, normalize_uint8
 from fec.triton.serving import (
     FaceSettings,
@@ -127,6 +128,8 @@ class PictureEmbedder:
         """One request's pictures -> its uint8 HWC faces, or why it fails."""
         try:
             payloads = payloads_from_tensor(images)
+            if not payloads:
+                raise DataError("empty batch: send at least one image")
             face_boxes = boxes_from_tensor(boxes, len(payloads))
             return [face_pixels(payload, self.faces.prep, index, face_boxes[index] if face_boxes else None,
                                 self.faces.margin) for index, payload in enumerate(payloads)]

@@ -33,6 +33,7 @@ from fec.runtimes.triton_client import EMBEDDING_OUTPUT, IMAGE_INPUT, TritonClie
 
 CLIENT_KINDS = ("tritonclient", "sockets")
 RECEIVE_BYTES = 1 << 16
+MAX_ANSWER_BYTES = 64 << 20  # far beyond 4096 embeddings; a larger Content-Length is no answer of ours
 CONNECT_TIMEOUT_S = 10.0
 MAX_ERRORS_KEPT = 5
 
@@ -166,9 +167,12 @@ def embeddings_of(status_line: bytes, fields: dict[str, str], body: bytes, count
         except (ValueError, KeyError, TypeError):
             pass
         raise FecError(f"{status_line.decode('latin-1').strip()}: {message}")
-    size = int(fields["inference-header-content-length"])
-    output = json.loads(body[:size])["outputs"][0]
-    embeddings = np.frombuffer(body[size:], dtype=np.float32).reshape(output["shape"])
+    try:
+        size = int(fields["inference-header-content-length"])
+        output = json.loads(body[:size])["outputs"][0]
+        embeddings = np.frombuffer(body[size:], dtype=np.float32).reshape(output["shape"])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # not Triton's binary answer to an infer request
+        raise FecError(f"a 200 answer without binary embeddings ({type(exc).__name__}: {exc})") from None
     if embeddings.shape[0] != count:
         raise FecError(f"{count} pictures sent, {embeddings.shape[0]} embeddings received")
     return embeddings
@@ -228,7 +232,9 @@ class SocketClient:
         status_line, _, rest = bytes(self.received[:head_end]).partition(b"\r\n")
         fields = {name.strip().lower(): value.strip() for name, _, value in
                   (line.partition(":") for line in rest.decode("latin-1").split("\r\n") if line)}
-        length = int(fields.get("content-length", "0"))
+        length = int(fields.get("content-length", "0"))  # ValueError for a malformed one: the connection is dropped
+        if not 0 <= length <= MAX_ANSWER_BYTES:
+            raise ValueError(f"Content-Length {length}")
         if len(self.received) < head_end + 4 + length:
             return False
         body = bytes(self.received[head_end + 4:head_end + 4 + length])
@@ -272,17 +278,24 @@ def run_socket_load(url: str, model: str, payloads: list[bytes], clients: int, r
 def serve_answers(selector: selectors.BaseSelector, stop_at: float) -> None:
     """Every connection sends, then sends again as each answer arrives, until its plan is done or `stop_at`."""
     for key in list(selector.get_map().values()):
-        if not key.data.send_next():
-            selector.unregister(key.fileobj)
+        step(selector, key.data, first=True)
     while selector.get_map() and time.perf_counter() < stop_at:
         for key, _ in selector.select(timeout=max(0.0, stop_at - time.perf_counter())):
-            client = key.data
-            try:
-                state = client.answered()
-                if state is None or (state and not client.send_next()):
-                    selector.unregister(client.sock)
-                    client.sock.close()
-            except OSError as exc:
-                client.errors.append(f"connection to the server failed ({type(exc).__name__})")
-                selector.unregister(client.sock)
-                client.sock.close()
+            step(selector, key.data)
+
+
+def step(selector: selectors.BaseSelector, client: SocketClient, first: bool = False) -> None:
+    """Send the first request, or read what arrived and send the next; a connection that is done, closed or broken
+    (its answer malformed included) leaves the selector."""
+    try:
+        state = True if first else client.answered()
+        if state is None or (state and not client.send_next()):
+            drop(selector, client)
+    except (OSError, ValueError) as exc:
+        client.errors.append(f"connection to the server failed ({type(exc).__name__}: {exc})")
+        drop(selector, client)
+
+
+def drop(selector: selectors.BaseSelector, client: SocketClient) -> None:
+    selector.unregister(client.sock)
+    client.sock.close()

@@ -89,6 +89,16 @@ def test_a_runtime_failure_fails_every_request_of_the_batch_as_the_servers_fault
     assert results[2].client_fault  # a bad picture stays its own request's fault
 
 
+def test_a_request_without_pictures_fails_alone_as_the_clients_fault(pictures):
+    embedder = PictureEmbedder.for_model(FaceSettings(PREP), lambda batch: np.ones((len(batch), 2), np.float32),
+                                         UINT8_NHWC)
+    empty = np.empty((0, 1), dtype=object)
+    alone = embedder.embed([(empty, None)])
+    beside = embedder.embed([(empty, None), (image_tensor([pictures[0].payload]), None)])
+    assert alone == [RequestFailure("empty batch: send at least one image", client_fault=True)] == beside[:1]
+    assert np.array_equal(beside[1], np.ones((1, 2)))
+
+
 def test_non_finite_embeddings_fail_their_own_request_alone(pictures):
     def half_broken(batch):
         embeddings = np.ones((len(batch), 2), np.float32)

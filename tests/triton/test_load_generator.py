@@ -58,3 +58,29 @@ def test_the_sockets_client_reports_a_server_it_cannot_reach_or_that_hangs_up():
                            requests_per_client=3, client="sockets", deadline_s=10)
     assert (dropped.requests, dropped.failures, dropped.errors) == (1, 1, ["the server closed the connection"])
     assert dropped.deadline_hit  # 1 of 3 requests sent: the run says it stopped short
+
+
+@pytest.mark.parametrize("answer, error, failures", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+     "a 200 answer without binary embeddings (KeyError: 'inference-header-content-length')", 2),  # and goes on
+    (b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n",
+     "connection to the server failed (ValueError: invalid literal for int() with base 10: 'lots')", 1),  # dropped
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n",
+     "connection to the server failed (ValueError: Content-Length 999999999999)", 1)])
+def test_the_sockets_client_counts_an_answer_that_is_not_tritons_as_a_failure(answer, error, failures):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_each_request():
+        connection, _ = listener.accept()
+        with connection:
+            while connection.recv(1 << 16):
+                connection.sendall(answer)
+
+    threading.Thread(target=answer_each_request, daemon=True).start()
+    with listener:
+        result = run_load(f"http://127.0.0.1:{listener.getsockname()[1]}", "http", "fecnet", [b"x"], clients=1,
+                          requests_per_client=2, client="sockets", deadline_s=10)
+    assert (result.failures, result.latencies_ms.size, result.errors[0]) == (failures, 0, error)
