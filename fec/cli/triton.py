@@ -56,7 +56,7 @@ OLD_EMBEDDING_NAMES = {"tensorrt": "trt", "onnxruntime": "onnx", "python-ort": "
 @click.option("--ort-threads", type=int, default=DEFAULTS.ort_threads, show_default=True,
               help="ONNX Runtime threads per ort-python instance (0: one per core).")
 @click.option("--pin-cores/--no-pin-cores", default=DEFAULTS.pin_cores, show_default=True,
-              help="Each CPU instance of the fused python model on a core of its own, where there are enough.")
+              help="With one CPU instance of the fused python model per core, each on a core of its own.")
 @click.option("--photos", is_flag=True,
               help="Also write the photo model <name>_photo: one photo in (no box), every face's box, score, landmarks "
                    "and embedding out (MTCNN inside the server: needs facenet-pytorch in the server's Python).")

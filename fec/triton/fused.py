@@ -67,18 +67,18 @@ def runner_for_faces(args: dict, parameters: dict[str, str], prep: Preprocessing
 
 
 def pin_instance(args: dict, config: dict) -> int | None:
-    """Run this CPU instance of a python-backend model on a core of its own when its process may use at least as many
-    cores as the model has instances: instance i on the i-th allowed core. The fused model's work comes in bursts (a
+    """Run this CPU instance of a python-backend model on a core of its own when the model has one instance per core
+    its process may use (fec-triton's default): instance i on the i-th core. The fused model's work comes in bursts (a
     few pictures a request) and each burst runs slower on a core other processes have just used; pinned, the demo
     model served 11-12% more images/s at 8 clients (6 runs of each design in each of two sweeps, AMD EPYC Zen 3,
-    2026-12-07). Returns the core, or None where the scheduler keeps placing it (a GPU instance, one core, more
-    instances than cores, a system that refuses)."""
+    2026-12-07). Returns the core, or None where the scheduler keeps placing it: a GPU instance, one core, fewer or
+    more instances than cores (a machine with spare cores balances better unpinned), a system that refuses."""
     if not hasattr(os, "sched_setaffinity"):
         return None
     count = sum(int(group.get("count", 1)) for group in config.get("instance_group") or [{}])
     allowed = sorted(os.sched_getaffinity(0))
     index = instance_index(args.get("model_instance_name", ""), count)
-    if args.get("model_instance_kind") != "CPU" or index is None or not 1 < count <= len(allowed):
+    if args.get("model_instance_kind") != "CPU" or index is None or not 1 < count == len(allowed):
         return None
     try:
         for thread in os.listdir("/proc/self/task"):  # the stub's threads so far; later ones inherit the caller's

@@ -50,7 +50,7 @@ class RepositoryOptions:
     face_margin: float | None = None      # None: the margin recorded in the export (training's)
     ort_threads: int = 0
     preprocess_instances: int | None = None  # None: one per core of the machine writing the repository
-    pin_cores: bool = True                # the fused model's CPU instances each on a core of their own (fused.pin_instance)
+    pin_cores: bool = True                # an instance per core: each on its own core (fused.pin_instance)
     photos: bool = False                  # also the photo model (<name>_photo): photos in, faces and embeddings out
     max_faces: int = MAX_FACES            # the photo model embeds a photo's best faces up to this; the rest are counted
     photo_time_budget_s: float = 30.0     # one photo's work on the server; a photo over it fails alone, with its reason
