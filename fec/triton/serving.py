@@ -152,13 +152,19 @@ def boxes_from_tensor(tensor: np.ndarray | None, count: int) -> list[FaceBox] | 
 def prepare_faces(payloads: list[bytes], prep: Preprocessing, boxes: list[FaceBox] | None = None,
                   margin: float = 0.0, output_format: str = FLOAT32_NCHW) -> np.ndarray:
     """Encoded pictures (and face boxes) -> the model's input batch, or DataError naming the bad image."""
-    if not payloads:
-        raise DataError("empty batch: send at least one image")
-    pixels = np.stack([face_pixels(payload, prep, index, boxes[index] if boxes else None, margin)
-                       for index, payload in enumerate(payloads)])
+    pixels = np.stack(faces_of_pictures(payloads, prep, boxes, margin))
     if output_format == UINT8_NHWC:
         return pixels
     return normalize_uint8(pixels, prep)
+
+
+def faces_of_pictures(payloads: list[bytes], prep: Preprocessing, boxes: list[FaceBox] | None = None,
+                      margin: float = 0.0) -> list[np.ndarray]:
+    """Encoded pictures (and face boxes) -> HWC uint8 faces, or DataError for no picture or the bad image."""
+    if not payloads:
+        raise DataError("empty batch: send at least one image")
+    return [face_pixels(payload, prep, index, boxes[index] if boxes else None, margin)
+            for index, payload in enumerate(payloads)]
 
 
 def face_pixels(payload: bytes, prep: Preprocessing, index: int, box: FaceBox | None, margin: float) -> np.ndarray:

@@ -5,10 +5,11 @@ ensemble preprocess -> embedding model, with the ensemble's name and tensors. Wh
 model is a separate process, and a request crossing two of them pays two round trips through shared memory and
 two schedulers, which cost more than decoding a small face and running the model on it (benchmarks/triton.md).
 Here the pictures of every request the dynamic batcher hands over are decoded, cropped and resized as training
-does (fec.triton.serving.face_pixels, uint8) and run as one batch on the runner of `<name>_<kind>` (fec.runtimes:
+does (fec.triton.serving.faces_of_pictures, uint8) and run as one batch on the runner of `<name>_<kind>` (fec.runtimes:
 ONNX Runtime or OpenVINO) on the same ONNX file: ONNX Runtime normalises the uint8 faces in front of its graph
 (fec.export.baked_input), OpenVINO gets them normalised by table lookup (fec.triton.fused). Each CPU instance
-runs on a core of its own where there are enough (parameter pin_cores, fec-triton --no-pin-cores to leave it out).
+runs on a core of its own when the model has one instance per core (parameter pin_cores,
+fec-triton --no-pin-cores to leave it out).
 
 A bad picture or box fails its own request alone (INVALID_ARG: HTTP 400, gRPC INVALID_ARGUMENT); a failure of
 the runtime is INTERNAL (500); non-finite embeddings are never returned.
