@@ -138,16 +138,18 @@ def measure_row(server, stats, args, payloads, runner, faces, batched_model, cli
     url = server.http_url if args.protocol == "http" else server.grpc_url
     requests = args.requests or max(50, 1600 // clients // per_request)
     parts = [requests // args.chunks + (index < requests % args.chunks) for index in range(args.chunks)]
-    results, deltas, alone_images, alone_seconds, server_cpu = [], [], 0, 0.0, 0.0
+    results, alone_images, alone_seconds, server_cpu = [], 0, 0.0, 0.0
+    first = after = model_statistics(stats)  # Triton's counters only grow: the row's delta is first to last
     for part in (count for count in parts if count):
-        before, cpu_before = model_statistics(stats), tree_cpu_s(server.process.pid)
+        before, cpu_before = after, tree_cpu_s(server.process.pid)
         results.append(run_load(url, args.protocol, "fecnet", payloads, clients, part, per_request, args.deadline,
                                 args.client))
         server_cpu += tree_cpu_s(server.process.pid) - cpu_before
-        deltas.append(statistics_delta(before, model_statistics(stats)))
-        images, seconds = model_alone(runner, faces, deltas[-1].get(batched_model, {}).get("batches", {}))
+        after = model_statistics(stats)
+        batches = statistics_delta(before, after).get(batched_model, {}).get("batches", {})
+        images, seconds = model_alone(runner, faces, batches)
         alone_images, alone_seconds = alone_images + images, alone_seconds + seconds
-    result, delta = LoadResult.combined(results), summed_statistics(deltas)
+    result, delta = LoadResult.combined(results), statistics_delta(first, after)
     alone = alone_images / alone_seconds if alone_seconds else float("nan")
     row = result.to_dict()
     images = max(1, (result.requests - result.failures) * per_request)
@@ -158,20 +160,6 @@ def measure_row(server, stats, args, payloads, runner, faces, batched_model, cli
     print(f"  {clients} clients x {per_request} images: {row['images_per_s']} images/s, "
           f"model alone {row['model_alone_images_per_s']}, ratio {row['ratio']}", file=sys.stderr)
     return row
-
-
-def summed_statistics(deltas: list[dict[str, dict]]) -> dict[str, dict]:
-    """statistics_delta of several parts of a run, added up per model."""
-    total: dict[str, dict] = {}
-    for delta in deltas:
-        for name, stats in delta.items():
-            into = total.setdefault(name, {"batches": {}})
-            for key, value in stats.items():
-                if key != "batches":
-                    into[key] = into.get(key, 0) + value
-            for size, count in stats["batches"].items():
-                into["batches"][size] = into["batches"].get(size, 0) + count
-    return total
 
 
 def faces_for(payloads: list[bytes], export: Path) -> np.ndarray:
